@@ -259,7 +259,10 @@ export class Reader {
         const sub = new Reader(this.buf, start, start + size);
         if (known(tag, sub)) {
           if (sub.pos !== sub.end) {
-            throw new ProtocolError(ProtocolErrorCodes.invalid, `tagged field ${tag} has ${sub.end - sub.pos} extra bytes`);
+            throw new ProtocolError(
+              ProtocolErrorCodes.invalid,
+              `tagged field ${tag} has ${sub.end - sub.pos} extra bytes`,
+            );
           }
           continue;
         }
