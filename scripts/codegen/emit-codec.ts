@@ -43,7 +43,8 @@ export class MessageEmitter {
   }
 
   typeName(struct: string): string {
-    return struct === this.spec.name ? struct : `${this.spec.name}${struct}`;
+    // Kafka often names structs after their message already (MetadataResponseTopic): no double prefix.
+    return struct.startsWith(this.spec.name) ? struct : `${this.spec.name}${struct}`;
   }
 
   private get valid(): VersionRange {

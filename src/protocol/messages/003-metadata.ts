@@ -5,7 +5,7 @@ import type { Reader, UnknownTaggedField } from '../reader.ts';
 import { ZERO_UUID } from '../uuid.ts';
 import type { Writer } from '../writer.ts';
 
-export interface MetadataRequestMetadataRequestTopic {
+export interface MetadataRequestTopic {
   /** The topic id. */
   topicId: string;
   /** The topic name. */
@@ -13,13 +13,13 @@ export interface MetadataRequestMetadataRequestTopic {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface MetadataRequestMetadataRequestTopicInput {
+export interface MetadataRequestTopicInput {
   topicId?: string | undefined;
   name?: string | null | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): MetadataRequestMetadataRequestTopic {
+function readMetadataRequestTopic(r: Reader, v: number): MetadataRequestTopic {
   const flex = v >= 9;
   let topicId: string = ZERO_UUID;
   if (v >= 10) {
@@ -31,12 +31,12 @@ function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): Metadata
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: MetadataRequestMetadataRequestTopic = { topicId, name };
+  const out: MetadataRequestTopic = { topicId, name };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeMetadataRequestMetadataRequestTopic(w: Writer, v: number, m: MetadataRequestMetadataRequestTopicInput): void {
+function writeMetadataRequestTopic(w: Writer, v: number, m: MetadataRequestTopicInput): void {
   const flex = v >= 9;
   if (v >= 10) {
     w.uuid((m.topicId ?? ZERO_UUID));
@@ -49,7 +49,7 @@ function writeMetadataRequestMetadataRequestTopic(w: Writer, v: number, m: Metad
 
 export interface MetadataRequest {
   /** The topics to fetch metadata for. */
-  topics: MetadataRequestMetadataRequestTopic[] | null;
+  topics: MetadataRequestTopic[] | null;
   /** If this is true, the broker may auto-create topics that we requested which do not already exist, if it is configured to do so. */
   allowAutoTopicCreation: boolean;
   /** Whether to include cluster authorized operations. */
@@ -60,7 +60,7 @@ export interface MetadataRequest {
 }
 
 export interface MetadataRequestInput {
-  topics?: readonly MetadataRequestMetadataRequestTopicInput[] | null | undefined;
+  topics?: readonly MetadataRequestTopicInput[] | null | undefined;
   allowAutoTopicCreation?: boolean | undefined;
   includeClusterAuthorizedOperations?: boolean | undefined;
   includeTopicAuthorizedOperations?: boolean | undefined;
@@ -70,13 +70,13 @@ export interface MetadataRequestInput {
 export function readMetadataRequest(r: Reader, v: number): MetadataRequest {
   if (v < 0 || v > 12) throw unsupportedVersion('MetadataRequest', v);
   const flex = v >= 9;
-  let topics: MetadataRequestMetadataRequestTopic[] | null = [];
+  let topics: MetadataRequestTopic[] | null = [];
   {
     const n = readArrayLength(r, flex, v >= 1);
     if (n < 0) topics = null as never;
     else {
-      const a: MetadataRequestMetadataRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataRequestMetadataRequestTopic(r, v));
+      const a: MetadataRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataRequestTopic(r, v));
       topics = a;
     }
   }
@@ -107,7 +107,7 @@ export function writeMetadataRequest(w: Writer, v: number, m: MetadataRequestInp
   {
     const a = (m.topics === undefined ? [] : m.topics);
     writeArrayLength(w, a, flex, v >= 1, 'MetadataRequest.Topics', v);
-    if (a !== null) for (const e of a) writeMetadataRequestMetadataRequestTopic(w, v, e);
+    if (a !== null) for (const e of a) writeMetadataRequestTopic(w, v, e);
   }
   if (v >= 4) {
     w.bool((m.allowAutoTopicCreation ?? true));
@@ -126,7 +126,7 @@ export function writeMetadataRequest(w: Writer, v: number, m: MetadataRequestInp
   }
 }
 
-export interface MetadataResponseMetadataResponseBroker {
+export interface MetadataResponseBroker {
   /** The broker ID. */
   nodeId: number;
   /** The broker hostname. */
@@ -138,7 +138,7 @@ export interface MetadataResponseMetadataResponseBroker {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface MetadataResponseMetadataResponseBrokerInput {
+export interface MetadataResponseBrokerInput {
   nodeId?: number | undefined;
   host?: string | undefined;
   port?: number | undefined;
@@ -146,7 +146,7 @@ export interface MetadataResponseMetadataResponseBrokerInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): MetadataResponseMetadataResponseBroker {
+function readMetadataResponseBroker(r: Reader, v: number): MetadataResponseBroker {
   const flex = v >= 9;
   let nodeId: number = 0;
   nodeId = r.int32();
@@ -162,12 +162,12 @@ function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): Metad
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: MetadataResponseMetadataResponseBroker = { nodeId, host, port, rack };
+  const out: MetadataResponseBroker = { nodeId, host, port, rack };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number, m: MetadataResponseMetadataResponseBrokerInput): void {
+function writeMetadataResponseBroker(w: Writer, v: number, m: MetadataResponseBrokerInput): void {
   const flex = v >= 9;
   w.int32((m.nodeId ?? 0));
   writeString(w, (m.host ?? ""), flex, false, 'MetadataResponse.Host', v);
@@ -180,7 +180,7 @@ function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number, m: Me
   }
 }
 
-export interface MetadataResponseMetadataResponseTopic {
+export interface MetadataResponseTopic {
   /** The topic error, or 0 if there was no error. */
   errorCode: number;
   /** The topic name. Null for non-existing topics queried by ID. This is never null when ErrorCode is zero. One of Name and TopicId is always populated. */
@@ -190,23 +190,23 @@ export interface MetadataResponseMetadataResponseTopic {
   /** True if the topic is internal. */
   isInternal: boolean;
   /** Each partition in the topic. */
-  partitions: MetadataResponseMetadataResponsePartition[];
+  partitions: MetadataResponsePartition[];
   /** 32-bit bitfield to represent authorized operations for this topic. */
   topicAuthorizedOperations: number;
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface MetadataResponseMetadataResponseTopicInput {
+export interface MetadataResponseTopicInput {
   errorCode?: number | undefined;
   name?: string | null | undefined;
   topicId?: string | undefined;
   isInternal?: boolean | undefined;
-  partitions?: readonly MetadataResponseMetadataResponsePartitionInput[] | undefined;
+  partitions?: readonly MetadataResponsePartitionInput[] | undefined;
   topicAuthorizedOperations?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): MetadataResponseMetadataResponseTopic {
+function readMetadataResponseTopic(r: Reader, v: number): MetadataResponseTopic {
   const flex = v >= 9;
   let errorCode: number = 0;
   errorCode = r.int16();
@@ -220,13 +220,13 @@ function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): Metada
   if (v >= 1) {
     isInternal = r.bool();
   }
-  let partitions: MetadataResponseMetadataResponsePartition[] = [];
+  let partitions: MetadataResponsePartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: MetadataResponseMetadataResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponsePartition(r, v));
+      const a: MetadataResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponsePartition(r, v));
       partitions = a;
     }
   }
@@ -238,12 +238,12 @@ function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): Metada
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: MetadataResponseMetadataResponseTopic = { errorCode, name, topicId, isInternal, partitions, topicAuthorizedOperations };
+  const out: MetadataResponseTopic = { errorCode, name, topicId, isInternal, partitions, topicAuthorizedOperations };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, m: MetadataResponseMetadataResponseTopicInput): void {
+function writeMetadataResponseTopic(w: Writer, v: number, m: MetadataResponseTopicInput): void {
   const flex = v >= 9;
   w.int16((m.errorCode ?? 0));
   writeString(w, (m.name === undefined ? "" : m.name), flex, v >= 12, 'MetadataResponse.Name', v);
@@ -256,7 +256,7 @@ function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, m: Met
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'MetadataResponse.Partitions', v);
-    if (a !== null) for (const e of a) writeMetadataResponseMetadataResponsePartition(w, v, e);
+    if (a !== null) for (const e of a) writeMetadataResponsePartition(w, v, e);
   }
   if (v >= 8) {
     w.int32((m.topicAuthorizedOperations ?? -2147483648));
@@ -267,7 +267,7 @@ function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, m: Met
   }
 }
 
-export interface MetadataResponseMetadataResponsePartition {
+export interface MetadataResponsePartition {
   /** The partition error, or 0 if there was no error. */
   errorCode: number;
   /** The partition index. */
@@ -285,7 +285,7 @@ export interface MetadataResponseMetadataResponsePartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface MetadataResponseMetadataResponsePartitionInput {
+export interface MetadataResponsePartitionInput {
   errorCode?: number | undefined;
   partitionIndex?: number | undefined;
   leaderId?: number | undefined;
@@ -296,7 +296,7 @@ export interface MetadataResponseMetadataResponsePartitionInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): MetadataResponseMetadataResponsePartition {
+function readMetadataResponsePartition(r: Reader, v: number): MetadataResponsePartition {
   const flex = v >= 9;
   let errorCode: number = 0;
   errorCode = r.int16();
@@ -344,12 +344,12 @@ function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): Me
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: MetadataResponseMetadataResponsePartition = { errorCode, partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas };
+  const out: MetadataResponsePartition = { errorCode, partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeMetadataResponseMetadataResponsePartition(w: Writer, v: number, m: MetadataResponseMetadataResponsePartitionInput): void {
+function writeMetadataResponsePartition(w: Writer, v: number, m: MetadataResponsePartitionInput): void {
   const flex = v >= 9;
   w.int16((m.errorCode ?? 0));
   w.int32((m.partitionIndex ?? 0));
@@ -383,13 +383,13 @@ export interface MetadataResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** A list of brokers present in the cluster. */
-  brokers: MetadataResponseMetadataResponseBroker[];
+  brokers: MetadataResponseBroker[];
   /** The cluster ID that responding broker belongs to. */
   clusterId: string | null;
   /** The ID of the controller broker. */
   controllerId: number;
   /** Each topic in the response. */
-  topics: MetadataResponseMetadataResponseTopic[];
+  topics: MetadataResponseTopic[];
   /** 32-bit bitfield to represent authorized operations for this cluster. */
   clusterAuthorizedOperations: number;
   _unknownTaggedFields?: UnknownTaggedField[];
@@ -397,10 +397,10 @@ export interface MetadataResponse {
 
 export interface MetadataResponseInput {
   throttleTimeMs?: number | undefined;
-  brokers?: readonly MetadataResponseMetadataResponseBrokerInput[] | undefined;
+  brokers?: readonly MetadataResponseBrokerInput[] | undefined;
   clusterId?: string | null | undefined;
   controllerId?: number | undefined;
-  topics?: readonly MetadataResponseMetadataResponseTopicInput[] | undefined;
+  topics?: readonly MetadataResponseTopicInput[] | undefined;
   clusterAuthorizedOperations?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
@@ -412,13 +412,13 @@ export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
   if (v >= 3) {
     throttleTimeMs = r.int32();
   }
-  let brokers: MetadataResponseMetadataResponseBroker[] = [];
+  let brokers: MetadataResponseBroker[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) brokers = null as never;
     else {
-      const a: MetadataResponseMetadataResponseBroker[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponseBroker(r, v));
+      const a: MetadataResponseBroker[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponseBroker(r, v));
       brokers = a;
     }
   }
@@ -430,13 +430,13 @@ export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
   if (v >= 1) {
     controllerId = r.int32();
   }
-  let topics: MetadataResponseMetadataResponseTopic[] = [];
+  let topics: MetadataResponseTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: MetadataResponseMetadataResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponseTopic(r, v));
+      const a: MetadataResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponseTopic(r, v));
       topics = a;
     }
   }
@@ -462,7 +462,7 @@ export function writeMetadataResponse(w: Writer, v: number, m: MetadataResponseI
   {
     const a = (m.brokers ?? []);
     writeArrayLength(w, a, flex, false, 'MetadataResponse.Brokers', v);
-    if (a !== null) for (const e of a) writeMetadataResponseMetadataResponseBroker(w, v, e);
+    if (a !== null) for (const e of a) writeMetadataResponseBroker(w, v, e);
   }
   if (v >= 2) {
     writeString(w, (m.clusterId === undefined ? null : m.clusterId), flex, v >= 2, 'MetadataResponse.ClusterId', v);
@@ -473,7 +473,7 @@ export function writeMetadataResponse(w: Writer, v: number, m: MetadataResponseI
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'MetadataResponse.Topics', v);
-    if (a !== null) for (const e of a) writeMetadataResponseMetadataResponseTopic(w, v, e);
+    if (a !== null) for (const e of a) writeMetadataResponseTopic(w, v, e);
   }
   if (v >= 8 && v <= 10) {
     w.int32((m.clusterAuthorizedOperations ?? -2147483648));

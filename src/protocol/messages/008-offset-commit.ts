@@ -4,31 +4,31 @@ import { readArrayLength, readString, unencodable, unsupportedVersion, writeArra
 import type { Reader, UnknownTaggedField } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface OffsetCommitRequestOffsetCommitRequestTopic {
+export interface OffsetCommitRequestTopic {
   /** The topic name. */
   name: string;
   /** Each partition to commit offsets for. */
-  partitions: OffsetCommitRequestOffsetCommitRequestPartition[];
+  partitions: OffsetCommitRequestPartition[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetCommitRequestOffsetCommitRequestTopicInput {
+export interface OffsetCommitRequestTopicInput {
   name?: string | undefined;
-  partitions?: readonly OffsetCommitRequestOffsetCommitRequestPartitionInput[] | undefined;
+  partitions?: readonly OffsetCommitRequestPartitionInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestTopic {
+function readOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestTopic {
   const flex = v >= 8;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
+  let partitions: OffsetCommitRequestPartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestOffsetCommitRequestPartition(r, v));
+      const a: OffsetCommitRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestPartition(r, v));
       partitions = a;
     }
   }
@@ -36,25 +36,25 @@ function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): 
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetCommitRequestOffsetCommitRequestTopic = { name, partitions };
+  const out: OffsetCommitRequestTopic = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetCommitRequestOffsetCommitRequestTopic(w: Writer, v: number, m: OffsetCommitRequestOffsetCommitRequestTopicInput): void {
+function writeOffsetCommitRequestTopic(w: Writer, v: number, m: OffsetCommitRequestTopicInput): void {
   const flex = v >= 8;
   writeString(w, (m.name ?? ""), flex, false, 'OffsetCommitRequest.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetCommitRequest.Partitions', v);
-    if (a !== null) for (const e of a) writeOffsetCommitRequestOffsetCommitRequestPartition(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetCommitRequestPartition(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface OffsetCommitRequestOffsetCommitRequestPartition {
+export interface OffsetCommitRequestPartition {
   /** The partition index. */
   partitionIndex: number;
   /** The message offset to be committed. */
@@ -68,7 +68,7 @@ export interface OffsetCommitRequestOffsetCommitRequestPartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetCommitRequestOffsetCommitRequestPartitionInput {
+export interface OffsetCommitRequestPartitionInput {
   partitionIndex?: number | undefined;
   committedOffset?: bigint | undefined;
   committedLeaderEpoch?: number | undefined;
@@ -77,7 +77,7 @@ export interface OffsetCommitRequestOffsetCommitRequestPartitionInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestPartition {
+function readOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestPartition {
   const flex = v >= 8;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
@@ -97,12 +97,12 @@ function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: numbe
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetCommitRequestOffsetCommitRequestPartition = { partitionIndex, committedOffset, committedLeaderEpoch, commitTimestamp, committedMetadata };
+  const out: OffsetCommitRequestPartition = { partitionIndex, committedOffset, committedLeaderEpoch, commitTimestamp, committedMetadata };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetCommitRequestOffsetCommitRequestPartition(w: Writer, v: number, m: OffsetCommitRequestOffsetCommitRequestPartitionInput): void {
+function writeOffsetCommitRequestPartition(w: Writer, v: number, m: OffsetCommitRequestPartitionInput): void {
   const flex = v >= 8;
   w.int32((m.partitionIndex ?? 0));
   w.int64((m.committedOffset ?? 0n));
@@ -131,7 +131,7 @@ export interface OffsetCommitRequest {
   /** The time period in ms to retain the offset. */
   retentionTimeMs: bigint;
   /** The topics to commit offsets for. */
-  topics: OffsetCommitRequestOffsetCommitRequestTopic[];
+  topics: OffsetCommitRequestTopic[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
@@ -141,7 +141,7 @@ export interface OffsetCommitRequestInput {
   memberId?: string | undefined;
   groupInstanceId?: string | null | undefined;
   retentionTimeMs?: bigint | undefined;
-  topics?: readonly OffsetCommitRequestOffsetCommitRequestTopicInput[] | undefined;
+  topics?: readonly OffsetCommitRequestTopicInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -166,13 +166,13 @@ export function readOffsetCommitRequest(r: Reader, v: number): OffsetCommitReque
   if (v >= 2 && v <= 4) {
     retentionTimeMs = r.int64();
   }
-  let topics: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
+  let topics: OffsetCommitRequestTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestOffsetCommitRequestTopic(r, v));
+      const a: OffsetCommitRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestTopic(r, v));
       topics = a;
     }
   }
@@ -205,38 +205,38 @@ export function writeOffsetCommitRequest(w: Writer, v: number, m: OffsetCommitRe
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetCommitRequest.Topics', v);
-    if (a !== null) for (const e of a) writeOffsetCommitRequestOffsetCommitRequestTopic(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetCommitRequestTopic(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface OffsetCommitResponseOffsetCommitResponseTopic {
+export interface OffsetCommitResponseTopic {
   /** The topic name. */
   name: string;
   /** The responses for each partition in the topic. */
-  partitions: OffsetCommitResponseOffsetCommitResponsePartition[];
+  partitions: OffsetCommitResponsePartition[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetCommitResponseOffsetCommitResponseTopicInput {
+export interface OffsetCommitResponseTopicInput {
   name?: string | undefined;
-  partitions?: readonly OffsetCommitResponseOffsetCommitResponsePartitionInput[] | undefined;
+  partitions?: readonly OffsetCommitResponsePartitionInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponseTopic {
+function readOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseTopic {
   const flex = v >= 8;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
+  let partitions: OffsetCommitResponsePartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseOffsetCommitResponsePartition(r, v));
+      const a: OffsetCommitResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponsePartition(r, v));
       partitions = a;
     }
   }
@@ -244,25 +244,25 @@ function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number)
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetCommitResponseOffsetCommitResponseTopic = { name, partitions };
+  const out: OffsetCommitResponseTopic = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetCommitResponseOffsetCommitResponseTopic(w: Writer, v: number, m: OffsetCommitResponseOffsetCommitResponseTopicInput): void {
+function writeOffsetCommitResponseTopic(w: Writer, v: number, m: OffsetCommitResponseTopicInput): void {
   const flex = v >= 8;
   writeString(w, (m.name ?? ""), flex, false, 'OffsetCommitResponse.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetCommitResponse.Partitions', v);
-    if (a !== null) for (const e of a) writeOffsetCommitResponseOffsetCommitResponsePartition(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetCommitResponsePartition(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface OffsetCommitResponseOffsetCommitResponsePartition {
+export interface OffsetCommitResponsePartition {
   /** The partition index. */
   partitionIndex: number;
   /** The error code, or 0 if there was no error. */
@@ -270,13 +270,13 @@ export interface OffsetCommitResponseOffsetCommitResponsePartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetCommitResponseOffsetCommitResponsePartitionInput {
+export interface OffsetCommitResponsePartitionInput {
   partitionIndex?: number | undefined;
   errorCode?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponsePartition {
+function readOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponsePartition {
   const flex = v >= 8;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
@@ -286,12 +286,12 @@ function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: num
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetCommitResponseOffsetCommitResponsePartition = { partitionIndex, errorCode };
+  const out: OffsetCommitResponsePartition = { partitionIndex, errorCode };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetCommitResponseOffsetCommitResponsePartition(w: Writer, v: number, m: OffsetCommitResponseOffsetCommitResponsePartitionInput): void {
+function writeOffsetCommitResponsePartition(w: Writer, v: number, m: OffsetCommitResponsePartitionInput): void {
   const flex = v >= 8;
   w.int32((m.partitionIndex ?? 0));
   w.int16((m.errorCode ?? 0));
@@ -304,13 +304,13 @@ export interface OffsetCommitResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** The responses for each topic. */
-  topics: OffsetCommitResponseOffsetCommitResponseTopic[];
+  topics: OffsetCommitResponseTopic[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
 export interface OffsetCommitResponseInput {
   throttleTimeMs?: number | undefined;
-  topics?: readonly OffsetCommitResponseOffsetCommitResponseTopicInput[] | undefined;
+  topics?: readonly OffsetCommitResponseTopicInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -321,13 +321,13 @@ export function readOffsetCommitResponse(r: Reader, v: number): OffsetCommitResp
   if (v >= 3) {
     throttleTimeMs = r.int32();
   }
-  let topics: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
+  let topics: OffsetCommitResponseTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseOffsetCommitResponseTopic(r, v));
+      const a: OffsetCommitResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseTopic(r, v));
       topics = a;
     }
   }
@@ -349,7 +349,7 @@ export function writeOffsetCommitResponse(w: Writer, v: number, m: OffsetCommitR
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetCommitResponse.Topics', v);
-    if (a !== null) for (const e of a) writeOffsetCommitResponseOffsetCommitResponseTopic(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetCommitResponseTopic(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);

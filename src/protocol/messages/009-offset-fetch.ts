@@ -4,7 +4,7 @@ import { readArrayLength, readString, unencodable, unsupportedVersion, writeArra
 import type { Reader, UnknownTaggedField } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface OffsetFetchRequestOffsetFetchRequestTopic {
+export interface OffsetFetchRequestTopic {
   /** The topic name. */
   name: string;
   /** The partition indexes we would like to fetch offsets for. */
@@ -12,13 +12,13 @@ export interface OffsetFetchRequestOffsetFetchRequestTopic {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestTopicInput {
+export interface OffsetFetchRequestTopicInput {
   name?: string | undefined;
   partitionIndexes?: readonly number[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopic {
+function readOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestTopic {
   const flex = v >= 6;
   let name: string = "";
   if (v <= 7) {
@@ -40,12 +40,12 @@ function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): Of
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchRequestOffsetFetchRequestTopic = { name, partitionIndexes };
+  const out: OffsetFetchRequestTopic = { name, partitionIndexes };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: number, m: OffsetFetchRequestOffsetFetchRequestTopicInput): void {
+function writeOffsetFetchRequestTopic(w: Writer, v: number, m: OffsetFetchRequestTopicInput): void {
   const flex = v >= 6;
   if (v <= 7) {
     writeString(w, (m.name ?? ""), flex, false, 'OffsetFetchRequest.Name', v);
@@ -64,7 +64,7 @@ function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: number, m:
   }
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestGroup {
+export interface OffsetFetchRequestGroup {
   /** The group ID. */
   groupId: string;
   /** The member ID assigned by the group coordinator if using the new consumer protocol (KIP-848). */
@@ -72,19 +72,19 @@ export interface OffsetFetchRequestOffsetFetchRequestGroup {
   /** The member epoch if using the new consumer protocol (KIP-848). */
   memberEpoch: number;
   /** Each topic we would like to fetch offsets for, or null to fetch offsets for all topics. */
-  topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null;
+  topics: OffsetFetchRequestTopics[] | null;
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestGroupInput {
+export interface OffsetFetchRequestGroupInput {
   groupId?: string | undefined;
   memberId?: string | null | undefined;
   memberEpoch?: number | undefined;
-  topics?: readonly OffsetFetchRequestOffsetFetchRequestTopicsInput[] | null | undefined;
+  topics?: readonly OffsetFetchRequestTopicsInput[] | null | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestGroup {
+function readOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestGroup {
   const flex = v >= 6;
   let groupId: string = "";
   if (v >= 8) {
@@ -98,14 +98,14 @@ function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): Of
   if (v >= 9) {
     memberEpoch = r.int32();
   }
-  let topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null = [];
+  let topics: OffsetFetchRequestTopics[] | null = [];
   if (v >= 8) {
     {
       const n = readArrayLength(r, flex, v >= 8);
       if (n < 0) topics = null as never;
       else {
-        const a: OffsetFetchRequestOffsetFetchRequestTopics[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestTopics(r, v));
+        const a: OffsetFetchRequestTopics[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestTopics(r, v));
         topics = a;
       }
     }
@@ -114,12 +114,12 @@ function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): Of
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchRequestOffsetFetchRequestGroup = { groupId, memberId, memberEpoch, topics };
+  const out: OffsetFetchRequestGroup = { groupId, memberId, memberEpoch, topics };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, m: OffsetFetchRequestOffsetFetchRequestGroupInput): void {
+function writeOffsetFetchRequestGroup(w: Writer, v: number, m: OffsetFetchRequestGroupInput): void {
   const flex = v >= 6;
   if (v >= 8) {
     writeString(w, (m.groupId ?? ""), flex, false, 'OffsetFetchRequest.GroupId', v);
@@ -135,7 +135,7 @@ function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, m:
     {
       const a = (m.topics === undefined ? [] : m.topics);
       writeArrayLength(w, a, flex, v >= 8, 'OffsetFetchRequest.Topics', v);
-      if (a !== null) for (const e of a) writeOffsetFetchRequestOffsetFetchRequestTopics(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchRequestTopics(w, v, e);
     }
   }
   if (!(v >= 8) && !(m.topics === undefined || (m.topics !== null && m.topics.length === 0))) throw unencodable('OffsetFetchRequest.Topics', v, 'has a non-default value but the version cannot carry it');
@@ -144,7 +144,7 @@ function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, m:
   }
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestTopics {
+export interface OffsetFetchRequestTopics {
   /** The topic name. */
   name: string;
   /** The partition indexes we would like to fetch offsets for. */
@@ -152,13 +152,13 @@ export interface OffsetFetchRequestOffsetFetchRequestTopics {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestTopicsInput {
+export interface OffsetFetchRequestTopicsInput {
   name?: string | undefined;
   partitionIndexes?: readonly number[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopics {
+function readOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestTopics {
   const flex = v >= 6;
   let name: string = "";
   if (v >= 8) {
@@ -180,12 +180,12 @@ function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): O
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchRequestOffsetFetchRequestTopics = { name, partitionIndexes };
+  const out: OffsetFetchRequestTopics = { name, partitionIndexes };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestTopics(w: Writer, v: number, m: OffsetFetchRequestOffsetFetchRequestTopicsInput): void {
+function writeOffsetFetchRequestTopics(w: Writer, v: number, m: OffsetFetchRequestTopicsInput): void {
   const flex = v >= 6;
   if (v >= 8) {
     writeString(w, (m.name ?? ""), flex, false, 'OffsetFetchRequest.Name', v);
@@ -208,9 +208,9 @@ export interface OffsetFetchRequest {
   /** The group to fetch offsets for. */
   groupId: string;
   /** Each topic we would like to fetch offsets for, or null to fetch offsets for all topics. */
-  topics: OffsetFetchRequestOffsetFetchRequestTopic[] | null;
+  topics: OffsetFetchRequestTopic[] | null;
   /** Each group we would like to fetch offsets for */
-  groups: OffsetFetchRequestOffsetFetchRequestGroup[];
+  groups: OffsetFetchRequestGroup[];
   /** Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions. */
   requireStable: boolean;
   _unknownTaggedFields?: UnknownTaggedField[];
@@ -218,8 +218,8 @@ export interface OffsetFetchRequest {
 
 export interface OffsetFetchRequestInput {
   groupId?: string | undefined;
-  topics?: readonly OffsetFetchRequestOffsetFetchRequestTopicInput[] | null | undefined;
-  groups?: readonly OffsetFetchRequestOffsetFetchRequestGroupInput[] | undefined;
+  topics?: readonly OffsetFetchRequestTopicInput[] | null | undefined;
+  groups?: readonly OffsetFetchRequestGroupInput[] | undefined;
   requireStable?: boolean | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
@@ -231,26 +231,26 @@ export function readOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest
   if (v <= 7) {
     groupId = readString(r, flex, false) as never;
   }
-  let topics: OffsetFetchRequestOffsetFetchRequestTopic[] | null = [];
+  let topics: OffsetFetchRequestTopic[] | null = [];
   if (v <= 7) {
     {
       const n = readArrayLength(r, flex, v >= 2 && v <= 7);
       if (n < 0) topics = null as never;
       else {
-        const a: OffsetFetchRequestOffsetFetchRequestTopic[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestTopic(r, v));
+        const a: OffsetFetchRequestTopic[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestTopic(r, v));
         topics = a;
       }
     }
   }
-  let groups: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
+  let groups: OffsetFetchRequestGroup[] = [];
   if (v >= 8) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) groups = null as never;
       else {
-        const a: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestGroup(r, v));
+        const a: OffsetFetchRequestGroup[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestGroup(r, v));
         groups = a;
       }
     }
@@ -279,7 +279,7 @@ export function writeOffsetFetchRequest(w: Writer, v: number, m: OffsetFetchRequ
     {
       const a = (m.topics === undefined ? [] : m.topics);
       writeArrayLength(w, a, flex, v >= 2 && v <= 7, 'OffsetFetchRequest.Topics', v);
-      if (a !== null) for (const e of a) writeOffsetFetchRequestOffsetFetchRequestTopic(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchRequestTopic(w, v, e);
     }
   }
   if (!(v <= 7) && !(m.topics === undefined || (m.topics !== null && m.topics.length === 0))) throw unencodable('OffsetFetchRequest.Topics', v, 'has a non-default value but the version cannot carry it');
@@ -287,7 +287,7 @@ export function writeOffsetFetchRequest(w: Writer, v: number, m: OffsetFetchRequ
     {
       const a = (m.groups ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchRequest.Groups', v);
-      if (a !== null) for (const e of a) writeOffsetFetchRequestOffsetFetchRequestGroup(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchRequestGroup(w, v, e);
     }
   }
   if (!(v >= 8) && !(m.groups === undefined || (m.groups !== null && m.groups.length === 0))) throw unencodable('OffsetFetchRequest.Groups', v, 'has a non-default value but the version cannot carry it');
@@ -300,34 +300,34 @@ export function writeOffsetFetchRequest(w: Writer, v: number, m: OffsetFetchRequ
   }
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopic {
+export interface OffsetFetchResponseTopic {
   /** The topic name. */
   name: string;
   /** The responses per partition */
-  partitions: OffsetFetchResponseOffsetFetchResponsePartition[];
+  partitions: OffsetFetchResponsePartition[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopicInput {
+export interface OffsetFetchResponseTopicInput {
   name?: string | undefined;
-  partitions?: readonly OffsetFetchResponseOffsetFetchResponsePartitionInput[] | undefined;
+  partitions?: readonly OffsetFetchResponsePartitionInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopic {
+function readOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseTopic {
   const flex = v >= 6;
   let name: string = "";
   if (v <= 7) {
     name = readString(r, flex, false) as never;
   }
-  let partitions: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
+  let partitions: OffsetFetchResponsePartition[] = [];
   if (v <= 7) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) partitions = null as never;
       else {
-        const a: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponsePartition(r, v));
+        const a: OffsetFetchResponsePartition[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponsePartition(r, v));
         partitions = a;
       }
     }
@@ -336,12 +336,12 @@ function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): 
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchResponseOffsetFetchResponseTopic = { name, partitions };
+  const out: OffsetFetchResponseTopic = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, m: OffsetFetchResponseOffsetFetchResponseTopicInput): void {
+function writeOffsetFetchResponseTopic(w: Writer, v: number, m: OffsetFetchResponseTopicInput): void {
   const flex = v >= 6;
   if (v <= 7) {
     writeString(w, (m.name ?? ""), flex, false, 'OffsetFetchResponse.Name', v);
@@ -351,7 +351,7 @@ function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, 
     {
       const a = (m.partitions ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchResponse.Partitions', v);
-      if (a !== null) for (const e of a) writeOffsetFetchResponseOffsetFetchResponsePartition(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchResponsePartition(w, v, e);
     }
   }
   if (!(v <= 7) && !(m.partitions === undefined || (m.partitions !== null && m.partitions.length === 0))) throw unencodable('OffsetFetchResponse.Partitions', v, 'has a non-default value but the version cannot carry it');
@@ -360,7 +360,7 @@ function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, 
   }
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartition {
+export interface OffsetFetchResponsePartition {
   /** The partition index. */
   partitionIndex: number;
   /** The committed message offset. */
@@ -374,7 +374,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartitionInput {
+export interface OffsetFetchResponsePartitionInput {
   partitionIndex?: number | undefined;
   committedOffset?: bigint | undefined;
   committedLeaderEpoch?: number | undefined;
@@ -383,7 +383,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartitionInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartition {
+function readOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponsePartition {
   const flex = v >= 6;
   let partitionIndex: number = 0;
   if (v <= 7) {
@@ -409,12 +409,12 @@ function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: numbe
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchResponseOffsetFetchResponsePartition = { partitionIndex, committedOffset, committedLeaderEpoch, metadata, errorCode };
+  const out: OffsetFetchResponsePartition = { partitionIndex, committedOffset, committedLeaderEpoch, metadata, errorCode };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, v: number, m: OffsetFetchResponseOffsetFetchResponsePartitionInput): void {
+function writeOffsetFetchResponsePartition(w: Writer, v: number, m: OffsetFetchResponsePartitionInput): void {
   const flex = v >= 6;
   if (v <= 7) {
     w.int32((m.partitionIndex ?? 0));
@@ -440,37 +440,37 @@ function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, v: numb
   }
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseGroup {
+export interface OffsetFetchResponseGroup {
   /** The group ID. */
   groupId: string;
   /** The responses per topic. */
-  topics: OffsetFetchResponseOffsetFetchResponseTopics[];
+  topics: OffsetFetchResponseTopics[];
   /** The group-level error code, or 0 if there was no error. */
   errorCode: number;
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseGroupInput {
+export interface OffsetFetchResponseGroupInput {
   groupId?: string | undefined;
-  topics?: readonly OffsetFetchResponseOffsetFetchResponseTopicsInput[] | undefined;
+  topics?: readonly OffsetFetchResponseTopicsInput[] | undefined;
   errorCode?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseGroup {
+function readOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseGroup {
   const flex = v >= 6;
   let groupId: string = "";
   if (v >= 8) {
     groupId = readString(r, flex, false) as never;
   }
-  let topics: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
+  let topics: OffsetFetchResponseTopics[] = [];
   if (v >= 8) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) topics = null as never;
       else {
-        const a: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseTopics(r, v));
+        const a: OffsetFetchResponseTopics[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseTopics(r, v));
         topics = a;
       }
     }
@@ -483,12 +483,12 @@ function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): 
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchResponseOffsetFetchResponseGroup = { groupId, topics, errorCode };
+  const out: OffsetFetchResponseGroup = { groupId, topics, errorCode };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, m: OffsetFetchResponseOffsetFetchResponseGroupInput): void {
+function writeOffsetFetchResponseGroup(w: Writer, v: number, m: OffsetFetchResponseGroupInput): void {
   const flex = v >= 6;
   if (v >= 8) {
     writeString(w, (m.groupId ?? ""), flex, false, 'OffsetFetchResponse.GroupId', v);
@@ -498,7 +498,7 @@ function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, 
     {
       const a = (m.topics ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchResponse.Topics', v);
-      if (a !== null) for (const e of a) writeOffsetFetchResponseOffsetFetchResponseTopics(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchResponseTopics(w, v, e);
     }
   }
   if (!(v >= 8) && !(m.topics === undefined || (m.topics !== null && m.topics.length === 0))) throw unencodable('OffsetFetchResponse.Topics', v, 'has a non-default value but the version cannot carry it');
@@ -511,34 +511,34 @@ function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, 
   }
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopics {
+export interface OffsetFetchResponseTopics {
   /** The topic name. */
   name: string;
   /** The responses per partition */
-  partitions: OffsetFetchResponseOffsetFetchResponsePartitions[];
+  partitions: OffsetFetchResponsePartitions[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopicsInput {
+export interface OffsetFetchResponseTopicsInput {
   name?: string | undefined;
-  partitions?: readonly OffsetFetchResponseOffsetFetchResponsePartitionsInput[] | undefined;
+  partitions?: readonly OffsetFetchResponsePartitionsInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopics {
+function readOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseTopics {
   const flex = v >= 6;
   let name: string = "";
   if (v >= 8) {
     name = readString(r, flex, false) as never;
   }
-  let partitions: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
+  let partitions: OffsetFetchResponsePartitions[] = [];
   if (v >= 8) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) partitions = null as never;
       else {
-        const a: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponsePartitions(r, v));
+        const a: OffsetFetchResponsePartitions[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponsePartitions(r, v));
         partitions = a;
       }
     }
@@ -547,12 +547,12 @@ function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number):
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchResponseOffsetFetchResponseTopics = { name, partitions };
+  const out: OffsetFetchResponseTopics = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number, m: OffsetFetchResponseOffsetFetchResponseTopicsInput): void {
+function writeOffsetFetchResponseTopics(w: Writer, v: number, m: OffsetFetchResponseTopicsInput): void {
   const flex = v >= 6;
   if (v >= 8) {
     writeString(w, (m.name ?? ""), flex, false, 'OffsetFetchResponse.Name', v);
@@ -562,7 +562,7 @@ function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number,
     {
       const a = (m.partitions ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchResponse.Partitions', v);
-      if (a !== null) for (const e of a) writeOffsetFetchResponseOffsetFetchResponsePartitions(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchResponsePartitions(w, v, e);
     }
   }
   if (!(v >= 8) && !(m.partitions === undefined || (m.partitions !== null && m.partitions.length === 0))) throw unencodable('OffsetFetchResponse.Partitions', v, 'has a non-default value but the version cannot carry it');
@@ -571,7 +571,7 @@ function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number,
   }
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartitions {
+export interface OffsetFetchResponsePartitions {
   /** The partition index. */
   partitionIndex: number;
   /** The committed message offset. */
@@ -585,7 +585,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartitions {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartitionsInput {
+export interface OffsetFetchResponsePartitionsInput {
   partitionIndex?: number | undefined;
   committedOffset?: bigint | undefined;
   committedLeaderEpoch?: number | undefined;
@@ -594,7 +594,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartitionsInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartitions {
+function readOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponsePartitions {
   const flex = v >= 6;
   let partitionIndex: number = 0;
   if (v >= 8) {
@@ -620,12 +620,12 @@ function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: numb
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: OffsetFetchResponseOffsetFetchResponsePartitions = { partitionIndex, committedOffset, committedLeaderEpoch, metadata, errorCode };
+  const out: OffsetFetchResponsePartitions = { partitionIndex, committedOffset, committedLeaderEpoch, metadata, errorCode };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponsePartitions(w: Writer, v: number, m: OffsetFetchResponseOffsetFetchResponsePartitionsInput): void {
+function writeOffsetFetchResponsePartitions(w: Writer, v: number, m: OffsetFetchResponsePartitionsInput): void {
   const flex = v >= 6;
   if (v >= 8) {
     w.int32((m.partitionIndex ?? 0));
@@ -655,19 +655,19 @@ export interface OffsetFetchResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** The responses per topic. */
-  topics: OffsetFetchResponseOffsetFetchResponseTopic[];
+  topics: OffsetFetchResponseTopic[];
   /** The top-level error code, or 0 if there was no error. */
   errorCode: number;
   /** The responses per group id. */
-  groups: OffsetFetchResponseOffsetFetchResponseGroup[];
+  groups: OffsetFetchResponseGroup[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
 export interface OffsetFetchResponseInput {
   throttleTimeMs?: number | undefined;
-  topics?: readonly OffsetFetchResponseOffsetFetchResponseTopicInput[] | undefined;
+  topics?: readonly OffsetFetchResponseTopicInput[] | undefined;
   errorCode?: number | undefined;
-  groups?: readonly OffsetFetchResponseOffsetFetchResponseGroupInput[] | undefined;
+  groups?: readonly OffsetFetchResponseGroupInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -678,14 +678,14 @@ export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchRespon
   if (v >= 3) {
     throttleTimeMs = r.int32();
   }
-  let topics: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
+  let topics: OffsetFetchResponseTopic[] = [];
   if (v <= 7) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) topics = null as never;
       else {
-        const a: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseTopic(r, v));
+        const a: OffsetFetchResponseTopic[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseTopic(r, v));
         topics = a;
       }
     }
@@ -694,14 +694,14 @@ export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchRespon
   if (v >= 2 && v <= 7) {
     errorCode = r.int16();
   }
-  let groups: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
+  let groups: OffsetFetchResponseGroup[] = [];
   if (v >= 8) {
     {
       const n = readArrayLength(r, flex, false);
       if (n < 0) groups = null as never;
       else {
-        const a: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseGroup(r, v));
+        const a: OffsetFetchResponseGroup[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseGroup(r, v));
         groups = a;
       }
     }
@@ -725,7 +725,7 @@ export function writeOffsetFetchResponse(w: Writer, v: number, m: OffsetFetchRes
     {
       const a = (m.topics ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchResponse.Topics', v);
-      if (a !== null) for (const e of a) writeOffsetFetchResponseOffsetFetchResponseTopic(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchResponseTopic(w, v, e);
     }
   }
   if (!(v <= 7) && !(m.topics === undefined || (m.topics !== null && m.topics.length === 0))) throw unencodable('OffsetFetchResponse.Topics', v, 'has a non-default value but the version cannot carry it');
@@ -736,7 +736,7 @@ export function writeOffsetFetchResponse(w: Writer, v: number, m: OffsetFetchRes
     {
       const a = (m.groups ?? []);
       writeArrayLength(w, a, flex, false, 'OffsetFetchResponse.Groups', v);
-      if (a !== null) for (const e of a) writeOffsetFetchResponseOffsetFetchResponseGroup(w, v, e);
+      if (a !== null) for (const e of a) writeOffsetFetchResponseGroup(w, v, e);
     }
   }
   if (!(v >= 8) && !(m.groups === undefined || (m.groups !== null && m.groups.length === 0))) throw unencodable('OffsetFetchResponse.Groups', v, 'has a non-default value but the version cannot carry it');

@@ -4,7 +4,7 @@ import { EMPTY_BUFFER, readArrayLength, readBytes, readString, unencodable, unsu
 import type { Reader, UnknownTaggedField } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface JoinGroupRequestJoinGroupRequestProtocol {
+export interface JoinGroupRequestProtocol {
   /** The protocol name. */
   name: string;
   /** The protocol metadata. */
@@ -12,13 +12,13 @@ export interface JoinGroupRequestJoinGroupRequestProtocol {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface JoinGroupRequestJoinGroupRequestProtocolInput {
+export interface JoinGroupRequestProtocolInput {
   name?: string | undefined;
   metadata?: Uint8Array | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestJoinGroupRequestProtocol {
+function readJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestProtocol {
   const flex = v >= 6;
   let name: string = "";
   name = readString(r, flex, false) as never;
@@ -28,12 +28,12 @@ function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): Joi
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: JoinGroupRequestJoinGroupRequestProtocol = { name, metadata };
+  const out: JoinGroupRequestProtocol = { name, metadata };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeJoinGroupRequestJoinGroupRequestProtocol(w: Writer, v: number, m: JoinGroupRequestJoinGroupRequestProtocolInput): void {
+function writeJoinGroupRequestProtocol(w: Writer, v: number, m: JoinGroupRequestProtocolInput): void {
   const flex = v >= 6;
   writeString(w, (m.name ?? ""), flex, false, 'JoinGroupRequest.Name', v);
   writeBytes(w, (m.metadata ?? EMPTY_BUFFER), flex, false, 'JoinGroupRequest.Metadata', v);
@@ -56,7 +56,7 @@ export interface JoinGroupRequest {
   /** The unique name the for class of protocols implemented by the group we want to join. */
   protocolType: string;
   /** The list of protocols that the member supports. */
-  protocols: JoinGroupRequestJoinGroupRequestProtocol[];
+  protocols: JoinGroupRequestProtocol[];
   /** The reason why the member (re-)joins the group. */
   reason: string | null;
   _unknownTaggedFields?: UnknownTaggedField[];
@@ -69,7 +69,7 @@ export interface JoinGroupRequestInput {
   memberId?: string | undefined;
   groupInstanceId?: string | null | undefined;
   protocolType?: string | undefined;
-  protocols?: readonly JoinGroupRequestJoinGroupRequestProtocolInput[] | undefined;
+  protocols?: readonly JoinGroupRequestProtocolInput[] | undefined;
   reason?: string | null | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
@@ -93,13 +93,13 @@ export function readJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
   }
   let protocolType: string = "";
   protocolType = readString(r, flex, false) as never;
-  let protocols: JoinGroupRequestJoinGroupRequestProtocol[] = [];
+  let protocols: JoinGroupRequestProtocol[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) protocols = null as never;
     else {
-      const a: JoinGroupRequestJoinGroupRequestProtocol[] = [];
-      for (let i = 0; i < n; i++) a.push(readJoinGroupRequestJoinGroupRequestProtocol(r, v));
+      const a: JoinGroupRequestProtocol[] = [];
+      for (let i = 0; i < n; i++) a.push(readJoinGroupRequestProtocol(r, v));
       protocols = a;
     }
   }
@@ -133,7 +133,7 @@ export function writeJoinGroupRequest(w: Writer, v: number, m: JoinGroupRequestI
   {
     const a = (m.protocols ?? []);
     writeArrayLength(w, a, flex, false, 'JoinGroupRequest.Protocols', v);
-    if (a !== null) for (const e of a) writeJoinGroupRequestJoinGroupRequestProtocol(w, v, e);
+    if (a !== null) for (const e of a) writeJoinGroupRequestProtocol(w, v, e);
   }
   if (v >= 8) {
     writeString(w, (m.reason === undefined ? null : m.reason), flex, v >= 8, 'JoinGroupRequest.Reason', v);
@@ -143,7 +143,7 @@ export function writeJoinGroupRequest(w: Writer, v: number, m: JoinGroupRequestI
   }
 }
 
-export interface JoinGroupResponseJoinGroupResponseMember {
+export interface JoinGroupResponseMember {
   /** The group member ID. */
   memberId: string;
   /** The unique identifier of the consumer instance provided by end user. */
@@ -153,14 +153,14 @@ export interface JoinGroupResponseJoinGroupResponseMember {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface JoinGroupResponseJoinGroupResponseMemberInput {
+export interface JoinGroupResponseMemberInput {
   memberId?: string | undefined;
   groupInstanceId?: string | null | undefined;
   metadata?: Uint8Array | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseJoinGroupResponseMember {
+function readJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseMember {
   const flex = v >= 6;
   let memberId: string = "";
   memberId = readString(r, flex, false) as never;
@@ -174,12 +174,12 @@ function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): Joi
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: JoinGroupResponseJoinGroupResponseMember = { memberId, groupInstanceId, metadata };
+  const out: JoinGroupResponseMember = { memberId, groupInstanceId, metadata };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeJoinGroupResponseJoinGroupResponseMember(w: Writer, v: number, m: JoinGroupResponseJoinGroupResponseMemberInput): void {
+function writeJoinGroupResponseMember(w: Writer, v: number, m: JoinGroupResponseMemberInput): void {
   const flex = v >= 6;
   writeString(w, (m.memberId ?? ""), flex, false, 'JoinGroupResponse.MemberId', v);
   if (v >= 5) {
@@ -208,7 +208,7 @@ export interface JoinGroupResponse {
   skipAssignment: boolean;
   /** The member ID assigned by the group coordinator. */
   memberId: string;
-  members: JoinGroupResponseJoinGroupResponseMember[];
+  members: JoinGroupResponseMember[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
@@ -221,7 +221,7 @@ export interface JoinGroupResponseInput {
   leader?: string | undefined;
   skipAssignment?: boolean | undefined;
   memberId?: string | undefined;
-  members?: readonly JoinGroupResponseJoinGroupResponseMemberInput[] | undefined;
+  members?: readonly JoinGroupResponseMemberInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -250,13 +250,13 @@ export function readJoinGroupResponse(r: Reader, v: number): JoinGroupResponse {
   }
   let memberId: string = "";
   memberId = readString(r, flex, false) as never;
-  let members: JoinGroupResponseJoinGroupResponseMember[] = [];
+  let members: JoinGroupResponseMember[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) members = null as never;
     else {
-      const a: JoinGroupResponseJoinGroupResponseMember[] = [];
-      for (let i = 0; i < n; i++) a.push(readJoinGroupResponseJoinGroupResponseMember(r, v));
+      const a: JoinGroupResponseMember[] = [];
+      for (let i = 0; i < n; i++) a.push(readJoinGroupResponseMember(r, v));
       members = a;
     }
   }
@@ -290,7 +290,7 @@ export function writeJoinGroupResponse(w: Writer, v: number, m: JoinGroupRespons
   {
     const a = (m.members ?? []);
     writeArrayLength(w, a, flex, false, 'JoinGroupResponse.Members', v);
-    if (a !== null) for (const e of a) writeJoinGroupResponseJoinGroupResponseMember(w, v, e);
+    if (a !== null) for (const e of a) writeJoinGroupResponseMember(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);

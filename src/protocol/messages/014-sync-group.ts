@@ -4,7 +4,7 @@ import { EMPTY_BUFFER, readArrayLength, readBytes, readString, unencodable, unsu
 import type { Reader, UnknownTaggedField } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface SyncGroupRequestSyncGroupRequestAssignment {
+export interface SyncGroupRequestAssignment {
   /** The ID of the member to assign. */
   memberId: string;
   /** The member assignment. */
@@ -12,13 +12,13 @@ export interface SyncGroupRequestSyncGroupRequestAssignment {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface SyncGroupRequestSyncGroupRequestAssignmentInput {
+export interface SyncGroupRequestAssignmentInput {
   memberId?: string | undefined;
   assignment?: Uint8Array | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestSyncGroupRequestAssignment {
+function readSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestAssignment {
   const flex = v >= 4;
   let memberId: string = "";
   memberId = readString(r, flex, false) as never;
@@ -28,12 +28,12 @@ function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): S
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: SyncGroupRequestSyncGroupRequestAssignment = { memberId, assignment };
+  const out: SyncGroupRequestAssignment = { memberId, assignment };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeSyncGroupRequestSyncGroupRequestAssignment(w: Writer, v: number, m: SyncGroupRequestSyncGroupRequestAssignmentInput): void {
+function writeSyncGroupRequestAssignment(w: Writer, v: number, m: SyncGroupRequestAssignmentInput): void {
   const flex = v >= 4;
   writeString(w, (m.memberId ?? ""), flex, false, 'SyncGroupRequest.MemberId', v);
   writeBytes(w, (m.assignment ?? EMPTY_BUFFER), flex, false, 'SyncGroupRequest.Assignment', v);
@@ -56,7 +56,7 @@ export interface SyncGroupRequest {
   /** The group protocol name. */
   protocolName: string | null;
   /** Each assignment. */
-  assignments: SyncGroupRequestSyncGroupRequestAssignment[];
+  assignments: SyncGroupRequestAssignment[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
@@ -67,7 +67,7 @@ export interface SyncGroupRequestInput {
   groupInstanceId?: string | null | undefined;
   protocolType?: string | null | undefined;
   protocolName?: string | null | undefined;
-  assignments?: readonly SyncGroupRequestSyncGroupRequestAssignmentInput[] | undefined;
+  assignments?: readonly SyncGroupRequestAssignmentInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -92,13 +92,13 @@ export function readSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
   if (v >= 5) {
     protocolName = readString(r, flex, v >= 5);
   }
-  let assignments: SyncGroupRequestSyncGroupRequestAssignment[] = [];
+  let assignments: SyncGroupRequestAssignment[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) assignments = null as never;
     else {
-      const a: SyncGroupRequestSyncGroupRequestAssignment[] = [];
-      for (let i = 0; i < n; i++) a.push(readSyncGroupRequestSyncGroupRequestAssignment(r, v));
+      const a: SyncGroupRequestAssignment[] = [];
+      for (let i = 0; i < n; i++) a.push(readSyncGroupRequestAssignment(r, v));
       assignments = a;
     }
   }
@@ -130,7 +130,7 @@ export function writeSyncGroupRequest(w: Writer, v: number, m: SyncGroupRequestI
   {
     const a = (m.assignments ?? []);
     writeArrayLength(w, a, flex, false, 'SyncGroupRequest.Assignments', v);
-    if (a !== null) for (const e of a) writeSyncGroupRequestSyncGroupRequestAssignment(w, v, e);
+    if (a !== null) for (const e of a) writeSyncGroupRequestAssignment(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);

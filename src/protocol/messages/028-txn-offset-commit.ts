@@ -4,31 +4,31 @@ import { readArrayLength, readString, unencodable, unsupportedVersion, writeArra
 import type { Reader, UnknownTaggedField } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+export interface TxnOffsetCommitRequestTopic {
   /** The topic name. */
   name: string;
   /** The partitions inside the topic that we want to commit offsets for. */
-  partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[];
+  partitions: TxnOffsetCommitRequestPartition[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestTopicInput {
+export interface TxnOffsetCommitRequestTopicInput {
   name?: string | undefined;
-  partitions?: readonly TxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInput[] | undefined;
+  partitions?: readonly TxnOffsetCommitRequestPartitionInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+function readTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTopic {
   const flex = v >= 3;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
+  let partitions: TxnOffsetCommitRequestPartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r, v));
+      const a: TxnOffsetCommitRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestPartition(r, v));
       partitions = a;
     }
   }
@@ -36,25 +36,25 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: num
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic = { name, partitions };
+  const out: TxnOffsetCommitRequestTopic = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w: Writer, v: number, m: TxnOffsetCommitRequestTxnOffsetCommitRequestTopicInput): void {
+function writeTxnOffsetCommitRequestTopic(w: Writer, v: number, m: TxnOffsetCommitRequestTopicInput): void {
   const flex = v >= 3;
   writeString(w, (m.name ?? ""), flex, false, 'TxnOffsetCommitRequest.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'TxnOffsetCommitRequest.Partitions', v);
-    if (a !== null) for (const e of a) writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w, v, e);
+    if (a !== null) for (const e of a) writeTxnOffsetCommitRequestPartition(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+export interface TxnOffsetCommitRequestPartition {
   /** The index of the partition within the topic. */
   partitionIndex: number;
   /** The message offset to be committed. */
@@ -66,7 +66,7 @@ export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInput {
+export interface TxnOffsetCommitRequestPartitionInput {
   partitionIndex?: number | undefined;
   committedOffset?: bigint | undefined;
   committedLeaderEpoch?: number | undefined;
@@ -74,7 +74,7 @@ export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInput {
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+function readTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestPartition {
   const flex = v >= 3;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
@@ -90,12 +90,12 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v:
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition = { partitionIndex, committedOffset, committedLeaderEpoch, committedMetadata };
+  const out: TxnOffsetCommitRequestPartition = { partitionIndex, committedOffset, committedLeaderEpoch, committedMetadata };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w: Writer, v: number, m: TxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInput): void {
+function writeTxnOffsetCommitRequestPartition(w: Writer, v: number, m: TxnOffsetCommitRequestPartitionInput): void {
   const flex = v >= 3;
   w.int32((m.partitionIndex ?? 0));
   w.int64((m.committedOffset ?? 0n));
@@ -124,7 +124,7 @@ export interface TxnOffsetCommitRequest {
   /** The unique identifier of the consumer instance provided by end user. */
   groupInstanceId: string | null;
   /** Each topic that we want to commit offsets for. */
-  topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[];
+  topics: TxnOffsetCommitRequestTopic[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
@@ -136,7 +136,7 @@ export interface TxnOffsetCommitRequestInput {
   generationId?: number | undefined;
   memberId?: string | undefined;
   groupInstanceId?: string | null | undefined;
-  topics?: readonly TxnOffsetCommitRequestTxnOffsetCommitRequestTopicInput[] | undefined;
+  topics?: readonly TxnOffsetCommitRequestTopicInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -163,13 +163,13 @@ export function readTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCommi
   if (v >= 3) {
     groupInstanceId = readString(r, flex, v >= 3);
   }
-  let topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
+  let topics: TxnOffsetCommitRequestTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r, v));
+      const a: TxnOffsetCommitRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTopic(r, v));
       topics = a;
     }
   }
@@ -204,38 +204,38 @@ export function writeTxnOffsetCommitRequest(w: Writer, v: number, m: TxnOffsetCo
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'TxnOffsetCommitRequest.Topics', v);
-    if (a !== null) for (const e of a) writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w, v, e);
+    if (a !== null) for (const e of a) writeTxnOffsetCommitRequestTopic(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+export interface TxnOffsetCommitResponseTopic {
   /** The topic name. */
   name: string;
   /** The responses for each partition in the topic. */
-  partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[];
+  partitions: TxnOffsetCommitResponsePartition[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponseTopicInput {
+export interface TxnOffsetCommitResponseTopicInput {
   name?: string | undefined;
-  partitions?: readonly TxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInput[] | undefined;
+  partitions?: readonly TxnOffsetCommitResponsePartitionInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+function readTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTopic {
   const flex = v >= 3;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
+  let partitions: TxnOffsetCommitResponsePartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r, v));
+      const a: TxnOffsetCommitResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponsePartition(r, v));
       partitions = a;
     }
   }
@@ -243,25 +243,25 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: n
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic = { name, partitions };
+  const out: TxnOffsetCommitResponseTopic = { name, partitions };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w: Writer, v: number, m: TxnOffsetCommitResponseTxnOffsetCommitResponseTopicInput): void {
+function writeTxnOffsetCommitResponseTopic(w: Writer, v: number, m: TxnOffsetCommitResponseTopicInput): void {
   const flex = v >= 3;
   writeString(w, (m.name ?? ""), flex, false, 'TxnOffsetCommitResponse.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'TxnOffsetCommitResponse.Partitions', v);
-    if (a !== null) for (const e of a) writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w, v, e);
+    if (a !== null) for (const e of a) writeTxnOffsetCommitResponsePartition(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);
   }
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+export interface TxnOffsetCommitResponsePartition {
   /** The partition index. */
   partitionIndex: number;
   /** The error code, or 0 if there was no error. */
@@ -269,13 +269,13 @@ export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInput {
+export interface TxnOffsetCommitResponsePartitionInput {
   partitionIndex?: number | undefined;
   errorCode?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+function readTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponsePartition {
   const flex = v >= 3;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
@@ -285,12 +285,12 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, 
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = { partitionIndex, errorCode };
+  const out: TxnOffsetCommitResponsePartition = { partitionIndex, errorCode };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w: Writer, v: number, m: TxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInput): void {
+function writeTxnOffsetCommitResponsePartition(w: Writer, v: number, m: TxnOffsetCommitResponsePartitionInput): void {
   const flex = v >= 3;
   w.int32((m.partitionIndex ?? 0));
   w.int16((m.errorCode ?? 0));
@@ -303,13 +303,13 @@ export interface TxnOffsetCommitResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** The responses for each topic. */
-  topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[];
+  topics: TxnOffsetCommitResponseTopic[];
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
 export interface TxnOffsetCommitResponseInput {
   throttleTimeMs?: number | undefined;
-  topics?: readonly TxnOffsetCommitResponseTxnOffsetCommitResponseTopicInput[] | undefined;
+  topics?: readonly TxnOffsetCommitResponseTopicInput[] | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
@@ -318,13 +318,13 @@ export function readTxnOffsetCommitResponse(r: Reader, v: number): TxnOffsetComm
   const flex = v >= 3;
   let throttleTimeMs: number = 0;
   throttleTimeMs = r.int32();
-  let topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
+  let topics: TxnOffsetCommitResponseTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r, v));
+      const a: TxnOffsetCommitResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTopic(r, v));
       topics = a;
     }
   }
@@ -344,7 +344,7 @@ export function writeTxnOffsetCommitResponse(w: Writer, v: number, m: TxnOffsetC
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'TxnOffsetCommitResponse.Topics', v);
-    if (a !== null) for (const e of a) writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w, v, e);
+    if (a !== null) for (const e of a) writeTxnOffsetCommitResponseTopic(w, v, e);
   }
   if (flex) {
     w.taggedFields(null, m._unknownTaggedFields);

@@ -4,62 +4,62 @@ import { readArrayLength, readString, unsupportedVersion, writeArrayLength, writ
 import type { Reader } from '../reader.ts';
 import type { Writer } from '../writer.ts';
 
-export interface OffsetDeleteRequestOffsetDeleteRequestTopic {
+export interface OffsetDeleteRequestTopic {
   /** The topic name. */
   name: string;
   /** Each partition to delete offsets for. */
-  partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[];
+  partitions: OffsetDeleteRequestPartition[];
 }
 
-export interface OffsetDeleteRequestOffsetDeleteRequestTopicInput {
+export interface OffsetDeleteRequestTopicInput {
   name?: string | undefined;
-  partitions?: readonly OffsetDeleteRequestOffsetDeleteRequestPartitionInput[] | undefined;
+  partitions?: readonly OffsetDeleteRequestPartitionInput[] | undefined;
 }
 
-function readOffsetDeleteRequestOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestTopic {
+function readOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestTopic {
   const flex = false;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
+  let partitions: OffsetDeleteRequestPartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestOffsetDeleteRequestPartition(r, v));
+      const a: OffsetDeleteRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestPartition(r, v));
       partitions = a;
     }
   }
   return { name, partitions };
 }
 
-function writeOffsetDeleteRequestOffsetDeleteRequestTopic(w: Writer, v: number, m: OffsetDeleteRequestOffsetDeleteRequestTopicInput): void {
+function writeOffsetDeleteRequestTopic(w: Writer, v: number, m: OffsetDeleteRequestTopicInput): void {
   const flex = false;
   writeString(w, (m.name ?? ""), flex, false, 'OffsetDeleteRequest.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetDeleteRequest.Partitions', v);
-    if (a !== null) for (const e of a) writeOffsetDeleteRequestOffsetDeleteRequestPartition(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetDeleteRequestPartition(w, v, e);
   }
 }
 
-export interface OffsetDeleteRequestOffsetDeleteRequestPartition {
+export interface OffsetDeleteRequestPartition {
   /** The partition index. */
   partitionIndex: number;
 }
 
-export interface OffsetDeleteRequestOffsetDeleteRequestPartitionInput {
+export interface OffsetDeleteRequestPartitionInput {
   partitionIndex?: number | undefined;
 }
 
-function readOffsetDeleteRequestOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestPartition {
+function readOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestPartition {
   const flex = false;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
   return { partitionIndex };
 }
 
-function writeOffsetDeleteRequestOffsetDeleteRequestPartition(w: Writer, v: number, m: OffsetDeleteRequestOffsetDeleteRequestPartitionInput): void {
+function writeOffsetDeleteRequestPartition(w: Writer, v: number, m: OffsetDeleteRequestPartitionInput): void {
   const flex = false;
   w.int32((m.partitionIndex ?? 0));
 }
@@ -68,12 +68,12 @@ export interface OffsetDeleteRequest {
   /** The unique group identifier. */
   groupId: string;
   /** The topics to delete offsets for */
-  topics: OffsetDeleteRequestOffsetDeleteRequestTopic[];
+  topics: OffsetDeleteRequestTopic[];
 }
 
 export interface OffsetDeleteRequestInput {
   groupId?: string | undefined;
-  topics?: readonly OffsetDeleteRequestOffsetDeleteRequestTopicInput[] | undefined;
+  topics?: readonly OffsetDeleteRequestTopicInput[] | undefined;
 }
 
 export function readOffsetDeleteRequest(r: Reader, v: number): OffsetDeleteRequest {
@@ -81,13 +81,13 @@ export function readOffsetDeleteRequest(r: Reader, v: number): OffsetDeleteReque
   const flex = false;
   let groupId: string = "";
   groupId = readString(r, flex, false) as never;
-  let topics: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
+  let topics: OffsetDeleteRequestTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestOffsetDeleteRequestTopic(r, v));
+      const a: OffsetDeleteRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestTopic(r, v));
       topics = a;
     }
   }
@@ -101,62 +101,62 @@ export function writeOffsetDeleteRequest(w: Writer, v: number, m: OffsetDeleteRe
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetDeleteRequest.Topics', v);
-    if (a !== null) for (const e of a) writeOffsetDeleteRequestOffsetDeleteRequestTopic(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetDeleteRequestTopic(w, v, e);
   }
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponseTopic {
+export interface OffsetDeleteResponseTopic {
   /** The topic name. */
   name: string;
   /** The responses for each partition in the topic. */
-  partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[];
+  partitions: OffsetDeleteResponsePartition[];
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponseTopicInput {
+export interface OffsetDeleteResponseTopicInput {
   name?: string | undefined;
-  partitions?: readonly OffsetDeleteResponseOffsetDeleteResponsePartitionInput[] | undefined;
+  partitions?: readonly OffsetDeleteResponsePartitionInput[] | undefined;
 }
 
-function readOffsetDeleteResponseOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponseTopic {
+function readOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseTopic {
   const flex = false;
   let name: string = "";
   name = readString(r, flex, false) as never;
-  let partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
+  let partitions: OffsetDeleteResponsePartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseOffsetDeleteResponsePartition(r, v));
+      const a: OffsetDeleteResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponsePartition(r, v));
       partitions = a;
     }
   }
   return { name, partitions };
 }
 
-function writeOffsetDeleteResponseOffsetDeleteResponseTopic(w: Writer, v: number, m: OffsetDeleteResponseOffsetDeleteResponseTopicInput): void {
+function writeOffsetDeleteResponseTopic(w: Writer, v: number, m: OffsetDeleteResponseTopicInput): void {
   const flex = false;
   writeString(w, (m.name ?? ""), flex, false, 'OffsetDeleteResponse.Name', v);
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetDeleteResponse.Partitions', v);
-    if (a !== null) for (const e of a) writeOffsetDeleteResponseOffsetDeleteResponsePartition(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetDeleteResponsePartition(w, v, e);
   }
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponsePartition {
+export interface OffsetDeleteResponsePartition {
   /** The partition index. */
   partitionIndex: number;
   /** The error code, or 0 if there was no error. */
   errorCode: number;
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponsePartitionInput {
+export interface OffsetDeleteResponsePartitionInput {
   partitionIndex?: number | undefined;
   errorCode?: number | undefined;
 }
 
-function readOffsetDeleteResponseOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponsePartition {
+function readOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponsePartition {
   const flex = false;
   let partitionIndex: number = 0;
   partitionIndex = r.int32();
@@ -165,7 +165,7 @@ function readOffsetDeleteResponseOffsetDeleteResponsePartition(r: Reader, v: num
   return { partitionIndex, errorCode };
 }
 
-function writeOffsetDeleteResponseOffsetDeleteResponsePartition(w: Writer, v: number, m: OffsetDeleteResponseOffsetDeleteResponsePartitionInput): void {
+function writeOffsetDeleteResponsePartition(w: Writer, v: number, m: OffsetDeleteResponsePartitionInput): void {
   const flex = false;
   w.int32((m.partitionIndex ?? 0));
   w.int16((m.errorCode ?? 0));
@@ -177,13 +177,13 @@ export interface OffsetDeleteResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** The responses for each topic. */
-  topics: OffsetDeleteResponseOffsetDeleteResponseTopic[];
+  topics: OffsetDeleteResponseTopic[];
 }
 
 export interface OffsetDeleteResponseInput {
   errorCode?: number | undefined;
   throttleTimeMs?: number | undefined;
-  topics?: readonly OffsetDeleteResponseOffsetDeleteResponseTopicInput[] | undefined;
+  topics?: readonly OffsetDeleteResponseTopicInput[] | undefined;
 }
 
 export function readOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteResponse {
@@ -193,13 +193,13 @@ export function readOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteResp
   errorCode = r.int16();
   let throttleTimeMs: number = 0;
   throttleTimeMs = r.int32();
-  let topics: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
+  let topics: OffsetDeleteResponseTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseOffsetDeleteResponseTopic(r, v));
+      const a: OffsetDeleteResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseTopic(r, v));
       topics = a;
     }
   }
@@ -214,6 +214,6 @@ export function writeOffsetDeleteResponse(w: Writer, v: number, m: OffsetDeleteR
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'OffsetDeleteResponse.Topics', v);
-    if (a !== null) for (const e of a) writeOffsetDeleteResponseOffsetDeleteResponseTopic(w, v, e);
+    if (a !== null) for (const e of a) writeOffsetDeleteResponseTopic(w, v, e);
   }
 }

@@ -147,7 +147,7 @@ export function writeDescribeTopicPartitionsRequest(w: Writer, v: number, m: Des
   }
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+export interface DescribeTopicPartitionsResponseTopic {
   /** The topic error, or 0 if there was no error. */
   errorCode: number;
   /** The topic name. */
@@ -157,23 +157,23 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseT
   /** True if the topic is internal. */
   isInternal: boolean;
   /** Each partition in the topic. */
-  partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[];
+  partitions: DescribeTopicPartitionsResponsePartition[];
   /** 32-bit bitfield to represent authorized operations for this topic. */
   topicAuthorizedOperations: number;
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInput {
+export interface DescribeTopicPartitionsResponseTopicInput {
   errorCode?: number | undefined;
   name?: string | null | undefined;
   topicId?: string | undefined;
   isInternal?: boolean | undefined;
-  partitions?: readonly DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInput[] | undefined;
+  partitions?: readonly DescribeTopicPartitionsResponsePartitionInput[] | undefined;
   topicAuthorizedOperations?: number | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+function readDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseTopic {
   const flex = true;
   let errorCode: number = 0;
   errorCode = r.int16();
@@ -183,13 +183,13 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
   topicId = r.uuid();
   let isInternal: boolean = false;
   isInternal = r.bool();
-  let partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
+  let partitions: DescribeTopicPartitionsResponsePartition[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) partitions = null as never;
     else {
-      const a: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r, v));
+      const a: DescribeTopicPartitionsResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponsePartition(r, v));
       partitions = a;
     }
   }
@@ -199,12 +199,12 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic = { errorCode, name, topicId, isInternal, partitions, topicAuthorizedOperations };
+  const out: DescribeTopicPartitionsResponseTopic = { errorCode, name, topicId, isInternal, partitions, topicAuthorizedOperations };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w: Writer, v: number, m: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInput): void {
+function writeDescribeTopicPartitionsResponseTopic(w: Writer, v: number, m: DescribeTopicPartitionsResponseTopicInput): void {
   const flex = true;
   w.int16((m.errorCode ?? 0));
   writeString(w, (m.name === undefined ? "" : m.name), flex, true, 'DescribeTopicPartitionsResponse.Name', v);
@@ -213,7 +213,7 @@ function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopi
   {
     const a = (m.partitions ?? []);
     writeArrayLength(w, a, flex, false, 'DescribeTopicPartitionsResponse.Partitions', v);
-    if (a !== null) for (const e of a) writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w, v, e);
+    if (a !== null) for (const e of a) writeDescribeTopicPartitionsResponsePartition(w, v, e);
   }
   w.int32((m.topicAuthorizedOperations ?? -2147483648));
   if (flex) {
@@ -221,7 +221,7 @@ function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopi
   }
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+export interface DescribeTopicPartitionsResponsePartition {
   /** The partition error, or 0 if there was no error. */
   errorCode: number;
   /** The partition index. */
@@ -243,7 +243,7 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseP
   _unknownTaggedFields?: UnknownTaggedField[];
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInput {
+export interface DescribeTopicPartitionsResponsePartitionInput {
   errorCode?: number | undefined;
   partitionIndex?: number | undefined;
   leaderId?: number | undefined;
@@ -256,7 +256,7 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseP
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
 
-function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+function readDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponsePartition {
   const flex = true;
   let errorCode: number = 0;
   errorCode = r.int16();
@@ -320,12 +320,12 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseParti
   if (flex) {
     unknownTagged = r.taggedFields(null);
   }
-  const out: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition = { errorCode, partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, eligibleLeaderReplicas, lastKnownElr, offlineReplicas };
+  const out: DescribeTopicPartitionsResponsePartition = { errorCode, partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, eligibleLeaderReplicas, lastKnownElr, offlineReplicas };
   if (unknownTagged !== undefined) out._unknownTaggedFields = unknownTagged;
   return out;
 }
 
-function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w: Writer, v: number, m: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInput): void {
+function writeDescribeTopicPartitionsResponsePartition(w: Writer, v: number, m: DescribeTopicPartitionsResponsePartitionInput): void {
   const flex = true;
   w.int16((m.errorCode ?? 0));
   w.int32((m.partitionIndex ?? 0));
@@ -407,7 +407,7 @@ export interface DescribeTopicPartitionsResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** Each topic in the response. */
-  topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[];
+  topics: DescribeTopicPartitionsResponseTopic[];
   /** The next topic and partition index to fetch details for. */
   nextCursor: DescribeTopicPartitionsResponseCursor | null;
   _unknownTaggedFields?: UnknownTaggedField[];
@@ -415,7 +415,7 @@ export interface DescribeTopicPartitionsResponse {
 
 export interface DescribeTopicPartitionsResponseInput {
   throttleTimeMs?: number | undefined;
-  topics?: readonly DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInput[] | undefined;
+  topics?: readonly DescribeTopicPartitionsResponseTopicInput[] | undefined;
   nextCursor?: DescribeTopicPartitionsResponseCursorInput | null | undefined;
   _unknownTaggedFields?: readonly UnknownTaggedField[] | undefined;
 }
@@ -425,13 +425,13 @@ export function readDescribeTopicPartitionsResponse(r: Reader, v: number): Descr
   const flex = true;
   let throttleTimeMs: number = 0;
   throttleTimeMs = r.int32();
-  let topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
+  let topics: DescribeTopicPartitionsResponseTopic[] = [];
   {
     const n = readArrayLength(r, flex, false);
     if (n < 0) topics = null as never;
     else {
-      const a: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r, v));
+      const a: DescribeTopicPartitionsResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseTopic(r, v));
       topics = a;
     }
   }
@@ -454,7 +454,7 @@ export function writeDescribeTopicPartitionsResponse(w: Writer, v: number, m: De
   {
     const a = (m.topics ?? []);
     writeArrayLength(w, a, flex, false, 'DescribeTopicPartitionsResponse.Topics', v);
-    if (a !== null) for (const e of a) writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w, v, e);
+    if (a !== null) for (const e of a) writeDescribeTopicPartitionsResponseTopic(w, v, e);
   }
   {
     const s = (m.nextCursor === undefined ? null : m.nextCursor);
