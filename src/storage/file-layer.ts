@@ -1,0 +1,195 @@
+/**
+ * The file operations the storage engine uses, behind one small async interface so tests can inject
+ * faults (fail the next write or fsync, tear a write, simulate a crash that loses unsynced bytes;
+ * see test/unit/storage/faulty-file-layer.ts). Everything is asynchronous: the broker never blocks
+ * its event loop on disk I/O while serving.
+ *
+ * `RealFileLayer` maps each call onto node:fs/promises. Writes are positional (pwrite/pwritev) and
+ * loop until every byte is written, because POSIX allows short writes.
+ */
+import * as fsp from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** 'r' read only; 'r+' read/write an existing file; 'w+' create or truncate; 'wx+' create, fail if it exists. */
+export type OpenMode = 'r' | 'r+' | 'w+' | 'wx+';
+
+export interface StorageFile {
+  /** Reads up to `length` bytes at `position` into `buffer[offset..]`; returns the bytes read (0 at EOF). */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Writes all of `buffer` at `position`. */
+  write(buffer: Buffer, position: number): Promise<void>;
+  /** Writes all `buffers` back to back starting at `position` (one pwritev when the OS allows). */
+  writev(buffers: readonly Buffer[], position: number): Promise<void>;
+  /** fdatasync: file data (and the size) reach stable storage. */
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface FileStat {
+  size: number;
+  mtimeMs: number;
+  isDirectory: boolean;
+}
+
+export interface FileLayer {
+  open(path: string, mode: OpenMode): Promise<StorageFile>;
+  readFile(path: string): Promise<Buffer>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** Removes a directory tree (rm -rf); a missing path is not an error. */
+  rmTree(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  /** null when the path does not exist. */
+  stat(path: string): Promise<FileStat | null>;
+  mkdir(path: string): Promise<void>;
+  /** fsync a directory so creations, renames and deletions inside it are durable. */
+  fsyncDir(path: string): Promise<void>;
+}
+
+class RealStorageFile implements StorageFile {
+  readonly #fh: fsp.FileHandle;
+
+  constructor(fh: fsp.FileHandle) {
+    this.#fh = fh;
+  }
+
+  async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    let total = 0;
+    while (total < length) {
+      const { bytesRead } = await this.#fh.read(buffer, offset + total, length - total, position + total);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    return total;
+  }
+
+  async write(buffer: Buffer, position: number): Promise<void> {
+    let done = 0;
+    while (done < buffer.length) {
+      const { bytesWritten } = await this.#fh.write(buffer, done, buffer.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  async writev(buffers: readonly Buffer[], position: number): Promise<void> {
+    let pending = buffers.filter((b) => b.length > 0);
+    // IOV_MAX is 1024 on Linux; stay below it.
+    while (pending.length > 0) {
+      const chunk = pending.slice(0, 1000);
+      const expected = chunk.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await this.#fh.writev(chunk, position);
+      position += bytesWritten;
+      if (bytesWritten === expected) {
+        pending = pending.slice(chunk.length);
+        continue;
+      }
+      // Short write: drop what was written and continue with the remainder.
+      let skip = bytesWritten;
+      const rest: Buffer[] = [];
+      for (const b of pending) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      pending = rest;
+    }
+  }
+
+  datasync(): Promise<void> {
+    return this.#fh.datasync();
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.#fh.truncate(length);
+  }
+
+  async size(): Promise<number> {
+    return (await this.#fh.stat()).size;
+  }
+
+  close(): Promise<void> {
+    return this.#fh.close();
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+export class RealFileLayer implements FileLayer {
+  async open(path: string, mode: OpenMode): Promise<StorageFile> {
+    return new RealStorageFile(await fsp.open(path, mode));
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return fsp.readFile(path);
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return fsp.rename(from, to);
+  }
+
+  unlink(path: string): Promise<void> {
+    return fsp.unlink(path);
+  }
+
+  rmTree(path: string): Promise<void> {
+    return fsp.rm(path, { recursive: true, force: true });
+  }
+
+  readdir(path: string): Promise<string[]> {
+    return fsp.readdir(path);
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      const s = await fsp.stat(path);
+      return { size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await fsp.mkdir(path, { recursive: true });
+  }
+
+  async fsyncDir(path: string): Promise<void> {
+    const fh = await fsp.open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+export const realFileLayer: FileLayer = new RealFileLayer();
+
+/**
+ * Replaces `path` atomically with `data`: write `path.tmp`, fdatasync it, rename over `path`,
+ * fsync the directory. A crash leaves either the old or the new content, never a mix (Kafka's
+ * checkpoint files are written the same way).
+ */
+export async function writeFileAtomic(files: FileLayer, path: string, data: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const f = await files.open(tmp, 'w+');
+  try {
+    await f.write(data, 0);
+    await f.datasync();
+  } finally {
+    await f.close();
+  }
+  await files.rename(tmp, path);
+  await files.fsyncDir(dirname(path));
+}
+
+export function isMissingFileError(err: unknown): boolean {
+  return isMissing(err);
+}

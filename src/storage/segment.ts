@@ -1,0 +1,628 @@
+/**
+ * One log segment (Kafka's LogSegment): a `.log` file of record batches plus its sparse `.index`
+ * and `.timeindex`, all named by the 20-digit zero-padded base offset, e.g.
+ *
+ *   00000000000000368769.log        record batches exactly as appended (offsets assigned)
+ *   00000000000000368769.index      relative offset -> position (OffsetIndex)
+ *   00000000000000368769.timeindex  max timestamp -> relative offset (TimeIndex)
+ *
+ * Owns: its files, the in-memory indexes (loaded lazily for segments that were inactive at startup,
+ * so a clean restart opens nothing), the running max timestamp and the index interval counter.
+ *
+ * Invariants: the .log holds whole batches from position 0 to `size`, offsets increasing, every
+ * offset in [baseOffset, baseOffset + 2^31); index entries point at batch starts below `size`.
+ * Bytes past `size` may exist on disk only during an append (a torn append is cut by recovery).
+ *
+ * Callers: only its PartitionLog. Appends, truncation and index updates happen under the log's
+ * append queue; reads may run at any time and only look at bytes below the `size` they observed.
+ * A segment removed from the log is deleted only when no reader holds it (`retain`/`release`).
+ *
+ * Crash behaviour: an append not yet fdatasynced may be lost or torn; index files are only trusted
+ * below the recovery point (the log rebuilds them for segments after it, and for any index that
+ * fails its sanity check).
+ */
+import { join } from 'node:path';
+import { ProtocolError } from '../protocol/errors.ts';
+import {
+  CRC_OFFSET,
+  CURRENT_MAGIC,
+  computeBatchCrc,
+  LOG_OVERHEAD,
+  MAGIC_OFFSET,
+  MIN_BATCH_LENGTH,
+  RECORD_BATCH_HEADER_SIZE,
+  type RecordBatchHeader,
+  readBatchHeader,
+} from '../protocol/records/batch-header.ts';
+import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
+import type { FileLayer } from './file-layer.ts';
+import { OffsetIndex } from './offset-index.ts';
+import { TimeIndex } from './time-index.ts';
+
+export const LOG_FILE_SUFFIX = '.log';
+export const INDEX_FILE_SUFFIX = '.index';
+export const TIME_INDEX_FILE_SUFFIX = '.timeindex';
+/** Suffix of segment files awaiting asynchronous deletion (Kafka's LogFileUtils.DELETED_FILE_SUFFIX). */
+export const DELETED_FILE_SUFFIX = '.deleted';
+/** Suffix of a compaction result being written. */
+export const CLEANED_FILE_SUFFIX = '.cleaned';
+/** Suffix of a compaction result ready to replace the segments it covers. */
+export const SWAP_FILE_SUFFIX = '.swap';
+
+/** `00000000000000000042` for 42n. */
+export function filenamePrefixFromOffset(offset: bigint): string {
+  return offset.toString().padStart(20, '0');
+}
+
+export function offsetFromFileName(name: string): bigint | null {
+  const m = /^(\d{20})\./.exec(name);
+  return m ? BigInt(m[1]!) : null;
+}
+
+/** What the log tells a segment about each batch it appends. */
+export interface SegmentAppendBatch {
+  /** The batch bytes, offsets already assigned. */
+  data: Buffer;
+  baseOffset: bigint;
+  lastOffset: bigint;
+  maxTimestamp: bigint;
+}
+
+/** Where a batch is in the segment. */
+export interface BatchLocation {
+  position: number;
+  size: number;
+  header: RecordBatchHeader;
+}
+
+export interface SegmentOptions {
+  files: FileLayer;
+  handles: FileHandleCache;
+  /** segment.index.bytes */
+  maxIndexSize: number;
+  /** For segment.ms when the segment holds no timestamps. */
+  createdMs: number;
+}
+
+const SCAN_CHUNK = 64 * 1024;
+
+export class LogSegment {
+  readonly baseOffset: bigint;
+  readonly dir: string;
+  readonly #files: FileLayer;
+  readonly #log: CachedFile;
+  #suffix: string;
+  #offsetIndex: OffsetIndex | null = null;
+  #timeIndex: TimeIndex | null = null;
+  #indexLoad: Promise<void> | null = null;
+  #maxIndexSize: number;
+
+  /** Committed bytes of the .log (whole batches). */
+  size: number;
+  /** One past the last offset in the segment; null until known (inactive segment never scanned). */
+  #nextOffset: bigint | null = null;
+  /** Largest batch max timestamp seen, and the last offset of that batch; -1n when unknown/none. */
+  maxTimestampSoFar = -1n;
+  offsetOfMaxTimestampSoFar = -1n;
+  /** Max timestamp of the first batch: segment.ms counts from it (Kafka's rollingBasedTimestamp). */
+  rollingBasedTimestamp: bigint | null = null;
+  createdMs: number;
+  #bytesSinceLastIndexEntry = 0;
+  /** Bytes appended since the last fdatasync of the .log. */
+  unflushedBytes = 0;
+  #refs = 0;
+  #onUnused: (() => void) | null = null;
+  #deleted = false;
+
+  private constructor(dir: string, baseOffset: bigint, suffix: string, size: number, opts: SegmentOptions) {
+    this.dir = dir;
+    this.baseOffset = baseOffset;
+    this.#suffix = suffix;
+    this.#files = opts.files;
+    this.#maxIndexSize = opts.maxIndexSize;
+    this.size = size;
+    this.createdMs = opts.createdMs;
+    this.#log = opts.handles.file(this.logPath);
+  }
+
+  static pathFor(dir: string, baseOffset: bigint, fileSuffix: string, extra = ''): string {
+    return join(dir, `${filenamePrefixFromOffset(baseOffset)}${fileSuffix}${extra}`);
+  }
+
+  get logPath(): string {
+    return LogSegment.pathFor(this.dir, this.baseOffset, LOG_FILE_SUFFIX, this.#suffix);
+  }
+
+  get indexPath(): string {
+    return LogSegment.pathFor(this.dir, this.baseOffset, INDEX_FILE_SUFFIX, this.#suffix);
+  }
+
+  get timeIndexPath(): string {
+    return LogSegment.pathFor(this.dir, this.baseOffset, TIME_INDEX_FILE_SUFFIX, this.#suffix);
+  }
+
+  /** Creates a new, empty segment (the .log file exists on return; indexes are written at flush). */
+  static async create(dir: string, baseOffset: bigint, opts: SegmentOptions, suffix = ''): Promise<LogSegment> {
+    const seg = new LogSegment(dir, baseOffset, suffix, 0, opts);
+    const f = await opts.files.open(seg.logPath, 'w+');
+    await f.close();
+    seg.#offsetIndex = OffsetIndex.create(seg.indexPath, baseOffset, opts.maxIndexSize);
+    seg.#timeIndex = TimeIndex.create(seg.timeIndexPath, baseOffset, opts.maxIndexSize);
+    seg.#nextOffset = baseOffset;
+    return seg;
+  }
+
+  /** Opens an existing segment without reading anything but the log's size. */
+  static async open(dir: string, baseOffset: bigint, opts: SegmentOptions, suffix = ''): Promise<LogSegment> {
+    const seg = new LogSegment(dir, baseOffset, suffix, 0, opts);
+    const stat = await opts.files.stat(seg.logPath);
+    if (!stat) throw new Error(`segment file ${seg.logPath} does not exist`);
+    seg.size = stat.size;
+    seg.createdMs = Math.min(opts.createdMs, stat.mtimeMs);
+    return seg;
+  }
+
+  get offsetIndex(): OffsetIndex | null {
+    return this.#offsetIndex;
+  }
+
+  get timeIndex(): TimeIndex | null {
+    return this.#timeIndex;
+  }
+
+  /** Loads the indexes if not yet loaded; rebuilds them from the log when missing or corrupt. */
+  async loadIndexes(): Promise<void> {
+    if (this.#offsetIndex && this.#timeIndex) return;
+    this.#indexLoad ??= this.#loadIndexes().finally(() => {
+      this.#indexLoad = null;
+    });
+    await this.#indexLoad;
+  }
+
+  async #loadIndexes(): Promise<void> {
+    const oi = await OffsetIndex.load(this.#files, this.indexPath, this.baseOffset, this.#maxIndexSize, this.size);
+    const ti = await TimeIndex.load(this.#files, this.timeIndexPath, this.baseOffset, this.#maxIndexSize);
+    this.#offsetIndex = oi.index;
+    this.#timeIndex = ti.index;
+    if (!oi.ok || !ti.ok) {
+      await this.rebuildIndexes();
+      return;
+    }
+    const last = ti.index.lastEntry;
+    if (last.timestamp > this.maxTimestampSoFar) {
+      this.maxTimestampSoFar = last.timestamp;
+      this.offsetOfMaxTimestampSoFar = last.offset;
+    }
+  }
+
+  /** One past the last offset, scanning from the last index entry if not yet known. */
+  async readNextOffset(): Promise<bigint> {
+    if (this.#nextOffset !== null) return this.#nextOffset;
+    await this.loadIndexes();
+    let next = this.baseOffset;
+    let maxTs = this.maxTimestampSoFar;
+    let maxTsOffset = this.offsetOfMaxTimestampSoFar;
+    let first = true;
+    const start = this.#offsetIndex!.lastEntry.position;
+    await this.scanBatches(start, this.size, (loc) => {
+      next = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) + 1n;
+      if (loc.header.maxTimestamp > maxTs) {
+        maxTs = loc.header.maxTimestamp;
+        maxTsOffset = next - 1n;
+      }
+      if (first && start === 0) this.rollingBasedTimestamp = loc.header.maxTimestamp;
+      first = false;
+      return true;
+    });
+    this.#nextOffset = next;
+    this.maxTimestampSoFar = maxTs;
+    this.offsetOfMaxTimestampSoFar = maxTsOffset;
+    if (this.rollingBasedTimestamp === null && this.size > 0) {
+      const firstBatch = await this.#readHeaderAt(0);
+      this.rollingBasedTimestamp = firstBatch?.maxTimestamp ?? null;
+    }
+    return next;
+  }
+
+  /** Known next offset (active segments and scanned ones). */
+  get nextOffset(): bigint | null {
+    return this.#nextOffset;
+  }
+
+  /** Whether appending `bytes` more would overflow 32-bit positions or relative offsets. */
+  canConvertToRelativeOffset(offset: bigint): boolean {
+    const rel = offset - this.baseOffset;
+    return rel >= 0n && rel <= 2147483647n;
+  }
+
+  /**
+   * Writes `batches` at the end of the .log in one positional writev, then updates the indexes
+   * (entries are added only once the bytes are written, so a concurrent reader never follows an
+   * index entry to unwritten bytes). Called under the log's append queue.
+   */
+  async append(batches: readonly SegmentAppendBatch[], indexIntervalBytes: number): Promise<void> {
+    if (batches.length === 0) return;
+    await this.loadIndexes();
+    const start = this.size;
+    await this.#log.use((f) =>
+      batches.length === 1
+        ? f.write(batches[0]!.data, start)
+        : f.writev(
+            batches.map((b) => b.data),
+            start,
+          ),
+    );
+    let position = start;
+    for (const b of batches) {
+      this.#indexBatch(b.lastOffset, b.maxTimestamp, position, b.data.length, indexIntervalBytes);
+      position += b.data.length;
+    }
+    this.unflushedBytes += position - start;
+    this.size = position;
+    this.#nextOffset = batches.at(-1)!.lastOffset + 1n;
+  }
+
+  #indexBatch(lastOffset: bigint, maxTimestamp: bigint, position: number, size: number, interval: number): void {
+    if (this.rollingBasedTimestamp === null) this.rollingBasedTimestamp = maxTimestamp;
+    if (maxTimestamp > this.maxTimestampSoFar) {
+      this.maxTimestampSoFar = maxTimestamp;
+      this.offsetOfMaxTimestampSoFar = lastOffset;
+    }
+    // Kafka indexes the batch that starts after index.interval.bytes have accumulated.
+    if (this.#bytesSinceLastIndexEntry > interval) {
+      this.#offsetIndex!.append(lastOffset, position);
+      if (this.maxTimestampSoFar >= 0n) {
+        this.#timeIndex!.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar);
+      }
+      this.#bytesSinceLastIndexEntry = 0;
+    }
+    this.#bytesSinceLastIndexEntry += size;
+  }
+
+  /** True when the indexes cannot take another entry (a roll trigger). */
+  indexesFull(): boolean {
+    return (this.#offsetIndex?.isFull() ?? false) || (this.#timeIndex?.isFull() ?? false);
+  }
+
+  /** Reads the batch header at `position` (null past the end). */
+  async #readHeaderAt(position: number): Promise<RecordBatchHeader | null> {
+    if (position + RECORD_BATCH_HEADER_SIZE > this.size) return null;
+    const b = Buffer.allocUnsafe(RECORD_BATCH_HEADER_SIZE);
+    const n = await this.#log.use((f) => f.read(b, 0, RECORD_BATCH_HEADER_SIZE, position));
+    if (n < RECORD_BATCH_HEADER_SIZE) return null;
+    return readBatchHeader(b, 0);
+  }
+
+  /**
+   * Walks the batch headers in [from, end), reading in chunks. `visit` returns false to stop.
+   * Stops silently at a partial or unparsable header (callers that care use `recover`).
+   */
+  async scanBatches(from: number, end: number, visit: (loc: BatchLocation) => boolean): Promise<void> {
+    let chunk = Buffer.allocUnsafe(0);
+    let chunkStart = from;
+    let position = from;
+    while (position + RECORD_BATCH_HEADER_SIZE <= end) {
+      if (position + RECORD_BATCH_HEADER_SIZE > chunkStart + chunk.length) {
+        const len = Math.min(SCAN_CHUNK, end - position);
+        const buf = Buffer.allocUnsafe(len);
+        const n = await this.#log.use((f) => f.read(buf, 0, len, position));
+        chunk = buf.subarray(0, n);
+        chunkStart = position;
+        if (n < RECORD_BATCH_HEADER_SIZE) return;
+      }
+      let header: RecordBatchHeader;
+      try {
+        header = readBatchHeader(chunk, position - chunkStart);
+      } catch (err) {
+        if (err instanceof ProtocolError) return;
+        throw err;
+      }
+      const size = LOG_OVERHEAD + header.batchLength;
+      if (position + size > end) return;
+      if (!visit({ position, size, header })) return;
+      position += size;
+    }
+  }
+
+  /**
+   * The first batch whose last offset is >= `offset`, searching from the index entry at or below
+   * it (Kafka's translateOffset). null when no such batch is below `maxPosition`.
+   */
+  async translateOffset(offset: bigint, maxPosition = this.size): Promise<BatchLocation | null> {
+    await this.loadIndexes();
+    const start = this.#offsetIndex!.lookup(offset).position;
+    let found: BatchLocation | null = null;
+    await this.scanBatches(start, Math.min(maxPosition, this.size), (loc) => {
+      if (loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) >= offset) {
+        found = loc;
+        return false;
+      }
+      return true;
+    });
+    return found;
+  }
+
+  /**
+   * Reads whole batches starting with the one containing `startOffset`: at most `maxSize` bytes,
+   * but at least that one batch when `minOneMessage` (Kafka's KIP-74 rule), never past
+   * `maxPosition`. Returns null when the segment has no batch at or after `startOffset` below
+   * `maxPosition`.
+   */
+  async read(
+    startOffset: bigint,
+    maxSize: number,
+    maxPosition: number,
+    minOneMessage: boolean,
+  ): Promise<{ records: Buffer; firstBatch: BatchLocation } | null> {
+    const limit = Math.min(maxPosition, this.size);
+    const first = await this.translateOffset(startOffset, limit);
+    if (!first) return null;
+    const wanted = Math.min(limit - first.position, Math.max(maxSize, minOneMessage ? first.size : 0));
+    if (wanted < first.size && !minOneMessage) return { records: Buffer.alloc(0), firstBatch: first };
+    const buf = Buffer.allocUnsafe(wanted);
+    const n = await this.#log.use((f) => f.read(buf, 0, wanted, first.position));
+    // Return whole batches only: cut a batch that the size limit split.
+    let end = 0;
+    while (end + LOG_OVERHEAD <= n) {
+      const size = LOG_OVERHEAD + buf.readInt32BE(end + 8);
+      if (size < LOG_OVERHEAD + MIN_BATCH_LENGTH || end + size > n) break;
+      end += size;
+    }
+    return { records: buf.subarray(0, end), firstBatch: first };
+  }
+
+  /** Reads raw bytes [position, position + length). */
+  async readBytes(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    const n = await this.#log.use((f) => f.read(buf, 0, length, position));
+    return buf.subarray(0, n);
+  }
+
+  /**
+   * The first batch whose max timestamp is >= `timestamp` and whose last offset is >=
+   * `startingOffset`, located through the time index (Kafka's findOffsetByTimestamp).
+   */
+  async findBatchByTimestamp(timestamp: bigint, startingOffset: bigint): Promise<BatchLocation | null> {
+    await this.loadIndexes();
+    const ts = this.#timeIndex!.lookup(timestamp);
+    const from = ts.offset > startingOffset ? ts.offset : startingOffset;
+    const start = this.#offsetIndex!.lookup(from).position;
+    let found: BatchLocation | null = null;
+    await this.scanBatches(start, this.size, (loc) => {
+      const last = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta);
+      if (last >= startingOffset && loc.header.maxTimestamp >= timestamp) {
+        found = loc;
+        return false;
+      }
+      return true;
+    });
+    return found;
+  }
+
+  /**
+   * Validates every batch from the start (length, magic, CRC, increasing offsets that fit the
+   * segment), rebuilding both indexes, and truncates the .log at the first invalid byte. Returns the
+   * number of bytes truncated. Kafka's LogSegment.recover.
+   */
+  async recover(indexIntervalBytes: number, maxBatchSize = 2147483647): Promise<number> {
+    this.#offsetIndex ??= OffsetIndex.create(this.indexPath, this.baseOffset, this.#maxIndexSize);
+    this.#timeIndex ??= TimeIndex.create(this.timeIndexPath, this.baseOffset, this.#maxIndexSize);
+    this.#offsetIndex.reset();
+    this.#timeIndex.reset();
+    this.maxTimestampSoFar = -1n;
+    this.offsetOfMaxTimestampSoFar = -1n;
+    this.rollingBasedTimestamp = null;
+    this.#bytesSinceLastIndexEntry = 0;
+    const fileSize = await this.#log.use((f) => f.size());
+    let position = 0;
+    let next = this.baseOffset;
+    let chunk = Buffer.allocUnsafe(0);
+    let chunkStart = 0;
+    while (position < fileSize) {
+      if (fileSize - position < RECORD_BATCH_HEADER_SIZE) break;
+      // Make sure the header is in the chunk, then the whole batch.
+      const ensure = async (len: number): Promise<boolean> => {
+        if (position >= chunkStart && position + len <= chunkStart + chunk.length) return true;
+        const want = Math.min(Math.max(len, SCAN_CHUNK * 16), fileSize - position);
+        if (want < len) return false;
+        const buf = Buffer.allocUnsafe(want);
+        const n = await this.#log.use((f) => f.read(buf, 0, want, position));
+        chunk = buf.subarray(0, n);
+        chunkStart = position;
+        return n >= len;
+      };
+      if (!(await ensure(RECORD_BATCH_HEADER_SIZE))) break;
+      const at = position - chunkStart;
+      const batchLength = chunk.readInt32BE(at + 8);
+      const size = LOG_OVERHEAD + batchLength;
+      if (batchLength < MIN_BATCH_LENGTH || size > maxBatchSize || chunk[at + MAGIC_OFFSET] !== CURRENT_MAGIC) break;
+      if (position + size > fileSize) break;
+      if (!(await ensure(size))) break;
+      const bat = position - chunkStart;
+      if (computeBatchCrc(chunk, bat, size) !== chunk.readUInt32BE(bat + CRC_OFFSET)) break;
+      const header = readBatchHeader(chunk, bat);
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (header.lastOffsetDelta < 0 || header.baseOffset < next || !this.canConvertToRelativeOffset(last)) break;
+      if (this.#offsetIndex.isFull() || this.#timeIndex.isFull()) {
+        // An index can only fill if segment.index.bytes shrank; keep the data, stop indexing densely.
+        this.#bytesSinceLastIndexEntry = Number.NEGATIVE_INFINITY;
+      }
+      this.#indexBatch(last, header.maxTimestamp, position, size, indexIntervalBytes);
+      next = last + 1n;
+      position += size;
+    }
+    const truncated = fileSize - position;
+    if (truncated > 0) await this.#log.use((f) => f.truncate(position));
+    this.size = position;
+    this.#nextOffset = next;
+    this.unflushedBytes = truncated > 0 || position > 0 ? position : 0;
+    if (this.#bytesSinceLastIndexEntry < 0) this.#bytesSinceLastIndexEntry = 0;
+    return truncated;
+  }
+
+  /** Rebuilds the indexes of a segment whose log is trusted (an index file was missing or corrupt). */
+  async rebuildIndexes(indexIntervalBytes = 4096): Promise<void> {
+    const sizeBefore = this.size;
+    const truncated = await this.recover(indexIntervalBytes);
+    if (truncated > 0 || this.size !== sizeBefore) {
+      // Only happens if the log itself was damaged below the recovery point; recovery cut it.
+      this.unflushedBytes = this.size;
+    }
+  }
+
+  /**
+   * Removes every batch whose last offset is >= `offset` (the batch containing `offset` goes
+   * too). Returns the bytes removed. Kafka's LogSegment.truncateTo.
+   */
+  async truncateTo(offset: bigint): Promise<number> {
+    await this.loadIndexes();
+    const loc = await this.translateOffset(offset);
+    if (!loc) return 0;
+    this.#offsetIndex!.truncateTo(offset);
+    this.#timeIndex!.truncateTo(offset);
+    const removed = this.size - loc.position;
+    await this.#log.use((f) => f.truncate(loc.position));
+    this.size = loc.position;
+    this.#offsetIndex!.truncateToPosition(loc.position);
+    // Recompute what depends on the remaining batches.
+    this.#nextOffset = null;
+    this.maxTimestampSoFar = this.#timeIndex!.lastEntry.timestamp;
+    this.offsetOfMaxTimestampSoFar = this.#timeIndex!.lastEntry.offset;
+    this.rollingBasedTimestamp = null;
+    this.#bytesSinceLastIndexEntry = 0;
+    await this.readNextOffset();
+    return removed;
+  }
+
+  /** fdatasync the .log only (the group-commit path: acked data is durable, indexes can be rebuilt). */
+  async flushLog(): Promise<void> {
+    const pending = this.unflushedBytes;
+    await this.#log.use((f) => f.datasync());
+    this.unflushedBytes = Math.max(0, this.unflushedBytes - pending);
+  }
+
+  /** fdatasync the .log and write + fdatasync both indexes. */
+  async flush(): Promise<void> {
+    await this.flushLog();
+    if (this.#offsetIndex) await this.#offsetIndex.flush(this.#files);
+    if (this.#timeIndex) await this.#timeIndex.flush(this.#files);
+  }
+
+  /**
+   * The segment stops being active (a roll): the time index gets its final entry holding the
+   * segment's largest timestamp and both index files are cut to their entries.
+   */
+  async onBecomeInactiveSegment(): Promise<void> {
+    await this.loadIndexes();
+    if (this.maxTimestampSoFar >= 0n) {
+      this.#timeIndex!.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
+    }
+    await this.flushLog();
+    await this.#offsetIndex!.trim(this.#files);
+    await this.#timeIndex!.trim(this.#files);
+  }
+
+  /** Largest timestamp in the segment, for time-based retention; falls back to the file's mtime. */
+  async largestTimestamp(): Promise<number> {
+    if (this.maxTimestampSoFar < 0n && !this.#timeIndex) {
+      const last = await TimeIndex.readLastEntry(this.#files, this.timeIndexPath, this.baseOffset);
+      if (last) {
+        this.maxTimestampSoFar = last.timestamp;
+        this.offsetOfMaxTimestampSoFar = last.offset;
+      } else {
+        await this.loadIndexes();
+      }
+    }
+    if (this.maxTimestampSoFar >= 0n) return Number(this.maxTimestampSoFar);
+    return (await this.#files.stat(this.logPath))?.mtimeMs ?? 0;
+  }
+
+  /** Flushes, trims the index files and closes the .log handle (clean shutdown). */
+  async close(): Promise<void> {
+    if (this.#offsetIndex) await this.#offsetIndex.trim(this.#files);
+    if (this.#timeIndex) await this.#timeIndex.trim(this.#files);
+    await this.#log.close();
+  }
+
+  /** Closes the handle without flushing anything (the log directory went offline, or a crash test). */
+  async closeHandlesOnly(): Promise<void> {
+    await this.#log.close().catch(() => undefined);
+  }
+
+  /** Renames the three files by changing the suffix ('' for live, '.deleted', '.swap', '.cleaned'). */
+  async changeSuffix(suffix: string): Promise<void> {
+    const moves: Array<[string, string]> = [];
+    const oldLog = this.logPath;
+    const oldIndex = this.indexPath;
+    const oldTime = this.timeIndexPath;
+    this.#suffix = suffix;
+    moves.push([oldLog, this.logPath], [oldIndex, this.indexPath], [oldTime, this.timeIndexPath]);
+    for (const [from, to] of moves) {
+      if (await this.#files.stat(from)) await this.#files.rename(from, to);
+    }
+    this.#log.path = this.logPath;
+    if (this.#offsetIndex) this.#offsetIndex.path = this.indexPath;
+    if (this.#timeIndex) this.#timeIndex.path = this.timeIndexPath;
+  }
+
+  get suffix(): string {
+    return this.#suffix;
+  }
+
+  /** Pins the segment for a reader: it will not be deleted until released. */
+  retain(): void {
+    this.#refs++;
+  }
+
+  release(): void {
+    this.#refs--;
+    if (this.#refs === 0 && this.#onUnused) {
+      const cb = this.#onUnused;
+      this.#onUnused = null;
+      cb();
+    }
+  }
+
+  get inUse(): boolean {
+    return this.#refs > 0;
+  }
+
+  /** Resolves when no reader holds the segment. */
+  whenUnused(): Promise<void> {
+    if (this.#refs === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const prev = this.#onUnused;
+      this.#onUnused = () => {
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  /** Deletes the files (the segment must already be out of the log and unused). */
+  async deleteFiles(): Promise<void> {
+    if (this.#deleted) return;
+    this.#deleted = true;
+    await this.#log.close();
+    for (const p of [this.logPath, this.indexPath, this.timeIndexPath]) {
+      try {
+        await this.#files.unlink(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.#offsetIndex?.markFileMissing();
+    this.#timeIndex?.markFileMissing();
+  }
+
+  get deleted(): boolean {
+    return this.#deleted;
+  }
+
+  /** Sets maxIndexSize for a segment.index.bytes change (active segment only). */
+  resizeIndexes(maxIndexSize: number): void {
+    this.#maxIndexSize = maxIndexSize;
+    this.#offsetIndex?.resize(maxIndexSize);
+    this.#timeIndex?.resize(maxIndexSize);
+  }
+}
