@@ -1,0 +1,189 @@
+/**
+ * Broker configuration: Kafka's server.properties names where they mean the same thing,
+ * plus command-line flags layered on top (flags > --override > --config file > defaults).
+ * Unknown keys are reported (a warning names them); invalid values are errors.
+ */
+import { readFileSync } from 'node:fs';
+import { isLogConfigName, LOG_CONFIG_DEFS, logConfigDefaultsFromBroker } from './storage/log-config.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface BrokerConfig {
+  nodeId: number;
+  listeners: HostPort[];
+  advertised: HostPort | undefined;
+  dataDir: string;
+  autoCreateTopicsEnable: boolean;
+  numPartitions: number;
+  defaultReplicationFactor: number;
+  socketRequestMaxBytes: number;
+  connectionsMaxIdleMs: number;
+  rack: string | null;
+  /** Every property as given (for DescribeConfigs and the storage engine's log.* settings). */
+  properties: Record<string, string>;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Broker keys Samsa understands besides the log.* ones the storage engine validates. */
+const BROKER_KEYS = new Set([
+  'node.id',
+  'broker.id',
+  'listeners',
+  'advertised.listeners',
+  'log.dirs',
+  'log.dir',
+  'auto.create.topics.enable',
+  'num.partitions',
+  'default.replication.factor',
+  'socket.request.max.bytes',
+  'connections.max.idle.ms',
+  'broker.rack',
+  'log.flush.interval.messages',
+  'log.flush.interval.ms',
+  'log.flush.scheduler.interval.ms',
+  'log.flush.offset.checkpoint.interval.ms',
+  'log.retention.hours',
+  'log.retention.minutes',
+  'log.roll.hours',
+  'log.roll.jitter.hours',
+  'log.retention.check.interval.ms',
+  'log.cleaner.enable',
+  'log.cleaner.backoff.ms',
+  'num.io.threads',
+  'num.network.threads',
+  'num.recovery.threads.per.data.dir',
+  'offsets.topic.replication.factor',
+  'transaction.state.log.replication.factor',
+  'transaction.state.log.min.isr',
+  'group.initial.rebalance.delay.ms',
+  'process.roles',
+  'controller.quorum.voters',
+  'controller.listener.names',
+  'inter.broker.listener.name',
+  'listener.security.protocol.map',
+  'socket.send.buffer.bytes',
+  'socket.receive.buffer.bytes',
+]);
+const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
+
+/** Parses a Java-properties style file: `key=value` or `key: value`, `#`/`!` comments. */
+export function parseProperties(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pending = '';
+  for (const rawLine of text.split(/\r?\n/)) {
+    let line = pending + rawLine.trimStart();
+    pending = '';
+    if (line === '' || line.startsWith('#') || line.startsWith('!')) continue;
+    if (line.endsWith('\\')) {
+      pending = line.slice(0, -1);
+      continue;
+    }
+    line = line.trimEnd();
+    const m = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line);
+    if (m === null) out[line] = '';
+    else out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export function parseHostPort(text: string, what: string): HostPort {
+  // Accept Kafka's listener syntax too: PLAINTEXT://host:port
+  const stripped = text.replace(/^[A-Za-z_]+:\/\//, '');
+  const m = /^(.*):(\d+)$/.exec(stripped);
+  if (m === null) throw new ConfigError(`${what}: '${text}' is not HOST:PORT`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new ConfigError(`${what}: port ${port} is out of range`);
+  const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function intValue(props: Record<string, string>, key: string, fallback: number, min: number): number {
+  const raw = props[key];
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${key}: '${raw}' is not an integer`);
+  const n = Number(raw.trim());
+  if (n < min) throw new ConfigError(`${key}: ${n} must be at least ${min}`);
+  return n;
+}
+
+function boolValue(props: Record<string, string>, key: string, fallback: boolean): boolean {
+  const raw = props[key];
+  if (raw === undefined) return fallback;
+  const v = raw.trim().toLowerCase();
+  if (v !== 'true' && v !== 'false') throw new ConfigError(`${key}: '${raw}' is not true or false`);
+  return v === 'true';
+}
+
+export interface ConfigSources {
+  configFile?: string | undefined;
+  overrides?: Record<string, string> | undefined;
+  listen?: string[] | undefined;
+  advertise?: string | undefined;
+  dataDir?: string | undefined;
+  nodeId?: number | undefined;
+}
+
+export interface LoadedConfig {
+  config: BrokerConfig;
+  unknownKeys: string[];
+}
+
+export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
+  let props: Record<string, string> = {};
+  if (sources.configFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(sources.configFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${sources.configFile}: ${(err as Error).message}`);
+    }
+    props = parseProperties(text);
+  }
+  props = { ...props, ...sources.overrides };
+  const unknownKeys = Object.keys(props).filter(
+    (k) => !BROKER_KEYS.has(k) && !BROKER_LOG_KEYS.has(k) && !isLogConfigName(k),
+  );
+  try {
+    logConfigDefaultsFromBroker(props);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+
+  const listeners =
+    sources.listen !== undefined && sources.listen.length > 0
+      ? sources.listen.map((l) => parseHostPort(l, '--listen'))
+      : props.listeners !== undefined
+        ? props.listeners.split(',').map((l) => parseHostPort(l.trim(), 'listeners'))
+        : [{ host: '127.0.0.1', port: 9092 }];
+  const advertisedText = sources.advertise ?? props['advertised.listeners']?.split(',')[0];
+  const advertised =
+    advertisedText !== undefined ? parseHostPort(advertisedText.trim(), 'advertised listener') : undefined;
+  const nodeId = sources.nodeId ?? intValue(props, 'node.id', intValue(props, 'broker.id', 1, 0), 0);
+  const dataDir = sources.dataDir ?? props['log.dirs']?.split(',')[0]?.trim() ?? props['log.dir'] ?? './data';
+
+  return {
+    unknownKeys,
+    config: {
+      nodeId,
+      listeners,
+      advertised,
+      dataDir,
+      autoCreateTopicsEnable: boolValue(props, 'auto.create.topics.enable', true),
+      numPartitions: intValue(props, 'num.partitions', 1, 1),
+      defaultReplicationFactor: intValue(props, 'default.replication.factor', 1, 1),
+      socketRequestMaxBytes: intValue(props, 'socket.request.max.bytes', 104857600, 1),
+      connectionsMaxIdleMs: intValue(props, 'connections.max.idle.ms', 600000, 1),
+      rack: props['broker.rack'] ?? null,
+      properties: props,
+    },
+  };
+}

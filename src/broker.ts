@@ -1,0 +1,143 @@
+/**
+ * Composition root: builds the services (metadata store, storage engine, topic manager),
+ * registers one handler per API key, starts the listeners. `startBroker` is also the embedding
+ * API: `const broker = await startBroker(); ... await broker.close()`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { type BrokerConfig, type ConfigSources, loadBrokerConfig } from './broker-config.ts';
+import { produceHandler } from './handlers/000-produce.ts';
+import { fetchHandler } from './handlers/001-fetch.ts';
+import { listOffsetsHandler } from './handlers/002-list-offsets.ts';
+import { metadataHandler } from './handlers/003-metadata.ts';
+import { apiVersionsHandler } from './handlers/018-api-versions.ts';
+import { createTopicsHandler } from './handlers/019-create-topics.ts';
+import { deleteTopicsHandler } from './handlers/020-delete-topics.ts';
+import { describeConfigsHandler } from './handlers/032-describe-configs.ts';
+import { alterConfigsHandler } from './handlers/033-alter-configs.ts';
+import { createPartitionsHandler } from './handlers/037-create-partitions.ts';
+import { incrementalAlterConfigsHandler } from './handlers/044-incremental-alter-configs.ts';
+import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
+import type { BrokerServices } from './handlers/broker-services.ts';
+import { RequestDispatcher } from './handlers/dispatcher.ts';
+import type { ApiHandler } from './handlers/handler.ts';
+import { PartitionLogService } from './log-service.ts';
+import { ConfigManager } from './metadata/config-manager.ts';
+import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
+import { TopicManager } from './metadata/topic-manager.ts';
+import { DEFAULT_CONNECTION_LIMITS, SocketServer } from './network/socket-server.ts';
+import { apiSpec } from './protocol/messages/index.ts';
+
+const HANDLERS: readonly ApiHandler[] = [
+  produceHandler,
+  fetchHandler,
+  listOffsetsHandler,
+  metadataHandler,
+  apiVersionsHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+  describeConfigsHandler,
+  alterConfigsHandler,
+  createPartitionsHandler,
+  incrementalAlterConfigsHandler,
+  describeClusterHandler,
+] as unknown as ApiHandler[];
+
+export interface StartBrokerOptions extends ConfigSources {
+  /** A fresh temporary data directory, removed on close (the default when no dataDir is given). */
+  temporary?: boolean;
+  logger?: Logger;
+  logLevel?: string;
+}
+
+export interface RunningBroker {
+  /** `host:port` of the first listener, for clients' bootstrap servers. */
+  readonly bootstrap: string;
+  readonly config: BrokerConfig;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a broker. Embedded use (tests): listens on 127.0.0.1 port 0 in a temporary directory
+ * unless told otherwise.
+ */
+export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const temporary = options.temporary ?? options.dataDir === undefined;
+  const dataDir = temporary ? await mkdtemp(join(tmpdir(), 'samsa-')) : options.dataDir;
+  const { config, unknownKeys } = loadBrokerConfig({
+    ...options,
+    dataDir,
+    listen: options.listen ?? ['127.0.0.1:0'],
+  });
+  const log = options.logger ?? pino({ level: options.logLevel ?? 'warn' });
+  if (unknownKeys.length > 0)
+    log.warn({ keys: unknownKeys }, `unknown configuration keys ignored: ${unknownKeys.join(', ')}`);
+
+  const store = await LocalMetadataStore.open(config.dataDir);
+  const logs = await PartitionLogService.open(config, log);
+  const configs = new ConfigManager(store, config.properties, (t) => logs.updateConfig(t));
+  const topics = new TopicManager(
+    store,
+    logs,
+    () => 1,
+    () => configs.brokerLogDefaults(),
+  );
+  logs.setTopicConfigs((t) => configs.logConfig(t));
+  await logs.openAll(store.topics());
+
+  let advertised = config.advertised;
+  let dispatcher: RequestDispatcher | undefined;
+  const services: BrokerServices = {
+    nodeId: config.nodeId,
+    clusterId: store.clusterId,
+    rack: config.rack,
+    advertisedListener: () => advertised!,
+    supportedApis: () =>
+      (dispatcher?.registered() ?? []).map((h) => ({
+        apiKey: h.apiKey,
+        minVersion: h.minVersion,
+        maxVersion: h.maxVersion,
+      })),
+    topics,
+    logs,
+    configs,
+    autoCreateTopicsEnable: config.autoCreateTopicsEnable,
+    defaultPartitions: config.numPartitions,
+    defaultReplicationFactor: config.defaultReplicationFactor,
+  };
+  for (const h of HANDLERS) {
+    const spec = apiSpec(h.apiKey);
+    if (spec === undefined || h.maxVersion > spec.maxVersion)
+      throw new Error(`handler for ${h.apiKey} exceeds the schema`);
+  }
+  dispatcher = new RequestDispatcher(HANDLERS, services, log);
+  const server = new SocketServer(
+    dispatcher.handleFrame,
+    {
+      ...DEFAULT_CONNECTION_LIMITS,
+      maxFrameBytes: config.socketRequestMaxBytes,
+      idleTimeoutMs: config.connectionsMaxIdleMs,
+    },
+    log,
+  );
+  const bound = await server.listen(config.listeners);
+  const first = bound[0]!;
+  advertised ??= { host: first.host === '0.0.0.0' || first.host === '::' ? '127.0.0.1' : first.host, port: first.port };
+
+  let closed = false;
+  return {
+    bootstrap: `${advertised.host}:${advertised.port}`,
+    config,
+    dataDir: config.dataDir,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await logs.close();
+      if (temporary) await rm(config.dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Produce (key 0), versions 0-11 (advertised from 0 because librdkafka enables compression only
+ * when v0 is in range; batches must be magic 2, so v0-2 message sets are refused per partition).
+ * v3: transactional id, record batches (KIP-98). v5: log start offset. v8: record errors
+ * (KIP-467). v9: flexible. v10: current leader hints (KIP-951, only with NOT_LEADER errors).
+ * v11: same as v10. acks=0 sends no response at all, as in Kafka.
+ * Not implemented: transactional produce (needs the transaction coordinator), quotas.
+ */
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import type {
+  ProduceRequest,
+  ProduceResponseInput,
+  ProduceResponsePartitionProduceResponseInput,
+} from '../protocol/messages/000-produce.ts';
+import { defineHandler } from './handler.ts';
+
+function errorPartition(
+  index: number,
+  errorCode: number,
+  message?: string,
+): ProduceResponsePartitionProduceResponseInput {
+  return {
+    index,
+    errorCode,
+    baseOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: -1n,
+    errorMessage: message ?? null,
+  };
+}
+
+export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput>({
+  apiKey: 0,
+  minVersion: 0,
+  maxVersion: 11,
+  async handle(ctx, request) {
+    const { topics, logs } = ctx.services;
+    const acks = request.acks;
+    const responses = await Promise.all(
+      request.topicData.map(async (td) => {
+        const topic = topics.get(td.name);
+        const partitionResponses = await Promise.all(
+          td.partitionData.map(async (pd): Promise<ProduceResponsePartitionProduceResponseInput> => {
+            if (acks !== 0 && acks !== 1 && acks !== -1)
+              return errorPartition(pd.index, ErrorCode.INVALID_REQUIRED_ACKS);
+            if (topic === undefined || pd.index < 0 || pd.index >= topic.partitions) {
+              return errorPartition(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+            }
+            if (pd.records === null || pd.records.length === 0) {
+              return errorPartition(pd.index, ErrorCode.INVALID_RECORD, 'no records');
+            }
+            try {
+              const result = await logs.append(topic, pd.index, pd.records, acks);
+              return {
+                index: pd.index,
+                errorCode: 0,
+                baseOffset: result.baseOffset,
+                logAppendTimeMs: result.logAppendTimeMs,
+                logStartOffset: result.logStartOffset,
+              };
+            } catch (err) {
+              if (!(err instanceof KafkaError)) throw err;
+              return errorPartition(pd.index, err.errorCode, err.message);
+            }
+          }),
+        );
+        return { name: td.name, partitionResponses };
+      }),
+    );
+    if (acks === 0) return null;
+    return { responses, throttleTimeMs: 0 };
+  },
+  errorResponse(_ctx, request, errorCode) {
+    return {
+      responses: request.topicData.map((td) => ({
+        name: td.name,
+        partitionResponses: td.partitionData.map((pd) => errorPartition(pd.index, errorCode)),
+      })),
+    };
+  },
+});

@@ -1,0 +1,36 @@
+/**
+ * CreatePartitions (key 37), versions 0-3 (KIP-195). v1: same as v0. v2: flexible. v3: same.
+ * Manual assignments must name this broker.
+ */
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import type {
+  CreatePartitionsRequest,
+  CreatePartitionsResponseInput,
+} from '../protocol/messages/037-create-partitions.ts';
+import { defineHandler } from './handler.ts';
+
+export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponseInput>({
+  apiKey: 37,
+  minVersion: 0,
+  maxVersion: 3,
+  async handle(ctx, request) {
+    const { services } = ctx;
+    const results = [];
+    for (const t of request.topics) {
+      try {
+        if (t.assignments?.some((a) => a.brokerIds.some((id) => id !== services.nodeId))) {
+          throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'assignment names an unknown broker');
+        }
+        await services.topics.createPartitions(t.name, t.count, request.validateOnly);
+        results.push({ name: t.name, errorCode: 0, errorMessage: null });
+      } catch (err) {
+        if (!(err instanceof KafkaError)) throw err;
+        results.push({ name: t.name, errorCode: err.errorCode, errorMessage: err.message });
+      }
+    }
+    return { throttleTimeMs: 0, results };
+  },
+  errorResponse(_ctx, request, errorCode) {
+    return { results: request.topics.map((t) => ({ name: t.name, errorCode })) };
+  },
+});

@@ -1,0 +1,41 @@
+/**
+ * DescribeCluster (key 60), versions 0-1 (KIP-700). v1: endpoint type (KIP-919): brokers (1)
+ * only; asking for controllers (2) is answered with UNSUPPORTED_ENDPOINT_TYPE as Kafka's
+ * brokers do.
+ */
+import { ErrorCode } from '../protocol/error-codes.ts';
+import type {
+  DescribeClusterRequest,
+  DescribeClusterResponseInput,
+} from '../protocol/messages/060-describe-cluster.ts';
+import { defineHandler } from './handler.ts';
+
+export const describeClusterHandler = defineHandler<DescribeClusterRequest, DescribeClusterResponseInput>({
+  apiKey: 60,
+  minVersion: 0,
+  maxVersion: 1,
+  handle(ctx, request) {
+    const { services } = ctx;
+    if (ctx.apiVersion >= 1 && request.endpointType !== 1) {
+      return {
+        errorCode: ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+        errorMessage: 'only broker endpoints are served',
+        endpointType: request.endpointType,
+      };
+    }
+    const self = services.advertisedListener();
+    return {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      errorMessage: null,
+      endpointType: 1,
+      clusterId: services.clusterId,
+      controllerId: services.nodeId,
+      brokers: [{ brokerId: services.nodeId, host: self.host, port: self.port, rack: services.rack }],
+      clusterAuthorizedOperations: -2147483648,
+    };
+  },
+  errorResponse(_ctx, _request, errorCode) {
+    return { errorCode };
+  },
+});

@@ -1,0 +1,87 @@
+import type { ConfigManager } from '../metadata/config-manager.ts';
+import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+
+export interface ApiVersionRange {
+  apiKey: number;
+  minVersion: number;
+  maxVersion: number;
+}
+
+/** Topic lifecycle, as handlers see it. Failures are KafkaErrors carrying the code to return. */
+export interface TopicService {
+  list(): TopicMetadata[];
+  get(name: string): TopicMetadata | undefined;
+  getById(topicId: string): TopicMetadata | undefined;
+  create(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+    validateOnly: boolean,
+  ): Promise<TopicMetadata>;
+  delete(name: string): Promise<TopicMetadata>;
+  createPartitions(name: string, count: number, validateOnly: boolean): Promise<TopicMetadata>;
+}
+
+export type ConfigService = Pick<ConfigManager, 'describeTopic' | 'describeBroker' | 'alterTopic' | 'alterBroker'>;
+
+export interface PartitionOffsets {
+  logStartOffset: bigint;
+  highWatermark: bigint;
+  lastStableOffset: bigint;
+  logEndOffset: bigint;
+  leaderEpoch: number;
+}
+
+export interface AppendResult {
+  baseOffset: bigint;
+  /** -1 unless the topic uses LogAppendTime. */
+  logAppendTimeMs: bigint;
+  logStartOffset: bigint;
+}
+
+export interface ReadResult extends PartitionOffsets {
+  /** Whole record batches starting with the one containing the fetch offset (may be empty). */
+  records: Buffer[];
+  bytes: number;
+}
+
+/** Partition data, as handlers see it. Failures are KafkaErrors (per-partition error codes). */
+export interface LogService {
+  append(topic: TopicMetadata, partition: number, records: Buffer, requiredAcks: number): Promise<AppendResult>;
+  read(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    readCommitted: boolean,
+    minOneBatch: boolean,
+  ): Promise<ReadResult>;
+  offsets(topic: TopicMetadata, partition: number): PartitionOffsets;
+  /** First offset whose batch max timestamp >= timestamp, with that timestamp; null past the end. */
+  offsetForTimestamp(
+    topic: TopicMetadata,
+    partition: number,
+    timestamp: bigint,
+  ): Promise<{ offset: bigint; timestamp: bigint } | null>;
+  /** Offset and timestamp of the record with the largest timestamp (ListOffsets -3). */
+  maxTimestamp(topic: TopicMetadata, partition: number): Promise<{ offset: bigint; timestamp: bigint } | null>;
+  /** Resolves when any of the partitions gets new data, or after timeoutMs (long-poll Fetch). */
+  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<void>;
+  deleteRecordsBefore(topic: TopicMetadata, partition: number, offset: bigint): Promise<bigint>;
+}
+
+/** The small interface the request context hands to handlers (see src/broker.ts). */
+export interface BrokerServices {
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly rack: string | null;
+  advertisedListener(): { host: string; port: number };
+  supportedApis(): ApiVersionRange[];
+  readonly topics: TopicService;
+  readonly logs: LogService;
+  readonly configs: ConfigService;
+  readonly autoCreateTopicsEnable: boolean;
+  readonly defaultPartitions: number;
+  readonly defaultReplicationFactor: number;
+}

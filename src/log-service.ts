@@ -1,0 +1,314 @@
+/**
+ * The broker's partition data service (the `LogService` handlers see): maps topic partitions to
+ * their PartitionLog, checks idempotent-producer sequences around appends, parks long-poll
+ * fetches until an append, and creates/removes logs as topics come and go.
+ *
+ * Idempotent batches of one partition are checked, appended and recorded under a per-partition
+ * queue so a retry can never race its original; other batches go straight to the log (whose
+ * own queue orders them and shares fsyncs between concurrent appends).
+ * Producer state survives restarts: a snapshot is written on clean shutdown and the batches
+ * appended after the newest snapshot are replayed on open.
+ */
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { BrokerConfig } from './broker-config.ts';
+import type { AppendResult, LogService, PartitionOffsets, ReadResult } from './handlers/broker-services.ts';
+import type { TopicMetadata } from './metadata/local-metadata-store.ts';
+import type { PartitionLogLifecycle } from './metadata/topic-manager.ts';
+import { ErrorCode, KafkaError } from './protocol/error-codes.ts';
+import { readBatchHeader } from './protocol/records/batch-header.ts';
+import { iterateBatches } from './protocol/records/iterate-batches.ts';
+import type { LogConfig } from './storage/log-config.ts';
+import { PartitionLog, partitionDirName } from './storage/partition-log.ts';
+import { ProducerStateManager } from './storage/producer-state.ts';
+import { SerialQueue } from './util/serial-queue.ts';
+
+const SNAPSHOT_SUFFIX = '.snapshot';
+const REPLAY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+interface PartitionState {
+  log: PartitionLog;
+  producers: ProducerStateManager;
+  idempotentQueue: SerialQueue;
+}
+
+function key(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+export class PartitionLogService implements LogService, PartitionLogLifecycle {
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly dataDir: string;
+  private readonly log: Logger;
+  private topicConfig: (t: TopicMetadata) => LogConfig = () => {
+    throw new Error('topic configs not wired');
+  };
+  private producerIdExpirationMs: number;
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number) {
+    this.dataDir = dataDir;
+    this.log = log;
+    this.producerIdExpirationMs = producerIdExpirationMs;
+  }
+
+  static async open(config: BrokerConfig, log: Logger): Promise<PartitionLogService> {
+    const expiration = Number(config.properties['producer.id.expiration.ms'] ?? 86400000);
+    const service = new PartitionLogService(config.dataDir, log, expiration);
+    service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
+    service.expiryTimer.unref();
+    return service;
+  }
+
+  /** Wires the effective config of each topic (the topic manager owns the rules). */
+  setTopicConfigs(configOf: (t: TopicMetadata) => LogConfig): void {
+    this.topicConfig = configOf;
+  }
+
+  /** Opens the logs of every known topic (startup). */
+  async openAll(topics: readonly TopicMetadata[]): Promise<void> {
+    for (const t of topics) await this.createLogs(t, 0);
+  }
+
+  async createLogs(topic: TopicMetadata, fromPartition: number): Promise<void> {
+    const config = this.topicConfig(topic);
+    for (let p = fromPartition; p < topic.partitions; p++) {
+      if (this.partitions.has(key(topic.name, p))) continue;
+      const dir = join(this.dataDir, partitionDirName(topic.name, p));
+      const log = await PartitionLog.open({
+        dir,
+        topic: topic.name,
+        partition: p,
+        config,
+        logger: this.log,
+        onIoError: (err) =>
+          this.log.error({ err, topic: topic.name, partition: p }, 'log I/O error; partition offline'),
+      });
+      const producers = await this.loadProducerState(log);
+      this.partitions.set(key(topic.name, p), { log, producers, idempotentQueue: new SerialQueue() });
+    }
+  }
+
+  async deleteLogs(topic: TopicMetadata): Promise<void> {
+    for (let p = 0; p < topic.partitions; p++) {
+      const state = this.partitions.get(key(topic.name, p));
+      if (state === undefined) continue;
+      this.partitions.delete(key(topic.name, p));
+      await state.log.closeWithoutFlush();
+      const dir = state.log.dir;
+      // Data is removed in the background, as Kafka does after renaming the directory.
+      rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
+        this.log.warn({ err, dir }, 'could not remove deleted partition directory'),
+      );
+    }
+  }
+
+  updateConfig(topic: TopicMetadata): void {
+    const config = this.topicConfig(topic);
+    for (let p = 0; p < topic.partitions; p++) this.partitions.get(key(topic.name, p))?.log.updateConfig(config);
+  }
+
+  private state(topic: TopicMetadata, partition: number): PartitionState {
+    const s = this.partitions.get(key(topic.name, partition));
+    if (s === undefined)
+      throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic.name}-${partition} has no log`);
+    return s;
+  }
+
+  async append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
+    const s = this.state(topic, partition);
+    const first = readBatchHeader(records, 0);
+    if (first.producerId < 0n) {
+      const info = await s.log.append(records, { leaderEpoch: topic.leaderEpochs[partition] ?? 0 });
+      return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
+    }
+    return s.idempotentQueue.run(async () => {
+      // Kafka checks every batch of the request; a produce request carries one batch per
+      // partition from idempotent producers, so the first decides for the request.
+      const identity = {
+        producerId: first.producerId,
+        producerEpoch: first.producerEpoch,
+        baseSequence: first.baseSequence,
+        lastOffsetDelta: first.lastOffsetDelta,
+        maxTimestamp: first.maxTimestamp,
+      };
+      const check = s.producers.check(identity);
+      if (check.kind === 'duplicate') {
+        return { baseOffset: check.firstOffset, logAppendTimeMs: -1n, logStartOffset: s.log.logStartOffset };
+      }
+      const info = await s.log.append(records, { leaderEpoch: topic.leaderEpochs[partition] ?? 0 });
+      const now = Date.now();
+      for (const h of info.batches) {
+        s.producers.record(
+          {
+            producerId: h.producerId,
+            producerEpoch: h.producerEpoch,
+            baseSequence: h.baseSequence,
+            lastOffsetDelta: h.lastOffsetDelta,
+            maxTimestamp: h.maxTimestamp,
+          },
+          h.baseOffset,
+          h.baseOffset + BigInt(h.lastOffsetDelta),
+          now,
+        );
+      }
+      return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
+    });
+  }
+
+  async read(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    readCommitted: boolean,
+    minOneBatch: boolean,
+  ): Promise<ReadResult> {
+    const s = this.state(topic, partition);
+    const info = await s.log.read(fetchOffset, maxBytes, {
+      isolation: readCommitted ? 'txnCommitted' : 'highWatermark',
+      minOneMessage: minOneBatch,
+    });
+    return {
+      records: info.records.length > 0 ? [info.records] : [],
+      bytes: info.records.length,
+      logStartOffset: info.logStartOffset,
+      highWatermark: info.highWatermark,
+      lastStableOffset: info.lastStableOffset,
+      logEndOffset: info.logEndOffset,
+      leaderEpoch: topic.leaderEpochs[partition] ?? 0,
+    };
+  }
+
+  offsets(topic: TopicMetadata, partition: number): PartitionOffsets {
+    const { log } = this.state(topic, partition);
+    return {
+      logStartOffset: log.logStartOffset,
+      highWatermark: log.highWatermark,
+      lastStableOffset: log.lastStableOffset,
+      logEndOffset: log.logEndOffset,
+      leaderEpoch: topic.leaderEpochs[partition] ?? 0,
+    };
+  }
+
+  async offsetForTimestamp(topic: TopicMetadata, partition: number, timestamp: bigint) {
+    const found = await this.state(topic, partition).log.fetchOffsetByTimestamp(timestamp);
+    return found === null ? null : { offset: found.offset, timestamp: found.timestamp };
+  }
+
+  async maxTimestamp(topic: TopicMetadata, partition: number) {
+    const found = await this.state(topic, partition).log.fetchOffsetByTimestamp(-3n);
+    return found === null ? null : { offset: found.offset, timestamp: found.timestamp };
+  }
+
+  endOffsetForEpoch(
+    topic: TopicMetadata,
+    partition: number,
+    leaderEpoch: number,
+  ): { epoch: number; endOffset: bigint } {
+    return this.state(topic, partition).log.endOffsetForEpoch(leaderEpoch);
+  }
+
+  async deleteRecordsBefore(topic: TopicMetadata, partition: number, offset: bigint): Promise<bigint> {
+    return this.state(topic, partition).log.deleteRecordsBefore(offset);
+  }
+
+  producerState(topic: TopicMetadata, partition: number): ProducerStateManager {
+    return this.state(topic, partition).producers;
+  }
+
+  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const unsubscribes: (() => void)[] = [];
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        for (const u of unsubscribes) u();
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      for (const p of partitions) {
+        const s = this.partitions.get(key(p.topic.name, p.partition));
+        if (s !== undefined) unsubscribes.push(s.log.onAppend(finish));
+      }
+    });
+  }
+
+  private expireProducers(): void {
+    const now = Date.now();
+    for (const s of this.partitions.values()) s.producers.expire(now, this.producerIdExpirationMs);
+  }
+
+  /** Newest snapshot at or below the log end, then the batches appended after it. */
+  private async loadProducerState(log: PartitionLog): Promise<ProducerStateManager> {
+    const snapshots = (await readdir(log.dir))
+      .filter((f) => f.endsWith(SNAPSHOT_SUFFIX))
+      .map((f) => BigInt(f.slice(0, -SNAPSHOT_SUFFIX.length)))
+      .filter((o) => o <= log.logEndOffset)
+      .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    let producers = new ProducerStateManager();
+    let from = log.logStartOffset;
+    const newest = snapshots[0];
+    if (newest !== undefined) {
+      try {
+        producers = ProducerStateManager.fromSnapshot(await readFile(join(log.dir, snapshotName(newest))));
+        from = newest > from ? newest : from;
+      } catch (err) {
+        this.log.warn({ err, dir: log.dir }, 'unreadable producer snapshot; rebuilding from the log');
+      }
+    }
+    const now = Date.now();
+    while (from < log.logEndOffset) {
+      const chunk = await log.read(from, REPLAY_CHUNK_BYTES, { isolation: 'logEnd', minOneMessage: true });
+      if (chunk.records.length === 0) break;
+      let next = from;
+      for (const { header } of iterateBatches(chunk.records, { partialTail: 'stop', verifyCrc: false })) {
+        const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+        if (last >= from) {
+          producers.record(
+            {
+              producerId: header.producerId,
+              producerEpoch: header.producerEpoch,
+              baseSequence: header.baseSequence,
+              lastOffsetDelta: header.lastOffsetDelta,
+              maxTimestamp: header.maxTimestamp,
+            },
+            header.baseOffset,
+            last,
+            now,
+          );
+        }
+        next = last + 1n;
+      }
+      if (next <= from) break;
+      from = next;
+    }
+    return producers;
+  }
+
+  /** Clean shutdown: producer snapshots, then every log flushed and closed. */
+  async close(): Promise<void> {
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    for (const s of this.partitions.values()) {
+      await s.idempotentQueue.idle();
+      await s.log.close();
+      try {
+        const end = s.log.logEndOffset;
+        for (const f of await readdir(s.log.dir)) {
+          if (f.endsWith(SNAPSHOT_SUFFIX)) await rm(join(s.log.dir, f), { force: true });
+        }
+        await writeFile(join(s.log.dir, snapshotName(end)), s.producers.toSnapshot());
+      } catch (err) {
+        this.log.warn({ err, dir: s.log.dir }, 'could not write producer snapshot');
+      }
+    }
+    this.partitions.clear();
+  }
+}
+
+function snapshotName(offset: bigint): string {
+  return `${offset.toString().padStart(20, '0')}${SNAPSHOT_SUFFIX}`;
+}

@@ -1,0 +1,200 @@
+/**
+ * Topic and broker configuration as DescribeConfigs / AlterConfigs / IncrementalAlterConfigs
+ * see it: effective values with their source (topic override, dynamic broker default, static
+ * server.properties, Kafka default), validated changes persisted in the metadata store and
+ * pushed to the live partition logs.
+ */
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { LOG_CONFIG_DEFS, LogConfig, logConfigDefaultsFromBroker } from '../storage/log-config.ts';
+import type { LocalMetadataStore, TopicMetadata } from './local-metadata-store.ts';
+
+/** Kafka's DescribeConfigsResponse.ConfigSource values. */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+} as const;
+
+/** Kafka's DescribeConfigsResponse.ConfigType values. */
+const CONFIG_TYPE: Record<string, number> = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7 };
+
+export interface ConfigEntry {
+  name: string;
+  value: string | null;
+  source: number;
+  isDefault: boolean;
+  readOnly: boolean;
+  configType: number;
+  synonyms: { name: string; value: string; source: number }[];
+}
+
+export const AlterOp = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
+
+export interface ConfigChange {
+  name: string;
+  op: number;
+  value: string | null;
+}
+
+export class ConfigManager {
+  private readonly store: LocalMetadataStore;
+  private readonly staticProps: Readonly<Record<string, string>>;
+  private readonly onTopicConfigChange: (topic: TopicMetadata) => void;
+
+  constructor(
+    store: LocalMetadataStore,
+    staticProps: Readonly<Record<string, string>>,
+    onTopicConfigChange: (topic: TopicMetadata) => void,
+  ) {
+    this.store = store;
+    this.staticProps = staticProps;
+    this.onTopicConfigChange = onTopicConfigChange;
+  }
+
+  /** Broker-level log defaults: dynamic broker configs over server.properties. */
+  brokerLogDefaults(): Record<string, string> {
+    return logConfigDefaultsFromBroker({ ...this.staticProps, ...this.store.brokerConfigs() });
+  }
+
+  logConfig(topic: TopicMetadata): LogConfig {
+    return new LogConfig(topic.configs, this.brokerLogDefaults());
+  }
+
+  describeTopic(topic: TopicMetadata, keys: readonly string[] | null): ConfigEntry[] {
+    const staticDefaults = logConfigDefaultsFromBroker(this.staticProps);
+    const dynamicDefaults = logConfigDefaultsFromBroker({ ...this.store.brokerConfigs() });
+    const out: ConfigEntry[] = [];
+    for (const def of LOG_CONFIG_DEFS) {
+      if (keys !== null && !keys.includes(def.name)) continue;
+      const synonyms: ConfigEntry['synonyms'] = [];
+      const override = topic.configs[def.name];
+      if (override !== undefined) synonyms.push({ name: def.name, value: override, source: ConfigSource.TOPIC_CONFIG });
+      const dyn = dynamicDefaults[def.name];
+      if (dyn !== undefined)
+        synonyms.push({ name: def.brokerName, value: dyn, source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG });
+      const stat = staticDefaults[def.name];
+      if (stat !== undefined)
+        synonyms.push({ name: def.brokerName, value: stat, source: ConfigSource.STATIC_BROKER_CONFIG });
+      synonyms.push({ name: def.brokerName, value: def.defaultValue, source: ConfigSource.DEFAULT_CONFIG });
+      const effective = synonyms[0]!;
+      out.push({
+        name: def.name,
+        value: effective.value,
+        source: effective.source,
+        isDefault: effective.source === ConfigSource.DEFAULT_CONFIG,
+        readOnly: false,
+        configType: CONFIG_TYPE[def.type] ?? 0,
+        synonyms,
+      });
+    }
+    return out;
+  }
+
+  describeBroker(keys: readonly string[] | null): ConfigEntry[] {
+    const dynamic = this.store.brokerConfigs();
+    const names = new Set([
+      ...LOG_CONFIG_DEFS.map((d) => d.brokerName),
+      ...Object.keys(this.staticProps),
+      ...Object.keys(dynamic),
+    ]);
+    const out: ConfigEntry[] = [];
+    for (const name of [...names].sort()) {
+      if (keys !== null && !keys.includes(name)) continue;
+      const def = LOG_CONFIG_DEFS.find((d) => d.brokerName === name);
+      const synonyms: ConfigEntry['synonyms'] = [];
+      if (dynamic[name] !== undefined)
+        synonyms.push({ name, value: dynamic[name], source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG });
+      if (this.staticProps[name] !== undefined)
+        synonyms.push({ name, value: this.staticProps[name], source: ConfigSource.STATIC_BROKER_CONFIG });
+      if (def !== undefined) synonyms.push({ name, value: def.defaultValue, source: ConfigSource.DEFAULT_CONFIG });
+      const effective = synonyms[0];
+      if (effective === undefined) continue;
+      out.push({
+        name,
+        value: effective.value,
+        source: effective.source,
+        isDefault: effective.source === ConfigSource.DEFAULT_CONFIG,
+        readOnly: def === undefined,
+        configType: def !== undefined ? (CONFIG_TYPE[def.type] ?? 0) : 2,
+        synonyms,
+      });
+    }
+    return out;
+  }
+
+  /** Applies changes to a topic's overrides. `replace`: AlterConfigs semantics (unset = removed). */
+  async alterTopic(
+    topic: TopicMetadata,
+    changes: readonly ConfigChange[],
+    replace: boolean,
+    validateOnly: boolean,
+  ): Promise<void> {
+    const next = applyChanges(replace ? {} : { ...topic.configs }, changes, (name) => {
+      const def = LOG_CONFIG_DEFS.find((d) => d.name === name);
+      if (def === undefined) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config '${name}'`);
+      return def.type === 'list';
+    });
+    new LogConfig(next, this.brokerLogDefaults()); // validates
+    if (validateOnly) return;
+    const updated = await this.store.setTopicConfigs(topic.name, next);
+    this.onTopicConfigChange(updated);
+  }
+
+  /** Dynamic broker configs (the log.* defaults are changeable at runtime, as in Kafka). */
+  async alterBroker(changes: readonly ConfigChange[], replace: boolean, validateOnly: boolean): Promise<void> {
+    const next = applyChanges(replace ? {} : { ...this.store.brokerConfigs() }, changes, (name) => {
+      const def = LOG_CONFIG_DEFS.find((d) => d.brokerName === name);
+      if (def === undefined) {
+        throw new KafkaError(ErrorCode.INVALID_CONFIG, `broker config '${name}' cannot be updated dynamically`);
+      }
+      return def.type === 'list';
+    });
+    logConfigDefaultsFromBroker({ ...this.staticProps, ...next }); // validates
+    if (validateOnly) return;
+    await this.store.setBrokerConfigs(next);
+    for (const t of this.store.topics()) this.onTopicConfigChange(t);
+  }
+}
+
+function applyChanges(
+  current: Record<string, string>,
+  changes: readonly ConfigChange[],
+  isList: (name: string) => boolean,
+): Record<string, string> {
+  for (const c of changes) {
+    const list = isList(c.name);
+    switch (c.op) {
+      case AlterOp.SET:
+        if (c.value === null) delete current[c.name];
+        else current[c.name] = c.value;
+        break;
+      case AlterOp.DELETE:
+        delete current[c.name];
+        break;
+      case AlterOp.APPEND:
+      case AlterOp.SUBTRACT: {
+        if (!list) throw new KafkaError(ErrorCode.INVALID_CONFIG, `${c.name} is not a list: cannot APPEND/SUBTRACT`);
+        const items = (current[c.name] ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+        const given = (c.value ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+        const result =
+          c.op === AlterOp.APPEND
+            ? [...items, ...given.filter((g) => !items.includes(g))]
+            : items.filter((i) => !given.includes(i));
+        current[c.name] = result.join(',');
+        break;
+      }
+      default:
+        throw new KafkaError(ErrorCode.INVALID_REQUEST, `unknown config operation ${c.op}`);
+    }
+  }
+  return current;
+}

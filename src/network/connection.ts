@@ -1,0 +1,201 @@
+import type { Socket } from 'node:net';
+import { FrameReader } from './frame-reader.ts';
+
+/** The subset of a pino logger the network layer uses. */
+export interface NetworkLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly listener: string;
+}
+
+/**
+ * Handles one request frame. Returns the encoded response frame (size prefix included) as
+ * chunks, or null when the request gets no response (Produce with acks=0). Throwing closes
+ * the connection: that is how a malformed request is answered, as in Kafka.
+ */
+export type FrameHandler = (frame: Buffer, connection: ConnectionInfo) => Promise<Buffer[] | null> | Buffer[] | null;
+
+export interface ConnectionLimits {
+  /** socket.request.max.bytes: a bigger frame closes the connection. */
+  maxFrameBytes: number;
+  /** Stop reading when this many requests await their response (pipelining cap). */
+  maxInFlightRequests: number;
+  /** Stop reading when requests of this many bytes await their response. */
+  maxInFlightBytes: number;
+  /** connections.max.idle.ms */
+  idleTimeoutMs: number;
+}
+
+interface Slot {
+  size: number;
+  done: boolean;
+  response: Buffer[] | null;
+}
+
+/**
+ * One client connection: frames in, responses out strictly in request order (clients pipeline
+ * several requests and match responses by position as well as correlation id), with reading
+ * paused while too many requests or bytes are in flight or the socket's write buffer is full.
+ */
+export class Connection implements ConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly listener: string;
+  private readonly socket: Socket;
+  private readonly frames: FrameReader;
+  private readonly slots: Slot[] = [];
+  private inFlightBytes = 0;
+  private closed = false;
+  private waitingForDrain = false;
+  private readonly onClose: (c: Connection) => void;
+  private readonly handler: FrameHandler;
+  private readonly limits: ConnectionLimits;
+  private readonly log: NetworkLogger;
+
+  constructor(
+    id: number,
+    socket: Socket,
+    listener: string,
+    handler: FrameHandler,
+    limits: ConnectionLimits,
+    log: NetworkLogger,
+    onClose: (c: Connection) => void,
+  ) {
+    this.id = id;
+    this.handler = handler;
+    this.limits = limits;
+    this.log = log;
+    this.socket = socket;
+    this.listener = listener;
+    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.frames = new FrameReader(limits.maxFrameBytes);
+    this.onClose = onClose;
+    socket.setNoDelay(true);
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('timeout', () => {
+      if (this.slots.length === 0) this.close('idle timeout (connections.max.idle.ms)');
+    });
+    socket.on('drain', () => {
+      this.waitingForDrain = false;
+      this.maybeResume();
+    });
+    socket.on('error', (err) => this.log.debug({ connection: this.id, err }, 'socket error'));
+    socket.on('close', () => {
+      this.closed = true;
+      this.onClose(this);
+    });
+  }
+
+  get inFlightRequests(): number {
+    return this.slots.length;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.frames.push(chunk);
+    for (;;) {
+      let frame: Buffer | undefined;
+      try {
+        frame = this.frames.next();
+      } catch (err) {
+        this.close((err as Error).message);
+        return;
+      }
+      if (frame === undefined) break;
+      this.dispatch(frame);
+      if (this.closed) return;
+    }
+    this.maybePause();
+  }
+
+  private dispatch(frame: Buffer): void {
+    const slot: Slot = { size: frame.length, done: false, response: null };
+    this.slots.push(slot);
+    this.inFlightBytes += frame.length;
+    let result: Promise<Buffer[] | null> | Buffer[] | null;
+    try {
+      result = this.handler(frame, this);
+    } catch (err) {
+      this.close(`malformed request: ${(err as Error).message}`);
+      return;
+    }
+    if (result === null || Array.isArray(result)) this.complete(slot, result);
+    else {
+      result.then(
+        (response) => this.complete(slot, response),
+        (err: unknown) => this.close(`malformed request: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  private complete(slot: Slot, response: Buffer[] | null): void {
+    slot.done = true;
+    slot.response = response;
+    if (this.closed) return;
+    // Flush every finished response at the head of the queue, in request order.
+    while (this.slots.length > 0 && this.slots[0]!.done) {
+      const head = this.slots.shift()!;
+      this.inFlightBytes -= head.size;
+      if (head.response !== null) {
+        let ok = true;
+        if (head.response.length === 1) ok = this.socket.write(head.response[0]!);
+        else {
+          this.socket.cork();
+          for (const chunk of head.response) ok = this.socket.write(chunk);
+          this.socket.uncork();
+        }
+        if (!ok) this.waitingForDrain = true;
+      }
+    }
+    this.maybeResume();
+  }
+
+  private maybePause(): void {
+    if (
+      this.slots.length >= this.limits.maxInFlightRequests ||
+      this.inFlightBytes >= this.limits.maxInFlightBytes ||
+      this.waitingForDrain
+    ) {
+      this.socket.pause();
+    }
+  }
+
+  private maybeResume(): void {
+    if (this.closed) return;
+    if (
+      this.slots.length < this.limits.maxInFlightRequests &&
+      this.inFlightBytes < this.limits.maxInFlightBytes &&
+      !this.waitingForDrain &&
+      this.socket.isPaused()
+    ) {
+      this.socket.resume();
+    }
+  }
+
+  /** Closes this connection only, with one log line saying why. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.log.warn({ connection: this.id, remote: this.remoteAddress, reason }, 'closing connection');
+    this.socket.destroy();
+  }
+
+  /** Graceful: wait for in-flight responses to be written, then end the socket. */
+  async drainAndClose(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    this.socket.pause();
+    while (this.slots.length > 0 && !this.closed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.closed = true;
+    this.socket.end();
+    this.socket.destroySoon();
+  }
+}

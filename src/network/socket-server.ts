@@ -1,0 +1,77 @@
+import { createServer, type Server } from 'node:net';
+import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxFrameBytes: 104857600, // socket.request.max.bytes
+  maxInFlightRequests: 100,
+  maxInFlightBytes: 128 * 1024 * 1024,
+  idleTimeoutMs: 600000, // connections.max.idle.ms
+};
+
+/**
+ * Accepts Kafka client connections on one or more listeners and hands each frame to the
+ * request handler. Owns the connections: `close()` stops accepting, lets in-flight requests
+ * finish, then closes every connection.
+ */
+export class SocketServer {
+  private readonly servers: Server[] = [];
+  private readonly connections = new Set<Connection>();
+  private nextConnectionId = 1;
+  private readonly handler: FrameHandler;
+  private readonly limits: ConnectionLimits;
+  private readonly log: NetworkLogger;
+
+  constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
+    this.handler = handler;
+    this.limits = limits;
+    this.log = log;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Listens on every address; resolves with the bound addresses (port 0 becomes the real port). */
+  async listen(addresses: ListenAddress[]): Promise<ListenAddress[]> {
+    const bound: ListenAddress[] = [];
+    for (const address of addresses) {
+      const server = createServer({ noDelay: true }, (socket) => {
+        const connection = new Connection(
+          this.nextConnectionId++,
+          socket,
+          `${address.host}:${address.port}`,
+          this.handler,
+          this.limits,
+          this.log,
+          (c) => this.connections.delete(c),
+        );
+        this.connections.add(connection);
+      });
+      server.on('error', (err) => this.log.warn({ err }, 'listener error'));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(address.port, address.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const info = server.address();
+      if (info === null || typeof info === 'string') throw new Error('listener has no address');
+      bound.push({ host: address.host, port: info.port });
+      this.servers.push(server);
+    }
+    return bound;
+  }
+
+  /** Stops accepting, finishes in-flight requests (up to timeoutMs), closes connections. */
+  async close(timeoutMs = 10000): Promise<void> {
+    const closing = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    await Promise.all([...this.connections].map((c) => c.drainAndClose(timeoutMs)));
+    await Promise.all(closing);
+  }
+}
