@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type BrokerConfig, type ConfigSources, loadBrokerConfig } from './broker-config.ts';
+import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
 import { produceHandler } from './handlers/000-produce.ts';
 import { fetchHandler } from './handlers/001-fetch.ts';
 import { listOffsetsHandler } from './handlers/002-list-offsets.ts';
@@ -15,11 +16,17 @@ import { metadataHandler } from './handlers/003-metadata.ts';
 import { apiVersionsHandler } from './handlers/018-api-versions.ts';
 import { createTopicsHandler } from './handlers/019-create-topics.ts';
 import { deleteTopicsHandler } from './handlers/020-delete-topics.ts';
+import { deleteRecordsHandler } from './handlers/021-delete-records.ts';
+import { initProducerIdHandler } from './handlers/022-init-producer-id.ts';
+import { offsetForLeaderEpochHandler } from './handlers/023-offset-for-leader-epoch.ts';
 import { describeConfigsHandler } from './handlers/032-describe-configs.ts';
 import { alterConfigsHandler } from './handlers/033-alter-configs.ts';
+import { describeLogDirsHandler } from './handlers/035-describe-log-dirs.ts';
 import { createPartitionsHandler } from './handlers/037-create-partitions.ts';
 import { incrementalAlterConfigsHandler } from './handlers/044-incremental-alter-configs.ts';
 import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
+import { describeProducersHandler } from './handlers/061-describe-producers.ts';
+import { describeTopicPartitionsHandler } from './handlers/075-describe-topic-partitions.ts';
 import type { BrokerServices } from './handlers/broker-services.ts';
 import { RequestDispatcher } from './handlers/dispatcher.ts';
 import type { ApiHandler } from './handlers/handler.ts';
@@ -43,6 +50,12 @@ const HANDLERS: readonly ApiHandler[] = [
   createPartitionsHandler,
   incrementalAlterConfigsHandler,
   describeClusterHandler,
+  deleteRecordsHandler,
+  initProducerIdHandler,
+  offsetForLeaderEpochHandler,
+  describeLogDirsHandler,
+  describeProducersHandler,
+  describeTopicPartitionsHandler,
 ] as unknown as ApiHandler[];
 
 export interface StartBrokerOptions extends ConfigSources {
@@ -104,6 +117,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     topics,
     logs,
     configs,
+    producerIds: new ProducerIdManager(store),
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
     defaultPartitions: config.numPartitions,
     defaultReplicationFactor: config.defaultReplicationFactor,
@@ -135,6 +149,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     async close() {
       if (closed) return;
       closed = true;
+      logs.stopWaiting();
       await server.close();
       await logs.close();
       if (temporary) await rm(config.dataDir, { recursive: true, force: true });

@@ -9,8 +9,8 @@
  * Producer state survives restarts: a snapshot is written on clean shutdown and the batches
  * appended after the newest snapshot are replayed on open.
  */
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from './broker-config.ts';
 import type { AppendResult, LogService, PartitionOffsets, ReadResult } from './handlers/broker-services.ts';
@@ -21,7 +21,7 @@ import { readBatchHeader } from './protocol/records/batch-header.ts';
 import { iterateBatches } from './protocol/records/iterate-batches.ts';
 import type { LogConfig } from './storage/log-config.ts';
 import { PartitionLog, partitionDirName } from './storage/partition-log.ts';
-import { ProducerStateManager } from './storage/producer-state.ts';
+import { type ProducerEntry, ProducerStateManager } from './storage/producer-state.ts';
 import { SerialQueue } from './util/serial-queue.ts';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
@@ -45,6 +45,9 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     throw new Error('topic configs not wired');
   };
   private producerIdExpirationMs: number;
+  /** Parked long-poll fetches; shutdown wakes them so in-flight requests finish promptly. */
+  private readonly waiters = new Set<() => void>();
+  private shuttingDown = false;
   private expiryTimer: NodeJS.Timeout | undefined;
 
   private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number) {
@@ -214,12 +217,29 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     return this.state(topic, partition).log.deleteRecordsBefore(offset);
   }
 
-  producerState(topic: TopicMetadata, partition: number): ProducerStateManager {
-    return this.state(topic, partition).producers;
+  producers(topic: TopicMetadata, partition: number): ProducerEntry[] {
+    return this.state(topic, partition).producers.entries();
   }
 
-  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
+  partitionSize(topic: TopicMetadata, partition: number): number {
+    return this.state(topic, partition).log.size;
+  }
+
+  async logDirs(): Promise<{ path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean }[]> {
+    const fs = await statfs(this.dataDir, { bigint: true });
+    return [
+      {
+        path: resolve(this.dataDir),
+        totalBytes: fs.blocks * fs.bsize,
+        usableBytes: fs.bavail * fs.bsize,
+        offline: [...this.partitions.values()].some((s) => s.log.isOffline),
+      },
+    ];
+  }
+
+  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<boolean> {
+    if (this.shuttingDown) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
       const unsubscribes: (() => void)[] = [];
       let done = false;
       const finish = () => {
@@ -227,8 +247,10 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
         done = true;
         clearTimeout(timer);
         for (const u of unsubscribes) u();
-        resolve();
+        this.waiters.delete(finish);
+        resolve(!this.shuttingDown);
       };
+      this.waiters.add(finish);
       const timer = setTimeout(finish, timeoutMs);
       for (const p of partitions) {
         const s = this.partitions.get(key(p.topic.name, p.partition));
@@ -289,8 +311,15 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     return producers;
   }
 
+  /** Wakes parked fetches and makes new ones return at once (the first step of shutdown). */
+  stopWaiting(): void {
+    this.shuttingDown = true;
+    for (const finish of [...this.waiters]) finish();
+  }
+
   /** Clean shutdown: producer snapshots, then every log flushed and closed. */
   async close(): Promise<void> {
+    this.stopWaiting();
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
     for (const s of this.partitions.values()) {
       await s.idempotentQueue.idle();

@@ -69,6 +69,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
     const topics = topicsOf(ctx, request);
     const deadline = Date.now() + Math.max(0, request.maxWaitMs);
 
+    let keepWaiting = true;
     for (;;) {
       let budget = ctx.apiVersion >= 3 ? request.maxBytes : 0x7fffffff;
       let total = 0;
@@ -112,13 +113,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
         responses.push({ ...t.key, partitions });
       }
       const remaining = deadline - Date.now();
-      if (total >= request.minBytes || sawError || remaining <= 0 || topics.length === 0) {
+      if (total >= request.minBytes || sawError || remaining <= 0 || topics.length === 0 || !keepWaiting) {
         return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses };
       }
       const waitOn = topics.flatMap((t) =>
         t.reads.filter((p) => p.topic !== undefined).map((p) => ({ topic: p.topic!, partition: p.partition })),
       );
-      await logs.waitForData(waitOn, remaining);
+      keepWaiting = await logs.waitForData(waitOn, remaining);
     }
   },
   errorResponse(_ctx, request, errorCode) {

@@ -1,5 +1,6 @@
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { ProducerEntry } from '../storage/producer-state.ts';
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -66,9 +67,20 @@ export interface LogService {
   ): Promise<{ offset: bigint; timestamp: bigint } | null>;
   /** Offset and timestamp of the record with the largest timestamp (ListOffsets -3). */
   maxTimestamp(topic: TopicMetadata, partition: number): Promise<{ offset: bigint; timestamp: bigint } | null>;
-  /** Resolves when any of the partitions gets new data, or after timeoutMs (long-poll Fetch). */
-  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<void>;
+  /**
+   * Resolves when any of the partitions gets new data or after timeoutMs (long-poll Fetch):
+   * true, or false when the broker is shutting down (answer now, do not wait again).
+   */
+  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<boolean>;
   deleteRecordsBefore(topic: TopicMetadata, partition: number, offset: bigint): Promise<bigint>;
+  /** OffsetForLeaderEpoch: the largest epoch <= the requested one and where it ends. */
+  endOffsetForEpoch(topic: TopicMetadata, partition: number, leaderEpoch: number): { epoch: number; endOffset: bigint };
+  /** Active idempotent producers of a partition (DescribeProducers). */
+  producers(topic: TopicMetadata, partition: number): ProducerEntry[];
+  /** Bytes on disk of a partition (DescribeLogDirs). */
+  partitionSize(topic: TopicMetadata, partition: number): number;
+  /** The data directory holding the logs, and its disk space. */
+  logDirs(): Promise<{ path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean }[]>;
 }
 
 /** The small interface the request context hands to handlers (see src/broker.ts). */
@@ -81,6 +93,13 @@ export interface BrokerServices {
   readonly topics: TopicService;
   readonly logs: LogService;
   readonly configs: ConfigService;
+  readonly producerIds: {
+    initProducerId(
+      transactionalId: string | null,
+      producerId: bigint,
+      producerEpoch: number,
+    ): Promise<{ producerId: bigint; producerEpoch: number }>;
+  };
   readonly autoCreateTopicsEnable: boolean;
   readonly defaultPartitions: number;
   readonly defaultReplicationFactor: number;

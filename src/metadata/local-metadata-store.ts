@@ -27,6 +27,10 @@ interface StoredState {
   clusterId: string;
   topics: TopicMetadata[];
   brokerConfigs: Record<string, string>;
+  /** Producer ids below this were handed out (persisted before use, so never reused). */
+  nextProducerIdBlock?: string;
+  /** transactional.id -> producer id and epoch (KIP-98), so re-initialising fences the old one. */
+  transactionalIds?: Record<string, { producerId: string; producerEpoch: number }>;
 }
 
 const FILE = 'samsa-metadata.json';
@@ -128,6 +132,33 @@ export class LocalMetadataStore {
   setBrokerConfigs(configs: Record<string, string>): Promise<void> {
     return this.queue.run(async () => {
       this.state.brokerConfigs = { ...configs };
+      await this.persist();
+    });
+  }
+
+  /**
+   * Reserves `size` producer ids and persists the reservation before returning it, so ids are
+   * unique across restarts (like Kafka's AllocateProducerIds blocks).
+   */
+  allocateProducerIdBlock(size: number): Promise<{ first: bigint; end: bigint }> {
+    return this.queue.run(async () => {
+      const first = BigInt(this.state.nextProducerIdBlock ?? '0');
+      const end = first + BigInt(size);
+      this.state.nextProducerIdBlock = end.toString();
+      await this.persist();
+      return { first, end };
+    });
+  }
+
+  transactionalId(id: string): { producerId: bigint; producerEpoch: number } | undefined {
+    const t = this.state.transactionalIds?.[id];
+    return t === undefined ? undefined : { producerId: BigInt(t.producerId), producerEpoch: t.producerEpoch };
+  }
+
+  setTransactionalId(id: string, producerId: bigint, producerEpoch: number): Promise<void> {
+    return this.queue.run(async () => {
+      this.state.transactionalIds ??= {};
+      this.state.transactionalIds[id] = { producerId: producerId.toString(), producerEpoch };
       await this.persist();
     });
   }

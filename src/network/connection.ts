@@ -51,6 +51,8 @@ export class Connection implements ConnectionInfo {
   private readonly frames: FrameReader;
   private readonly slots: Slot[] = [];
   private inFlightBytes = 0;
+  /** Handlers still running, even for a client that already went away (shutdown waits for them). */
+  private runningHandlers = 0;
   private closed = false;
   private waitingForDrain = false;
   private readonly onClose: (c: Connection) => void;
@@ -128,10 +130,15 @@ export class Connection implements ConnectionInfo {
     }
     if (result === null || Array.isArray(result)) this.complete(slot, result);
     else {
-      result.then(
-        (response) => this.complete(slot, response),
-        (err: unknown) => this.close(`malformed request: ${(err as Error).message}`),
-      );
+      this.runningHandlers++;
+      result
+        .then(
+          (response) => this.complete(slot, response),
+          (err: unknown) => this.close(`malformed request: ${(err as Error).message}`),
+        )
+        .finally(() => {
+          this.runningHandlers--;
+        });
     }
   }
 
@@ -191,7 +198,7 @@ export class Connection implements ConnectionInfo {
   async drainAndClose(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     this.socket.pause();
-    while (this.slots.length > 0 && !this.closed && Date.now() < deadline) {
+    while ((this.runningHandlers > 0 || (this.slots.length > 0 && !this.closed)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 5));
     }
     this.closed = true;

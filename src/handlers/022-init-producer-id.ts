@@ -1,0 +1,31 @@
+/**
+ * InitProducerId (key 22), versions 0-5.
+ * v1: same as v0. v2: flexible. v3 (KIP-360): producer id/epoch for epoch bumps.
+ * v4 (KIP-588): PRODUCER_FENCED may be returned. v5 (KIP-890): same as v4.
+ * Not implemented: transactions (a transactional id gets its id and a bumped epoch, nothing more).
+ */
+import { KafkaError } from '../protocol/error-codes.ts';
+import type { InitProducerIdRequest, InitProducerIdResponseInput } from '../protocol/messages/022-init-producer-id.ts';
+import { defineHandler } from './handler.ts';
+
+export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponseInput>({
+  apiKey: 22,
+  minVersion: 0,
+  maxVersion: 5,
+  async handle(ctx, request) {
+    try {
+      const r = await ctx.services.producerIds.initProducerId(
+        request.transactionalId,
+        request.producerId,
+        request.producerEpoch,
+      );
+      return { throttleTimeMs: 0, errorCode: 0, producerId: r.producerId, producerEpoch: r.producerEpoch };
+    } catch (err) {
+      if (!(err instanceof KafkaError)) throw err;
+      return { throttleTimeMs: 0, errorCode: err.errorCode, producerId: -1n, producerEpoch: -1 };
+    }
+  },
+  errorResponse(_ctx, _request, errorCode) {
+    return { errorCode, producerId: -1n, producerEpoch: -1 };
+  },
+});

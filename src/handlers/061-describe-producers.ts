@@ -1,0 +1,55 @@
+/**
+ * DescribeProducers (key 61), version 0 (KIP-664): the active idempotent producers of each
+ * partition with their epoch, last sequence and last timestamp. Without transactions the
+ * coordinator epoch is -1 and there is no open transaction (-1).
+ */
+import { ErrorCode } from '../protocol/error-codes.ts';
+import type {
+  DescribeProducersRequest,
+  DescribeProducersResponseInput,
+} from '../protocol/messages/061-describe-producers.ts';
+import { defineHandler } from './handler.ts';
+
+export const describeProducersHandler = defineHandler<DescribeProducersRequest, DescribeProducersResponseInput>({
+  apiKey: 61,
+  minVersion: 0,
+  maxVersion: 0,
+  handle(ctx, request) {
+    const { topics, logs } = ctx.services;
+    return {
+      throttleTimeMs: 0,
+      topics: request.topics.map((t) => {
+        const topic = topics.get(t.name);
+        return {
+          name: t.name,
+          partitions: t.partitionIndexes.map((p) => {
+            if (topic === undefined || p < 0 || p >= topic.partitions) {
+              return { partitionIndex: p, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null };
+            }
+            return {
+              partitionIndex: p,
+              errorCode: 0,
+              errorMessage: null,
+              activeProducers: logs.producers(topic, p).map((e) => ({
+                producerId: e.producerId,
+                producerEpoch: e.producerEpoch,
+                lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
+                lastTimestamp: e.batches.at(-1)?.timestamp ?? -1n,
+                coordinatorEpoch: -1,
+                currentTxnStartOffset: -1n,
+              })),
+            };
+          }),
+        };
+      }),
+    };
+  },
+  errorResponse(_ctx, request, errorCode) {
+    return {
+      topics: request.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitionIndexes.map((p) => ({ partitionIndex: p, errorCode })),
+      })),
+    };
+  },
+});

@@ -1,0 +1,74 @@
+/**
+ * DescribeTopicPartitions (key 75), version 0 (KIP-966): topic metadata with paging — at most
+ * `responsePartitionLimit` partitions per response, continued from `cursor`; topics sorted by
+ * name. Eligible leader replicas are this node (single node, always in sync).
+ */
+import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import { ErrorCode } from '../protocol/error-codes.ts';
+import type {
+  DescribeTopicPartitionsRequest,
+  DescribeTopicPartitionsResponseInput,
+  DescribeTopicPartitionsResponseTopicInput,
+} from '../protocol/messages/075-describe-topic-partitions.ts';
+import { defineHandler } from './handler.ts';
+
+export const describeTopicPartitionsHandler = defineHandler<
+  DescribeTopicPartitionsRequest,
+  DescribeTopicPartitionsResponseInput
+>({
+  apiKey: 75,
+  minVersion: 0,
+  maxVersion: 0,
+  handle(ctx, request) {
+    const { services } = ctx;
+    const node = services.nodeId;
+    const names = (
+      request.topics.length > 0 ? request.topics.map((t) => t.name) : services.topics.list().map((t) => t.name)
+    ).sort();
+    const cursor = request.cursor;
+    let budget = Math.max(1, request.responsePartitionLimit);
+    const out: DescribeTopicPartitionsResponseTopicInput[] = [];
+    let nextCursor: { topicName: string; partitionIndex: number } | null = null;
+    for (const name of names) {
+      if (cursor !== null && name < cursor.topicName) continue;
+      const t: TopicMetadata | undefined = services.topics.get(name);
+      if (t === undefined) {
+        out.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, partitions: [] });
+        continue;
+      }
+      const start = cursor !== null && name === cursor.topicName ? cursor.partitionIndex : 0;
+      const partitions = [];
+      for (let p = start; p < t.partitions; p++) {
+        if (budget === 0) {
+          nextCursor = { topicName: name, partitionIndex: p };
+          break;
+        }
+        budget--;
+        partitions.push({
+          errorCode: 0,
+          partitionIndex: p,
+          leaderId: node,
+          leaderEpoch: t.leaderEpochs[p] ?? 0,
+          replicaNodes: [node],
+          isrNodes: [node],
+          eligibleLeaderReplicas: [],
+          lastKnownElr: [],
+          offlineReplicas: [],
+        });
+      }
+      out.push({
+        errorCode: 0,
+        name,
+        topicId: t.topicId,
+        isInternal: name.startsWith('__'),
+        partitions,
+        topicAuthorizedOperations: -2147483648,
+      });
+      if (nextCursor !== null) break;
+    }
+    return { throttleTimeMs: 0, topics: out, nextCursor };
+  },
+  errorResponse(_ctx, request, errorCode) {
+    return { topics: request.topics.map((t) => ({ errorCode, name: t.name })) };
+  },
+});
