@@ -1,0 +1,199 @@
+/**
+ * What the client commands (`samsa topic|produce|consume|perf`) share: argument parsing with
+ * usage errors (exit code 2), the --bootstrap option, error reporting (a Kafka or connection
+ * error is one line on stderr and exit code 1), waiting for a topic's metadata, and a stdout
+ * writer that honours backpressure.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { KafkaClient, KafkaClientError, parseHostPort, type TopicMetadata } from '../network/kafka-client.ts';
+import { ErrorCode, errorName, KafkaError } from '../protocol/error-codes.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+
+export const DEFAULT_BOOTSTRAP = '127.0.0.1:9092';
+
+export const BOOTSTRAP_USAGE = `  --bootstrap HOST:PORT    broker to connect to first (default ${DEFAULT_BOOTSTRAP}; comma-separated list allowed)`;
+
+/** Bad command-line input: printed with the command's usage text, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** util.parseArgs with strict checking; its errors become UsageError. */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
+
+/** An integer option: undefined when absent, UsageError when malformed or out of range. */
+export function intOption(
+  value: string | undefined,
+  name: string,
+  range: { min?: number; max?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`--${name}: '${value}' is not an integer`);
+  const n = Number(value);
+  const min = range.min ?? Number.MIN_SAFE_INTEGER;
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  if (n < min || n > max) throw new UsageError(`--${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+export function requireOption<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** --acks: -1 (or 'all'), 0 or 1. */
+export function acksOption(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === 'all') return -1;
+  const acks = intOption(value, 'acks', { min: -1, max: 1 })!;
+  return acks;
+}
+
+export function bootstrapOption(value: string | undefined): string {
+  const bootstrap = value ?? DEFAULT_BOOTSTRAP;
+  for (const a of bootstrap.split(',')) {
+    try {
+      parseHostPort(a);
+    } catch (err) {
+      throw new UsageError(`--bootstrap: ${(err as Error).message}`);
+    }
+  }
+  return bootstrap;
+}
+
+/** Splits `KEY=VALUE`; UsageError naming the option otherwise. */
+export function keyValue(option: string, text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--${option}: '${text}' is not KEY=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+export function createClient(bootstrap: string, requestTimeoutMs?: number): KafkaClient {
+  return new KafkaClient({ bootstrap, clientId: 'samsa-cli', requestTimeoutMs, clientSoftwareName: 'samsa-cli' });
+}
+
+/**
+ * Runs a command body. UsageError -> message and usage on stderr, exit code 2. Kafka,
+ * connection and protocol errors -> one line on stderr, exit code 1.
+ */
+export async function runCommand(command: string, usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`samsa ${command}: ${err.message}\n\n${usage}`);
+      return 2;
+    }
+    if (err instanceof KafkaError || err instanceof KafkaClientError || err instanceof ProtocolError) {
+      console.error(`samsa ${command}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Errors worth retrying while a topic is being created or a leader elected. */
+const TRANSIENT_TOPIC_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+]);
+
+/**
+ * Metadata for one topic once every partition has a leader. With `autoCreate`, asks the broker
+ * to create it (auto.create.topics.enable). Throws KafkaError when it does not appear in time.
+ */
+export async function waitForTopic(
+  client: KafkaClient,
+  topic: string,
+  options: { autoCreate?: boolean; timeoutMs?: number } = {},
+): Promise<TopicMetadata> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  let lastError: number = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    const md = await client.metadata([topic], { allowAutoTopicCreation: options.autoCreate ?? false });
+    const t = md.topics.get(topic);
+    if (t !== undefined) {
+      lastError = t.errorCode;
+      if (t.errorCode === ErrorCode.NONE) {
+        const leaderless = t.partitions.find((p) => p.leaderId < 0 || p.errorCode === ErrorCode.LEADER_NOT_AVAILABLE);
+        if (t.partitions.length > 0 && leaderless === undefined) return t;
+        lastError = ErrorCode.LEADER_NOT_AVAILABLE;
+      } else if (!TRANSIENT_TOPIC_ERRORS.has(t.errorCode)) {
+        throw new KafkaError(t.errorCode, `topic '${topic}': ${errorName(t.errorCode)}`);
+      }
+      // Without auto-creation an unknown topic will not appear by waiting.
+      if (t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && options.autoCreate !== true) break;
+    }
+    if (Date.now() + delay > deadline) break;
+    await sleep(delay);
+  }
+  throw new KafkaError(lastError, `topic '${topic}': ${errorName(lastError)}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Buffers text for stdout and writes it in large pieces, waiting for 'drain' when the pipe is
+ * full. `closed` turns true when the reader went away (EPIPE, e.g. `| head`).
+ */
+export class OutputWriter {
+  private parts: string[] = [];
+  private size = 0;
+  closed = false;
+  private readonly stream: NodeJS.WritableStream;
+
+  constructor(stream: NodeJS.WritableStream = process.stdout) {
+    this.stream = stream;
+    stream.on('error', () => {
+      this.closed = true;
+    });
+  }
+
+  /** Queues text; returns a promise only when the caller should wait (buffer flushed into a full pipe). */
+  write(text: string): Promise<void> | undefined {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 64 * 1024) return this.flush();
+    return undefined;
+  }
+
+  async flush(): Promise<void> {
+    if (this.parts.length === 0 || this.closed) {
+      this.parts = [];
+      this.size = 0;
+      return;
+    }
+    const text = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    const ok = this.stream.write(text);
+    if (!ok && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('error', done);
+          this.stream.off('close', done);
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('error', done);
+        this.stream.on('close', done);
+      });
+    }
+  }
+}
