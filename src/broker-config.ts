@@ -72,6 +72,14 @@ const BROKER_KEYS = new Set([
   'listener.security.protocol.map',
   'socket.send.buffer.bytes',
   'socket.receive.buffer.bytes',
+  'max.incremental.fetch.session.cache.slots',
+  'producer.id.expiration.ms',
+  'transactional.id.expiration.ms',
+  'offsets.topic.num.partitions',
+  'offsets.retention.minutes',
+  'group.max.size',
+  'group.min.session.timeout.ms',
+  'group.max.session.timeout.ms',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 

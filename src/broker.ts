@@ -29,6 +29,7 @@ import { describeProducersHandler } from './handlers/061-describe-producers.ts';
 import { describeTopicPartitionsHandler } from './handlers/075-describe-topic-partitions.ts';
 import type { BrokerServices } from './handlers/broker-services.ts';
 import { RequestDispatcher } from './handlers/dispatcher.ts';
+import { FetchSessionCache } from './handlers/fetch-session-cache.ts';
 import type { ApiHandler } from './handlers/handler.ts';
 import { PartitionLogService } from './log-service.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
@@ -118,6 +119,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     logs,
     configs,
     producerIds: new ProducerIdManager(store),
+    fetchSessions: new FetchSessionCache(
+      Number(config.properties['max.incremental.fetch.session.cache.slots'] ?? 1000),
+    ),
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
     defaultPartitions: config.numPartitions,
     defaultReplicationFactor: config.defaultReplicationFactor,

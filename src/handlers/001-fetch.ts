@@ -6,8 +6,7 @@
  * (KIP-392). v12: flexible, diverging epoch. v13: topic IDs instead of names (KIP-516).
  * v15: replica state (KIP-903). v17: replica directory id.
  * A request below min.bytes parks until an append to one of its partitions or max.wait.ms.
- * Not implemented yet: incremental sessions — every response carries session id 0, which
- * Kafka's protocol defines as "no session was created" (clients then send full requests).
+ * Not implemented: follower fetching (replication is a later issue), preferred read replicas.
  */
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
@@ -17,35 +16,15 @@ import type {
   FetchResponseInput,
   FetchResponsePartitionDataInput,
 } from '../protocol/messages/001-fetch.ts';
-import { ZERO_UUID } from '../protocol/uuid.ts';
+import {
+  type FetchSession,
+  FINAL_EPOCH,
+  INITIAL_EPOCH,
+  type SessionPartition,
+  sessionKey,
+} from './fetch-session-cache.ts';
 import type { RequestContext } from './handler.ts';
 import { defineHandler } from './handler.ts';
-
-interface PartitionRead {
-  topic: TopicMetadata | undefined;
-  partition: number;
-  fetchOffset: bigint;
-  partitionMaxBytes: number;
-}
-
-function topicsOf(
-  ctx: RequestContext,
-  request: FetchRequest,
-): { key: FetchResponseFetchableTopicResponseInput; reads: PartitionRead[] }[] {
-  const byId = ctx.apiVersion >= 13;
-  return request.topics.map((t) => {
-    const topic = byId ? ctx.services.topics.getById(t.topicId) : ctx.services.topics.get(t.topic);
-    return {
-      key: { topic: t.topic, topicId: topic?.topicId ?? t.topicId },
-      reads: t.partitions.map((p) => ({
-        topic,
-        partition: p.partition,
-        fetchOffset: p.fetchOffset,
-        partitionMaxBytes: p.partitionMaxBytes,
-      })),
-    };
-  });
-}
 
 function partitionError(partition: number, errorCode: number): FetchResponsePartitionDataInput {
   return {
@@ -58,38 +37,115 @@ function partitionError(partition: number, errorCode: number): FetchResponsePart
   };
 }
 
+/** The partitions a request names, as session entries (also used for sessionless fetches). */
+function requestedPartitions(request: FetchRequest): SessionPartition[] {
+  return request.topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topicName: t.topic,
+      topicId: t.topicId,
+      partition: p.partition,
+      fetchOffset: p.fetchOffset,
+      partitionMaxBytes: p.partitionMaxBytes,
+      lastHighWatermark: -1n,
+      lastLogStartOffset: -1n,
+      lastStableOffset: -1n,
+    })),
+  );
+}
+
+type SessionOutcome =
+  | { kind: 'sessionless' }
+  | { kind: 'full'; session: FetchSession | undefined }
+  | { kind: 'incremental'; session: FetchSession }
+  | { kind: 'error'; errorCode: number };
+
+/** Applies KIP-227's rules for session id/epoch to the session cache. */
+function resolveSession(ctx: RequestContext, request: FetchRequest, byId: boolean): SessionOutcome {
+  const cache = ctx.services.fetchSessions;
+  if (ctx.apiVersion < 7 || request.sessionEpoch === FINAL_EPOCH) {
+    if (ctx.apiVersion >= 7 && request.sessionId !== 0) cache.remove(request.sessionId);
+    return { kind: 'sessionless' };
+  }
+  const key = (topic: string, topicId: string, partition: number) => sessionKey(byId ? topicId : topic, partition);
+  if (request.sessionEpoch === INITIAL_EPOCH) {
+    if (request.sessionId !== 0) cache.remove(request.sessionId);
+    const session = cache.create();
+    if (session !== undefined) {
+      for (const p of requestedPartitions(request)) session.partitions.set(key(p.topicName, p.topicId, p.partition), p);
+    }
+    return { kind: 'full', session };
+  }
+  const session = cache.get(request.sessionId);
+  if (session === undefined) return { kind: 'error', errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
+  if (session.epoch !== request.sessionEpoch)
+    return { kind: 'error', errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH };
+  session.epoch = session.epoch >= 0x7fffffff ? 1 : session.epoch + 1;
+  for (const p of requestedPartitions(request)) {
+    const k = key(p.topicName, p.topicId, p.partition);
+    const existing = session.partitions.get(k);
+    if (existing === undefined) session.partitions.set(k, p);
+    else {
+      existing.fetchOffset = p.fetchOffset;
+      existing.partitionMaxBytes = p.partitionMaxBytes;
+    }
+  }
+  for (const f of request.forgottenTopicsData) {
+    for (const partition of f.partitions) session.partitions.delete(key(f.topic, f.topicId, partition));
+  }
+  return { kind: 'incremental', session };
+}
+
 export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
   apiKey: 1,
   minVersion: 0,
   maxVersion: 17,
   async handle(ctx, request) {
-    const { logs } = ctx.services;
+    const { logs, topics } = ctx.services;
+    const byId = ctx.apiVersion >= 13;
     const readCommitted = ctx.apiVersion >= 4 && request.isolationLevel === 1;
-    const unknownTopicError = ctx.apiVersion >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    const topics = topicsOf(ctx, request);
+    const unknownTopicError = byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    const outcome = resolveSession(ctx, request, byId);
+    if (outcome.kind === 'error')
+      return { throttleTimeMs: 0, errorCode: outcome.errorCode, sessionId: 0, responses: [] };
+    const session = outcome.kind === 'sessionless' ? undefined : outcome.session;
+    const incremental = outcome.kind === 'incremental';
+    const wanted = session !== undefined ? [...session.partitions.values()] : requestedPartitions(request);
+    const resolveTopic = (p: SessionPartition): TopicMetadata | undefined =>
+      byId ? topics.getById(p.topicId) : topics.get(p.topicName);
     const deadline = Date.now() + Math.max(0, request.maxWaitMs);
-
     let keepWaiting = true;
+
     for (;;) {
       let budget = ctx.apiVersion >= 3 ? request.maxBytes : 0x7fffffff;
       let total = 0;
       let sawError = false;
-      const responses: FetchResponseFetchableTopicResponseInput[] = [];
-      for (const t of topics) {
-        const partitions: FetchResponsePartitionDataInput[] = [];
-        for (const p of t.reads) {
-          if (p.topic === undefined || p.partition < 0 || p.partition >= p.topic.partitions) {
-            partitions.push(partitionError(p.partition, unknownTopicError));
-            sawError = true;
-            continue;
-          }
+      const byTopic = new Map<
+        string,
+        FetchResponseFetchableTopicResponseInput & { partitions: FetchResponsePartitionDataInput[] }
+      >();
+      for (const p of wanted) {
+        const topic = resolveTopic(p);
+        let data: FetchResponsePartitionDataInput;
+        let changed = true;
+        if (topic === undefined || p.partition < 0 || p.partition >= topic.partitions) {
+          data = partitionError(p.partition, unknownTopicError);
+          sawError = true;
+        } else {
           try {
             const maxBytes = Math.min(p.partitionMaxBytes, budget);
             // KIP-74: the first batch of the response is returned even if it exceeds the limits.
-            const result = await logs.read(p.topic, p.partition, p.fetchOffset, maxBytes, readCommitted, total === 0);
+            const result = await logs.read(topic, p.partition, p.fetchOffset, maxBytes, readCommitted, total === 0);
             total += result.bytes;
             budget = Math.max(0, budget - result.bytes);
-            partitions.push({
+            changed =
+              result.bytes > 0 ||
+              result.highWatermark !== p.lastHighWatermark ||
+              result.logStartOffset !== p.lastLogStartOffset ||
+              result.lastStableOffset !== p.lastStableOffset;
+            p.lastHighWatermark = result.highWatermark;
+            p.lastLogStartOffset = result.logStartOffset;
+            p.lastStableOffset = result.lastStableOffset;
+            data = {
               partitionIndex: p.partition,
               errorCode: 0,
               highWatermark: result.highWatermark,
@@ -97,28 +153,42 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
               logStartOffset: result.logStartOffset,
               abortedTransactions: readCommitted ? [] : null,
               records: result.records.length === 1 ? result.records[0]! : Buffer.concat(result.records, result.bytes),
-            });
+            };
           } catch (err) {
             if (!(err instanceof KafkaError)) throw err;
             sawError = true;
-            const offsets = logs.offsets(p.topic, p.partition);
-            partitions.push({
+            const offsets = logs.offsets(topic, p.partition);
+            data = {
               ...partitionError(p.partition, err.errorCode),
               highWatermark: offsets.highWatermark,
               lastStableOffset: offsets.lastStableOffset,
               logStartOffset: offsets.logStartOffset,
-            });
+            };
           }
         }
-        responses.push({ ...t.key, partitions });
+        // Incremental responses carry only partitions with news (KIP-227).
+        if (incremental && !changed) continue;
+        const topicKey = byId ? p.topicId : p.topicName;
+        let entry = byTopic.get(topicKey);
+        if (entry === undefined) {
+          entry = { topic: p.topicName, topicId: topic?.topicId ?? p.topicId, partitions: [] };
+          byTopic.set(topicKey, entry);
+        }
+        entry.partitions.push(data);
       }
       const remaining = deadline - Date.now();
-      if (total >= request.minBytes || sawError || remaining <= 0 || topics.length === 0 || !keepWaiting) {
-        return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses };
+      if (total >= request.minBytes || sawError || remaining <= 0 || wanted.length === 0 || !keepWaiting) {
+        return {
+          throttleTimeMs: 0,
+          errorCode: 0,
+          sessionId: session?.id ?? 0,
+          responses: [...byTopic.values()],
+        };
       }
-      const waitOn = topics.flatMap((t) =>
-        t.reads.filter((p) => p.topic !== undefined).map((p) => ({ topic: p.topic!, partition: p.partition })),
-      );
+      const waitOn = wanted.flatMap((p) => {
+        const topic = resolveTopic(p);
+        return topic === undefined ? [] : [{ topic, partition: p.partition }];
+      });
       keepWaiting = await logs.waitForData(waitOn, remaining);
     }
   },
@@ -127,7 +197,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
       errorCode,
       responses: request.topics.map((t) => ({
         topic: t.topic,
-        topicId: t.topicId === ZERO_UUID ? ZERO_UUID : t.topicId,
+        topicId: t.topicId,
         partitions: t.partitions.map((p) => partitionError(p.partition, errorCode)),
       })),
     };

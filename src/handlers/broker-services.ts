@@ -1,6 +1,7 @@
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
+import type { FetchSessionCache } from './fetch-session-cache.ts';
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -93,6 +94,7 @@ export interface BrokerServices {
   readonly topics: TopicService;
   readonly logs: LogService;
   readonly configs: ConfigService;
+  readonly fetchSessions: FetchSessionCache;
   readonly producerIds: {
     initProducerId(
       transactionalId: string | null,
