@@ -36,7 +36,7 @@ import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import { DEFAULT_CONNECTION_LIMITS, SocketServer } from './network/socket-server.ts';
-import { apiSpec } from './protocol/messages/index.ts';
+import { apiKeyInfo } from './protocol/messages/api-keys.ts';
 
 const HANDLERS: readonly ApiHandler[] = [
   produceHandler,
@@ -127,7 +127,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     defaultReplicationFactor: config.defaultReplicationFactor,
   };
   for (const h of HANDLERS) {
-    const spec = apiSpec(h.apiKey);
+    const spec = apiKeyInfo(h.apiKey);
     if (spec === undefined || h.maxVersion > spec.maxVersion)
       throw new Error(`handler for ${h.apiKey} exceeds the schema`);
   }

@@ -91,6 +91,7 @@ function generate(schemaDir: string): Output[] {
   }
   const keys = [...byKey.keys()].sort((a, b) => a - b);
   const table: string[] = [];
+  const codecs: string[] = [];
   const importLines: string[] = [];
   const samples: string[] = [];
   for (const key of keys) {
@@ -111,8 +112,10 @@ function generate(schemaDir: string): Output[] {
       `  { apiKey: ${key}, name: '${name}', minVersion: ${request.validVersions.min}, maxVersion: ${request.validVersions.max}, ` +
         `flexibleMinVersion: ${flexMin}, latestVersionUnstable: ${request.latestVersionUnstable}, ` +
         `deprecatedMaxVersion: ${request.deprecatedVersions === null ? -1 : request.deprecatedVersions.max}, ` +
-        `listeners: ${JSON.stringify(request.listeners).replace(/"/g, "'").replace(/,/g, ', ')}, ` +
-        `readRequest: read${request.name}, writeRequest: write${request.name}, readResponse: read${response.name}, writeResponse: write${response.name} },`,
+        `listeners: ${JSON.stringify(request.listeners).replace(/"/g, "'").replace(/,/g, ', ')} },`,
+    );
+    codecs.push(
+      `  ${key}: { readRequest: read${request.name}, writeRequest: write${request.name}, readResponse: read${response.name}, writeResponse: write${response.name} },`,
     );
     for (const spec of [request, response]) samples.push(...sampleEntries(spec, `${key}`));
   }
@@ -140,7 +143,8 @@ function generate(schemaDir: string): Output[] {
     samples.push(...sampleEntries(spec, `'${spec.name}'`));
   }
 
-  outputs.push({ path: join(outDir, 'index.ts'), content: indexFile(importLines, table, dataImports, dataTable) });
+  outputs.push({ path: join(outDir, 'api-keys.ts'), content: apiKeysFile(table) });
+  outputs.push({ path: join(outDir, 'index.ts'), content: indexFile(importLines, codecs, dataImports, dataTable) });
   outputs.push({ path: samplesFile, content: samplesFileContent(samples) });
   return outputs;
 }
@@ -177,15 +181,12 @@ ${samples.join('\n')}
 `;
 }
 
-function indexFile(importLines: string[], table: string[], dataImports: string[], dataTable: string[]): string {
+function apiKeysFile(table: string[]): string {
   return `${HEADER}
-// The table of every Kafka API: key, name, versions, flexible versions and codecs.
-import type { Reader } from '../reader.ts';
-import type { Writer } from '../writer.ts';
-${importLines.join('\n')}
-${dataImports.join('\n')}
+// Every Kafka API: key, name, versions and flexible versions, without codecs (cheap to import;
+// the broker loads only the codecs of the APIs it serves).
 
-export interface ApiSpec {
+export interface ApiKeyInfo {
   readonly apiKey: number;
   readonly name: string;
   readonly minVersion: number;
@@ -198,40 +199,71 @@ export interface ApiSpec {
   readonly deprecatedMaxVersion: number;
   /** Kafka's listener kinds that serve this API ('broker', 'controller', 'zkBroker'). */
   readonly listeners: readonly string[];
+}
+
+export const API_KEYS: readonly ApiKeyInfo[] = [
+${table.join('\n')}
+];
+
+const byKey: (ApiKeyInfo | undefined)[] = [];
+for (const info of API_KEYS) byKey[info.apiKey] = info;
+
+export function apiKeyInfo(apiKey: number): ApiKeyInfo | undefined {
+  return apiKey >= 0 ? byKey[apiKey] : undefined;
+}
+
+export function isFlexible(info: ApiKeyInfo, version: number): boolean {
+  return info.flexibleMinVersion >= 0 && version >= info.flexibleMinVersion;
+}
+
+/** Request header version Kafka uses: v2 for flexible versions, v1 otherwise, v0 only for ControlledShutdown v0. */
+export function requestHeaderVersion(apiKey: number, version: number): number {
+  const info = apiKeyInfo(apiKey);
+  if (info === undefined) return 1;
+  if (apiKey === 7 && version === 0) return 0;
+  return isFlexible(info, version) ? 2 : 1;
+}
+
+/** Response header version: v1 for flexible versions, v0 otherwise; ApiVersions responses always use v0 (KIP-511). */
+export function responseHeaderVersion(apiKey: number, version: number): number {
+  const info = apiKeyInfo(apiKey);
+  if (info === undefined || apiKey === 18) return 0;
+  return isFlexible(info, version) ? 1 : 0;
+}
+`;
+}
+
+function indexFile(importLines: string[], codecs: string[], dataImports: string[], dataTable: string[]): string {
+  return `${HEADER}
+// The table of every Kafka API with its codecs (imports every message module).
+import type { Reader } from '../reader.ts';
+import type { Writer } from '../writer.ts';
+import { API_KEYS, type ApiKeyInfo } from './api-keys.ts';
+${importLines.join('\n')}
+${dataImports.join('\n')}
+
+export { API_KEYS, type ApiKeyInfo, apiKeyInfo, isFlexible, requestHeaderVersion, responseHeaderVersion } from './api-keys.ts';
+
+export interface ApiCodecs {
   readonly readRequest: (r: Reader, version: number) => unknown;
   readonly writeRequest: (w: Writer, version: number, message: never) => void;
   readonly readResponse: (r: Reader, version: number) => unknown;
   readonly writeResponse: (w: Writer, version: number, message: never) => void;
 }
 
-export const API_SPECS: readonly ApiSpec[] = [
-${table.join('\n')}
-];
+export interface ApiSpec extends ApiKeyInfo, ApiCodecs {}
 
-const byKey: (ApiSpec | undefined)[] = [];
-for (const spec of API_SPECS) byKey[spec.apiKey] = spec;
+const CODECS: Record<number, ApiCodecs> = {
+${codecs.join('\n')}
+};
+
+export const API_SPECS: readonly ApiSpec[] = API_KEYS.map((info) => ({ ...info, ...CODECS[info.apiKey]! }));
+
+const specByKey: (ApiSpec | undefined)[] = [];
+for (const spec of API_SPECS) specByKey[spec.apiKey] = spec;
 
 export function apiSpec(apiKey: number): ApiSpec | undefined {
-  return apiKey >= 0 ? byKey[apiKey] : undefined;
-}
-
-export function isFlexible(spec: ApiSpec, version: number): boolean {
-  return spec.flexibleMinVersion >= 0 && version >= spec.flexibleMinVersion;
-}
-
-/** Request header version Kafka uses: v2 for flexible versions, v1 otherwise, v0 only for ControlledShutdown v0. */
-export function requestHeaderVersion(apiKey: number, version: number): number {
-  const spec = apiSpec(apiKey);
-  if (spec === undefined) return 1;
-  if (apiKey === 7 && version === 0) return 0;
-  return isFlexible(spec, version) ? 2 : 1;
-}
-
-/** Response header version: v1 for flexible versions, v0 otherwise; ApiVersions responses always use v0 (KIP-511). */
-export function responseHeaderVersion(apiKey: number, version: number): number {
-  const spec = apiSpec(apiKey);
-  if (spec === undefined || apiKey === 18) return 0;
-  return isFlexible(spec, version) ? 1 : 0;
+  return apiKey >= 0 ? specByKey[apiKey] : undefined;
 }
 
 export interface DataSpec {

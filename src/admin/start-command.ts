@@ -50,7 +50,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     if (!/^\d+$/.test(values['node-id'])) throw new ConfigError(`--node-id: '${values['node-id']}' is not a number`);
     nodeId = Number(values['node-id']);
   }
-  const log = createLogger(level);
+  const log = await createLogger(level);
   const sources = {
     configFile: values.config,
     overrides,

@@ -7,10 +7,12 @@
  * Not implemented: transactional produce (needs the transaction coordinator), quotas.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  ProduceRequest,
-  ProduceResponseInput,
-  ProduceResponsePartitionProduceResponseInput,
+import {
+  type ProduceRequest,
+  type ProduceResponseInput,
+  type ProduceResponsePartitionProduceResponseInput,
+  readProduceRequest,
+  writeProduceResponse,
 } from '../protocol/messages/000-produce.ts';
 import { defineHandler } from './handler.ts';
 
@@ -31,6 +33,8 @@ function errorPartition(
 
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput>({
   apiKey: 0,
+  readRequest: readProduceRequest,
+  writeResponse: writeProduceResponse,
   minVersion: 0,
   maxVersion: 11,
   async handle(ctx, request) {

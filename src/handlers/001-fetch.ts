@@ -10,11 +10,13 @@
  */
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  FetchRequest,
-  FetchResponseFetchableTopicResponseInput,
-  FetchResponseInput,
-  FetchResponsePartitionDataInput,
+import {
+  type FetchRequest,
+  type FetchResponseFetchableTopicResponseInput,
+  type FetchResponseInput,
+  type FetchResponsePartitionDataInput,
+  readFetchRequest,
+  writeFetchResponse,
 } from '../protocol/messages/001-fetch.ts';
 import {
   type FetchSession,
@@ -97,6 +99,8 @@ function resolveSession(ctx: RequestContext, request: FetchRequest, byId: boolea
 
 export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
   apiKey: 1,
+  readRequest: readFetchRequest,
+  writeResponse: writeFetchResponse,
   minVersion: 0,
   maxVersion: 17,
   async handle(ctx, request) {

@@ -8,10 +8,12 @@
  */
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  ListOffsetsRequest,
-  ListOffsetsResponseInput,
-  ListOffsetsResponseListOffsetsPartitionResponseInput,
+import {
+  type ListOffsetsRequest,
+  type ListOffsetsResponseInput,
+  type ListOffsetsResponseListOffsetsPartitionResponseInput,
+  readListOffsetsRequest,
+  writeListOffsetsResponse,
 } from '../protocol/messages/002-list-offsets.ts';
 import type { LogService } from './broker-services.ts';
 import { defineHandler } from './handler.ts';
@@ -55,6 +57,8 @@ async function lookup(
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponseInput>({
   apiKey: 2,
+  readRequest: readListOffsetsRequest,
+  writeResponse: writeListOffsetsResponse,
   minVersion: 0,
   maxVersion: 10,
   async handle(ctx, request) {

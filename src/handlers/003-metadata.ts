@@ -10,10 +10,12 @@
 
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  MetadataRequest,
-  MetadataResponseInput,
-  MetadataResponseTopicInput,
+import {
+  type MetadataRequest,
+  type MetadataResponseInput,
+  type MetadataResponseTopicInput,
+  readMetadataRequest,
+  writeMetadataResponse,
 } from '../protocol/messages/003-metadata.ts';
 import { ZERO_UUID } from '../protocol/uuid.ts';
 import type { BrokerServices } from './broker-services.ts';
@@ -37,6 +39,8 @@ function topicEntry(services: BrokerServices, t: TopicMetadata): MetadataRespons
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseInput>({
   apiKey: 3,
+  readRequest: readMetadataRequest,
+  writeResponse: writeMetadataResponse,
   minVersion: 0,
   maxVersion: 12,
   async handle(ctx, request) {

@@ -6,11 +6,18 @@
  * with UNSUPPORTED_VERSION and our ApiVersions range (KIP-511), so clients retry lower.
  * Not implemented: supported/finalized features (there are none to negotiate yet).
  */
-import type { ApiVersionsRequest, ApiVersionsResponseInput } from '../protocol/messages/018-api-versions.ts';
+import {
+  type ApiVersionsRequest,
+  type ApiVersionsResponseInput,
+  readApiVersionsRequest,
+  writeApiVersionsResponse,
+} from '../protocol/messages/018-api-versions.ts';
 import { defineHandler } from './handler.ts';
 
 export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsResponseInput>({
   apiKey: 18,
+  readRequest: readApiVersionsRequest,
+  writeResponse: writeApiVersionsResponse,
   minVersion: 0,
   maxVersion: 4,
   handle(ctx) {

@@ -6,15 +6,19 @@
  * Manual replica assignments are accepted only when they name this broker.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  CreateTopicsRequest,
-  CreateTopicsResponseCreatableTopicResultInput,
-  CreateTopicsResponseInput,
+import {
+  type CreateTopicsRequest,
+  type CreateTopicsResponseCreatableTopicResultInput,
+  type CreateTopicsResponseInput,
+  readCreateTopicsRequest,
+  writeCreateTopicsResponse,
 } from '../protocol/messages/019-create-topics.ts';
 import { defineHandler } from './handler.ts';
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponseInput>({
   apiKey: 19,
+  readRequest: readCreateTopicsRequest,
+  writeResponse: writeCreateTopicsResponse,
   minVersion: 0,
   maxVersion: 7,
   async handle(ctx, request) {

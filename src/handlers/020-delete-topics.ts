@@ -4,10 +4,12 @@
  * Partition data is removed from disk asynchronously by the log manager.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  DeleteTopicsRequest,
-  DeleteTopicsResponseDeletableTopicResultInput,
-  DeleteTopicsResponseInput,
+import {
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponseDeletableTopicResultInput,
+  type DeleteTopicsResponseInput,
+  readDeleteTopicsRequest,
+  writeDeleteTopicsResponse,
 } from '../protocol/messages/020-delete-topics.ts';
 import { ZERO_UUID } from '../protocol/uuid.ts';
 import { defineHandler } from './handler.ts';
@@ -19,6 +21,8 @@ function requested(request: DeleteTopicsRequest): { name: string | null; topicId
 
 export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopicsResponseInput>({
   apiKey: 20,
+  readRequest: readDeleteTopicsRequest,
+  writeResponse: writeDeleteTopicsResponse,
   minVersion: 0,
   maxVersion: 6,
   async handle(ctx, request) {

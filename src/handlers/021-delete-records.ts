@@ -4,11 +4,18 @@
  * Offsets above the high watermark fail with OFFSET_OUT_OF_RANGE.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type { DeleteRecordsRequest, DeleteRecordsResponseInput } from '../protocol/messages/021-delete-records.ts';
+import {
+  type DeleteRecordsRequest,
+  type DeleteRecordsResponseInput,
+  readDeleteRecordsRequest,
+  writeDeleteRecordsResponse,
+} from '../protocol/messages/021-delete-records.ts';
 import { defineHandler } from './handler.ts';
 
 export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRecordsResponseInput>({
   apiKey: 21,
+  readRequest: readDeleteRecordsRequest,
+  writeResponse: writeDeleteRecordsResponse,
   minVersion: 0,
   maxVersion: 2,
   async handle(ctx, request) {

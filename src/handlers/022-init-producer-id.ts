@@ -5,11 +5,18 @@
  * Not implemented: transactions (a transactional id gets its id and a bumped epoch, nothing more).
  */
 import { KafkaError } from '../protocol/error-codes.ts';
-import type { InitProducerIdRequest, InitProducerIdResponseInput } from '../protocol/messages/022-init-producer-id.ts';
+import {
+  type InitProducerIdRequest,
+  type InitProducerIdResponseInput,
+  readInitProducerIdRequest,
+  writeInitProducerIdResponse,
+} from '../protocol/messages/022-init-producer-id.ts';
 import { defineHandler } from './handler.ts';
 
 export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponseInput>({
   apiKey: 22,
+  readRequest: readInitProducerIdRequest,
+  writeResponse: writeInitProducerIdResponse,
   minVersion: 0,
   maxVersion: 5,
   async handle(ctx, request) {

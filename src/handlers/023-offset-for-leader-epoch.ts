@@ -7,10 +7,12 @@
  * and future epochs (a future epoch gets UNDEFINED_EPOCH_OFFSET -1 with epoch -1).
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  OffsetForLeaderEpochRequest,
-  OffsetForLeaderEpochResponseEpochEndOffsetInput,
-  OffsetForLeaderEpochResponseInput,
+import {
+  type OffsetForLeaderEpochRequest,
+  type OffsetForLeaderEpochResponseEpochEndOffsetInput,
+  type OffsetForLeaderEpochResponseInput,
+  readOffsetForLeaderEpochRequest,
+  writeOffsetForLeaderEpochResponse,
 } from '../protocol/messages/023-offset-for-leader-epoch.ts';
 import { defineHandler } from './handler.ts';
 
@@ -19,6 +21,8 @@ export const offsetForLeaderEpochHandler = defineHandler<
   OffsetForLeaderEpochResponseInput
 >({
   apiKey: 23,
+  readRequest: readOffsetForLeaderEpochRequest,
+  writeResponse: writeOffsetForLeaderEpochResponse,
   minVersion: 0,
   maxVersion: 4,
   handle(ctx, request) {

@@ -5,15 +5,19 @@
  * Not implemented: documentation strings (null), broker loggers.
  */
 import { KafkaError } from '../protocol/error-codes.ts';
-import type {
-  DescribeConfigsRequest,
-  DescribeConfigsResponseInput,
+import {
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponseInput,
+  readDescribeConfigsRequest,
+  writeDescribeConfigsResponse,
 } from '../protocol/messages/032-describe-configs.ts';
 import { resolveConfigResource } from './config-resources.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, DescribeConfigsResponseInput>({
   apiKey: 32,
+  readRequest: readDescribeConfigsRequest,
+  writeResponse: writeDescribeConfigsResponse,
   minVersion: 0,
   maxVersion: 4,
   handle(ctx, request) {

@@ -5,12 +5,19 @@
 
 import { AlterOp } from '../metadata/config-manager.ts';
 import { KafkaError } from '../protocol/error-codes.ts';
-import type { AlterConfigsRequest, AlterConfigsResponseInput } from '../protocol/messages/033-alter-configs.ts';
+import {
+  type AlterConfigsRequest,
+  type AlterConfigsResponseInput,
+  readAlterConfigsRequest,
+  writeAlterConfigsResponse,
+} from '../protocol/messages/033-alter-configs.ts';
 import { resolveConfigResource } from './config-resources.ts';
 import { defineHandler } from './handler.ts';
 
 export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponseInput>({
   apiKey: 33,
+  readRequest: readAlterConfigsRequest,
+  writeResponse: writeAlterConfigsResponse,
   minVersion: 0,
   maxVersion: 2,
   async handle(ctx, request) {

@@ -4,14 +4,18 @@
  * of the directory (KIP-827). Null topics = every partition.
  */
 import { ErrorCode } from '../protocol/error-codes.ts';
-import type {
-  DescribeLogDirsRequest,
-  DescribeLogDirsResponseInput,
+import {
+  type DescribeLogDirsRequest,
+  type DescribeLogDirsResponseInput,
+  readDescribeLogDirsRequest,
+  writeDescribeLogDirsResponse,
 } from '../protocol/messages/035-describe-log-dirs.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeLogDirsHandler = defineHandler<DescribeLogDirsRequest, DescribeLogDirsResponseInput>({
   apiKey: 35,
+  readRequest: readDescribeLogDirsRequest,
+  writeResponse: writeDescribeLogDirsResponse,
   minVersion: 0,
   maxVersion: 4,
   async handle(ctx, request) {

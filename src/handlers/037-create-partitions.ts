@@ -3,14 +3,18 @@
  * Manual assignments must name this broker.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
-import type {
-  CreatePartitionsRequest,
-  CreatePartitionsResponseInput,
+import {
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponseInput,
+  readCreatePartitionsRequest,
+  writeCreatePartitionsResponse,
 } from '../protocol/messages/037-create-partitions.ts';
 import { defineHandler } from './handler.ts';
 
 export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponseInput>({
   apiKey: 37,
+  readRequest: readCreatePartitionsRequest,
+  writeResponse: writeCreatePartitionsResponse,
   minVersion: 0,
   maxVersion: 3,
   async handle(ctx, request) {

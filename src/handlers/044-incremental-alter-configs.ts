@@ -4,9 +4,11 @@
  * defaults). v1: flexible.
  */
 import { KafkaError } from '../protocol/error-codes.ts';
-import type {
-  IncrementalAlterConfigsRequest,
-  IncrementalAlterConfigsResponseInput,
+import {
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponseInput,
+  readIncrementalAlterConfigsRequest,
+  writeIncrementalAlterConfigsResponse,
 } from '../protocol/messages/044-incremental-alter-configs.ts';
 import { resolveConfigResource } from './config-resources.ts';
 import { defineHandler } from './handler.ts';
@@ -16,6 +18,8 @@ export const incrementalAlterConfigsHandler = defineHandler<
   IncrementalAlterConfigsResponseInput
 >({
   apiKey: 44,
+  readRequest: readIncrementalAlterConfigsRequest,
+  writeResponse: writeIncrementalAlterConfigsResponse,
   minVersion: 0,
   maxVersion: 1,
   async handle(ctx, request) {

@@ -4,14 +4,18 @@
  * brokers do.
  */
 import { ErrorCode } from '../protocol/error-codes.ts';
-import type {
-  DescribeClusterRequest,
-  DescribeClusterResponseInput,
+import {
+  type DescribeClusterRequest,
+  type DescribeClusterResponseInput,
+  readDescribeClusterRequest,
+  writeDescribeClusterResponse,
 } from '../protocol/messages/060-describe-cluster.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeClusterHandler = defineHandler<DescribeClusterRequest, DescribeClusterResponseInput>({
   apiKey: 60,
+  readRequest: readDescribeClusterRequest,
+  writeResponse: writeDescribeClusterResponse,
   minVersion: 0,
   maxVersion: 1,
   handle(ctx, request) {

@@ -4,14 +4,18 @@
  * coordinator epoch is -1 and there is no open transaction (-1).
  */
 import { ErrorCode } from '../protocol/error-codes.ts';
-import type {
-  DescribeProducersRequest,
-  DescribeProducersResponseInput,
+import {
+  type DescribeProducersRequest,
+  type DescribeProducersResponseInput,
+  readDescribeProducersRequest,
+  writeDescribeProducersResponse,
 } from '../protocol/messages/061-describe-producers.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeProducersHandler = defineHandler<DescribeProducersRequest, DescribeProducersResponseInput>({
   apiKey: 61,
+  readRequest: readDescribeProducersRequest,
+  writeResponse: writeDescribeProducersResponse,
   minVersion: 0,
   maxVersion: 0,
   handle(ctx, request) {

@@ -5,10 +5,12 @@
  */
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
-import type {
-  DescribeTopicPartitionsRequest,
-  DescribeTopicPartitionsResponseInput,
-  DescribeTopicPartitionsResponseTopicInput,
+import {
+  type DescribeTopicPartitionsRequest,
+  type DescribeTopicPartitionsResponseInput,
+  type DescribeTopicPartitionsResponseTopicInput,
+  readDescribeTopicPartitionsRequest,
+  writeDescribeTopicPartitionsResponse,
 } from '../protocol/messages/075-describe-topic-partitions.ts';
 import { defineHandler } from './handler.ts';
 
@@ -17,6 +19,8 @@ export const describeTopicPartitionsHandler = defineHandler<
   DescribeTopicPartitionsResponseInput
 >({
   apiKey: 75,
+  readRequest: readDescribeTopicPartitionsRequest,
+  writeResponse: writeDescribeTopicPartitionsResponse,
   minVersion: 0,
   maxVersion: 0,
   handle(ctx, request) {

@@ -1,7 +1,7 @@
 import type { ConnectionInfo, FrameHandler, NetworkLogger } from '../network/connection.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
-import { apiSpec, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/index.ts';
+import { apiKeyInfo, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/api-keys.ts';
 import { readRequestHeader } from '../protocol/messages/request-header.ts';
 import { writeResponseHeader } from '../protocol/messages/response-header.ts';
 import { Reader } from '../protocol/reader.ts';
@@ -45,7 +45,7 @@ export class RequestDispatcher {
     const apiKey = r.int16();
     const apiVersion = r.int16();
     const handler = this.handlers[apiKey];
-    const spec = apiSpec(apiKey);
+    const spec = apiKeyInfo(apiKey);
     if (handler === undefined || spec === undefined) {
       throw new ProtocolError(ProtocolErrorCodes.unsupportedVersion, `unknown or unsupported API key ${apiKey}`);
     }
@@ -68,7 +68,7 @@ export class RequestDispatcher {
     }
     let request: unknown;
     try {
-      request = spec.readRequest(r, apiVersion);
+      request = handler.readRequest(r, apiVersion);
     } catch (err) {
       // ApiVersions from a newer client may carry fields we cannot parse: answer as Kafka does.
       if (apiKey === API_VERSIONS_KEY) return this.unsupportedApiVersions(ctx, handler);
@@ -109,7 +109,7 @@ export class RequestDispatcher {
     this.log.error(
       {
         err,
-        api: apiSpec(ctx.apiKey)?.name,
+        api: apiKeyInfo(ctx.apiKey)?.name,
         apiVersion: ctx.apiVersion,
         clientId: ctx.clientId,
         correlationId: ctx.correlationId,
@@ -121,11 +121,11 @@ export class RequestDispatcher {
 
   /** Encodes a response frame (size, header, body) as chunks; large record data is not copied. */
   encode(ctx: RequestContext, response: unknown, version = ctx.apiVersion): Buffer[] {
-    const spec = apiSpec(ctx.apiKey)!;
+    const handler = this.handlers[ctx.apiKey]!;
     const w = new Writer(256);
     const sizeAt = w.reserveInt32();
     writeResponseHeader(w, responseHeaderVersion(ctx.apiKey, version), { correlationId: ctx.correlationId });
-    spec.writeResponse(w, version, response as never);
+    handler.writeResponse(w, version, response as never);
     w.patchInt32(sizeAt, w.length - 4);
     return w.toChunks();
   }

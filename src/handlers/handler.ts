@@ -1,4 +1,6 @@
 import type { ConnectionInfo } from '../network/connection.ts';
+import type { Reader } from '../protocol/reader.ts';
+import type { Writer } from '../protocol/writer.ts';
 import type { BrokerServices } from './broker-services.ts';
 
 /** What a handler learns about the request it serves. */
@@ -20,6 +22,9 @@ export interface ApiHandler<Req = never, Res = unknown> {
   readonly apiKey: number;
   readonly minVersion: number;
   readonly maxVersion: number;
+  /** The generated codecs of this API (only the APIs the broker serves get loaded). */
+  readonly readRequest: (r: Reader, version: number) => Req;
+  readonly writeResponse: (w: Writer, version: number, response: Res) => void;
   handle(ctx: RequestContext, request: Req): Promise<Res | null> | Res | null;
   errorResponse(ctx: RequestContext, request: Req, errorCode: number): Res;
 }
