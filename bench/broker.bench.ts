@@ -1,0 +1,307 @@
+/**
+ * Broker benchmark (issue 4): Samsa in its own process, load generators in others.
+ *   node bench/broker.bench.ts [--mb 1024] [--quick]
+ * Measures, in one run on this machine:
+ *  - ceilings: a minimal Node TCP server that CRC-checks and appends 1 MiB frames to a file
+ *    (produce ceiling) and one that streams a cached file to a socket (consume ceiling);
+ *  - Redis Streams (Debian redis-server): redis-benchmark -P 100 XADD of 1 KiB values;
+ *  - Samsa with `samsa perf produce|consume`: 1 KiB records, acks=1 and acks=-1, 1 and 8
+ *    partitions, then consumed back; produce latency p50/p99/p99.9;
+ *  - Samsa with a C client: `kcat -P` of a file of 1 KiB lines;
+ *  - produce latency at half of the maximum load.
+ * Prints a table and the ratios the issue asks for.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const mbArg = args.indexOf('--mb');
+const totalMb = mbArg >= 0 ? Number(args[mbArg + 1]) : quick ? 256 : 1024;
+const records = totalMb * 1024;
+const work = mkdtempSync(join(tmpdir(), 'samsa-bench-'));
+const node = process.execPath;
+let nextPort = 29100 + Math.floor(Math.random() * 500);
+
+function run(cmd: string, argv: string[], options: { input?: Buffer } = {}): string {
+  return execFileSync(cmd, argv, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    input: options.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (pattern.test(out)) {
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before ready: ${out}`)));
+  });
+}
+
+async function startProcess(argv: string[], ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(node, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await waitForLine(child, ready);
+  return child;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+interface Row {
+  name: string;
+  mbPerSec: number;
+  recordsPerSec?: number;
+  p50?: number;
+  p99?: number;
+  p999?: number;
+}
+const rows: Row[] = [];
+
+async function ceilings(): Promise<{ produce: number; consume: number }> {
+  const ceiling = join(root, 'bench/ceiling-servers.ts');
+  let port = nextPort++;
+  const file = join(work, 'ceiling.bin');
+  let server = await startProcess([ceiling, 'produce-server', String(port), file], /ready/);
+  const p = JSON.parse(run(node, [ceiling, 'produce-client', String(port), String(totalMb)]));
+  await stop(server);
+  const produce = p.bytes / 1048576 / p.seconds;
+  rows.push({ name: 'ceiling: TCP -> CRC-32C -> file append (1 MiB frames)', mbPerSec: produce });
+  port = nextPort++;
+  execFileSync('sh', ['-c', `cat '${file}' > /dev/null`]); // warm the page cache
+  server = await startProcess([ceiling, 'consume-server', String(port), file], /ready/);
+  const c = JSON.parse(run(node, [ceiling, 'consume-client', String(port)]));
+  await stop(server);
+  const consume = c.bytes / 1048576 / c.seconds;
+  rows.push({ name: 'ceiling: cached file -> TCP', mbPerSec: consume });
+  rmSync(file, { force: true });
+  return { produce, consume };
+}
+
+function redis(): number | undefined {
+  try {
+    run('which', ['redis-server', 'redis-benchmark']);
+  } catch {
+    console.log('redis-server/redis-benchmark not installed (apt-get install redis-server): skipping Redis');
+    return undefined;
+  }
+  const port = nextPort++;
+  const server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  execFileSync('sleep', ['0.5']);
+  try {
+    const n = Math.min(records, 500000);
+    const out = run('redis-benchmark', [
+      '-p',
+      String(port),
+      '-P',
+      '100',
+      '-n',
+      String(n),
+      '-d',
+      '1024',
+      '-q',
+      'XADD',
+      'bench',
+      '*',
+      'v',
+      '__data__',
+    ]);
+    // redis-benchmark -q prints "XADD bench * v __data__: 123456.79 requests per second..."
+    const m = /([\d.]+) requests per second/.exec(out);
+    const rps = m ? Number(m[1]) : Number.NaN;
+    rows.push({ name: 'Redis Streams XADD 1 KiB, -P 100', mbPerSec: (rps * 1024) / 1048576, recordsPerSec: rps });
+    return rps;
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+interface PerfResult {
+  recordsPerSec: number;
+  mbPerSec: number;
+  p50: number;
+  p99: number;
+  p999: number;
+}
+
+function parseProducePerf(out: string): PerfResult {
+  // Kafka's format: "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, p50 ms 50th, p95 ms 95th, p99 ms 99th, p999 ms 99.9th."
+  const last = out.trim().split('\n').at(-1) ?? '';
+  const num = (re: RegExp) => Number(re.exec(last)?.[1] ?? Number.NaN);
+  return {
+    recordsPerSec: num(/([\d.]+) records\/sec/),
+    mbPerSec: num(/\(([\d.]+) MB\/sec\)/),
+    p50: num(/([\d.]+) ms 50th/),
+    p99: num(/([\d.]+) ms 99th/),
+    p999: num(/([\d.]+) ms 99\.9th/),
+  };
+}
+
+function parseConsumePerf(out: string): { mbPerSec: number; recordsPerSec: number } {
+  const last = out
+    .trim()
+    .split('\n')
+    .at(-1)!
+    .split(',')
+    .map((s) => s.trim());
+  return { mbPerSec: Number(last[3]), recordsPerSec: Number(last[5]) };
+}
+
+async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtHalf: number }> {
+  const port = nextPort++;
+  const dataDir = join(work, 'samsa-data');
+  const broker = await startProcess(
+    [join(root, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn'],
+    /listening on/,
+  );
+  const bootstrap = `127.0.0.1:${port}`;
+  const cli = join(root, 'src/cli.ts');
+  let produceMax = 0;
+  let consumeMax = 0;
+  let bestConfig = { acks: '1', partitions: 1 };
+  try {
+    for (const partitions of [1, 8]) {
+      for (const acks of ['1', '-1']) {
+        const topic = `perf-p${partitions}-a${acks.replace('-', 'm')}`;
+        const out = run(node, [
+          cli,
+          'perf',
+          'produce',
+          '--bootstrap',
+          bootstrap,
+          '--topic',
+          topic,
+          '--num-records',
+          String(records),
+          '--record-size',
+          '1024',
+          `--acks=${acks}`,
+          '--partitions',
+          String(partitions),
+          '--reporting-interval',
+          '60000',
+        ]);
+        const r = parseProducePerf(out);
+        rows.push({ name: `Samsa produce acks=${acks}, ${partitions} partition(s) (samsa perf)`, ...r });
+        if (r.mbPerSec > produceMax) {
+          produceMax = r.mbPerSec;
+          bestConfig = { acks, partitions };
+        }
+        const c = parseConsumePerf(
+          run(node, [
+            cli,
+            'perf',
+            'consume',
+            '--bootstrap',
+            bootstrap,
+            '--topic',
+            topic,
+            '--messages',
+            String(records),
+            '--reporting-interval',
+            '60000',
+          ]),
+        );
+        rows.push({ name: `Samsa consume ${partitions} partition(s) (samsa perf)`, ...c });
+        consumeMax = Math.max(consumeMax, c.mbPerSec);
+      }
+    }
+    // A C client: kcat -P of a file of 1 KiB lines.
+    const lines = Math.min(records, 262144);
+    const file = join(work, 'lines.txt');
+    const line = `${'x'.repeat(1023)}\n`;
+    writeFileSync(file, line.repeat(lines));
+    const started = process.hrtime.bigint();
+    run('kcat', [
+      '-b',
+      bootstrap,
+      '-P',
+      '-t',
+      'perf-kcat',
+      '-l',
+      file,
+      '-X',
+      'linger.ms=5',
+      '-X',
+      'batch.num.messages=10000',
+    ]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    rows.push({
+      name: 'Samsa produce with kcat -P (librdkafka, acks=-1)',
+      mbPerSec: (lines * 1024) / 1048576 / seconds,
+      recordsPerSec: lines / seconds,
+    });
+    rmSync(file, { force: true });
+
+    // Latency at half of the best produce load.
+    const half = Math.floor((produceMax * 1048576) / 1024 / 2);
+    const out = run(node, [
+      cli,
+      'perf',
+      'produce',
+      '--bootstrap',
+      bootstrap,
+      '--topic',
+      'perf-half',
+      '--num-records',
+      String(Math.min(records, half * 10)),
+      '--record-size',
+      '1024',
+      `--acks=${bestConfig.acks}`,
+      '--partitions',
+      String(bestConfig.partitions),
+      '--throughput',
+      String(half),
+      '--reporting-interval',
+      '60000',
+    ]);
+    const r = parseProducePerf(out);
+    rows.push({ name: `Samsa produce at half load (${half} records/s, acks=${bestConfig.acks})`, ...r });
+    return { produceMax, consumeMax, p99AtHalf: r.p99 };
+  } finally {
+    await stop(broker);
+  }
+}
+
+function fmt(n: number | undefined, digits = 1): string {
+  return n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits);
+}
+
+const ceiling = await ceilings();
+const redisRps = redis();
+const s = await samsa();
+rmSync(work, { recursive: true, force: true });
+
+console.log(`\nBroker benchmark, ${totalMb} MiB per run, 1 KiB records, ${new Date().toISOString()}`);
+console.log('| run | MB/s | records/s | p50 ms | p99 ms | p99.9 ms |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.name} | ${fmt(r.mbPerSec)} | ${fmt(r.recordsPerSec, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.p999, 2)} |`,
+  );
+}
+const produceRps = (s.produceMax * 1048576) / 1024;
+console.log(`\nproduce / produce ceiling: ${(s.produceMax / ceiling.produce).toFixed(2)} (target >= 0.5)`);
+if (redisRps !== undefined)
+  console.log(`produce records/s / Redis XADD: ${(produceRps / redisRps).toFixed(2)} (target >= 2)`);
+console.log(`consume / consume ceiling: ${(s.consumeMax / ceiling.consume).toFixed(2)} (target >= 0.3)`);
+console.log(`produce p99 at half load: ${s.p99AtHalf} ms (target < 5)`);
