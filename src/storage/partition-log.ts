@@ -750,6 +750,7 @@ export class PartitionLog {
     this.#setLogEnd(next);
     if (this.#hwFollowsLogEnd) this.#highWatermark = next;
     this.#notifyAppend();
+    if (this.#syncWaiters.length > 0 && !this.#syncing) void this.#runSyncs();
 
     // Flush policy: flush.messages counts records since the last flush; reaching it makes these
     // appends wait for the fdatasync (shared with every append that arrives meanwhile).
@@ -867,6 +868,8 @@ export class PartitionLog {
     try {
       while (this.#syncWaiters.length > 0 && !this.#offline) {
         const target = this.#logEndOffset;
+        // Waiters past the published log end (a roll's flush during a drain) wait for the next drain.
+        if (target <= this.#durableOffset && this.#dirtySegments.size === 0) break;
         const segs = [...this.#dirtySegments];
         this.#dirtySegments.clear();
         for (const s of segs) s.retain();
