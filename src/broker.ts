@@ -91,7 +91,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     log.warn({ keys: unknownKeys }, `unknown configuration keys ignored: ${unknownKeys.join(', ')}`);
 
   const store = await LocalMetadataStore.open(config.dataDir);
-  const logs = await PartitionLogService.open(config, log);
+  const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
   const configs = new ConfigManager(store, config.properties, (t) => logs.updateConfig(t));
   const topics = new TopicManager(
     store,

@@ -19,8 +19,9 @@ import type { PartitionLogLifecycle } from './metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from './protocol/error-codes.ts';
 import { readBatchHeader } from './protocol/records/batch-header.ts';
 import { iterateBatches } from './protocol/records/iterate-batches.ts';
-import type { LogConfig } from './storage/log-config.ts';
-import { PartitionLog, partitionDirName } from './storage/partition-log.ts';
+import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from './storage/log-config.ts';
+import { LogManager } from './storage/log-manager.ts';
+import type { PartitionLog } from './storage/partition-log.ts';
 import { type ProducerEntry, ProducerStateManager } from './storage/producer-state.ts';
 import { SerialQueue } from './util/serial-queue.ts';
 
@@ -50,15 +51,35 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
   private shuttingDown = false;
   private expiryTimer: NodeJS.Timeout | undefined;
 
-  private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number) {
+  private readonly manager: LogManager;
+
+  private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number, manager: LogManager) {
     this.dataDir = dataDir;
     this.log = log;
     this.producerIdExpirationMs = producerIdExpirationMs;
+    this.manager = manager;
   }
 
-  static async open(config: BrokerConfig, log: Logger): Promise<PartitionLogService> {
+  /**
+   * Loads every partition log of the data directory (instantly after a clean shutdown, with
+   * recovery from the checkpointed recovery points otherwise) and starts the background tasks
+   * (retention, flush, checkpoints, cleaner).
+   */
+  static async open(
+    config: BrokerConfig,
+    log: Logger,
+    topicOverrides: (topic: string) => Readonly<Record<string, string>> | undefined,
+  ): Promise<PartitionLogService> {
     const expiration = Number(config.properties['producer.id.expiration.ms'] ?? 86400000);
-    const service = new PartitionLogService(config.dataDir, log, expiration);
+    const manager = new LogManager({
+      dataDirs: [config.dataDir],
+      logger: log,
+      settings: logManagerSettingsFromBroker(config.properties),
+      brokerDefaults: logConfigDefaultsFromBroker(config.properties),
+      topicConfigs: topicOverrides,
+    });
+    await manager.startup();
+    const service = new PartitionLogService(config.dataDir, log, expiration, manager);
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
     return service;
@@ -69,25 +90,27 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     this.topicConfig = configOf;
   }
 
-  /** Opens the logs of every known topic (startup). */
+  /**
+   * Adopts the logs loaded at startup for the topics the metadata knows, removes the logs of
+   * topics that no longer exist (a crash between deleting a topic and its data), creates any
+   * missing ones, then starts the background tasks.
+   */
   async openAll(topics: readonly TopicMetadata[]): Promise<void> {
+    const known = new Map(topics.map((t) => [t.name, t]));
+    for (const log of this.manager.allLogs) {
+      const t = known.get(log.topic);
+      if (t === undefined || log.partition >= t.partitions) await this.manager.deleteLog(log.topic, log.partition);
+    }
     for (const t of topics) await this.createLogs(t, 0);
+    this.manager.start();
   }
 
   async createLogs(topic: TopicMetadata, fromPartition: number): Promise<void> {
     const config = this.topicConfig(topic);
     for (let p = fromPartition; p < topic.partitions; p++) {
       if (this.partitions.has(key(topic.name, p))) continue;
-      const dir = join(this.dataDir, partitionDirName(topic.name, p));
-      const log = await PartitionLog.open({
-        dir,
-        topic: topic.name,
-        partition: p,
-        config,
-        logger: this.log,
-        onIoError: (err) =>
-          this.log.error({ err, topic: topic.name, partition: p }, 'log I/O error; partition offline'),
-      });
+      const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
+      log.updateConfig(config);
       const producers = await this.loadProducerState(log);
       this.partitions.set(key(topic.name, p), { log, producers, idempotentQueue: new SerialQueue() });
     }
@@ -95,15 +118,9 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
 
   async deleteLogs(topic: TopicMetadata): Promise<void> {
     for (let p = 0; p < topic.partitions; p++) {
-      const state = this.partitions.get(key(topic.name, p));
-      if (state === undefined) continue;
       this.partitions.delete(key(topic.name, p));
-      await state.log.closeWithoutFlush();
-      const dir = state.log.dir;
-      // Data is removed in the background, as Kafka does after renaming the directory.
-      rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
-        this.log.warn({ err, dir }, 'could not remove deleted partition directory'),
-      );
+      // Renamed to <topic>-<partition>.<uuid>-delete now, removed in the background.
+      await this.manager.deleteLog(topic.name, p);
     }
   }
 
@@ -317,13 +334,13 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     for (const finish of [...this.waiters]) finish();
   }
 
-  /** Clean shutdown: producer snapshots, then every log flushed and closed. */
+  /** Clean shutdown: every log flushed and closed with its checkpoints, then producer snapshots. */
   async close(): Promise<void> {
     this.stopWaiting();
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    for (const s of this.partitions.values()) await s.idempotentQueue.idle();
+    await this.manager.shutdown();
     for (const s of this.partitions.values()) {
-      await s.idempotentQueue.idle();
-      await s.log.close();
       try {
         const end = s.log.logEndOffset;
         for (const f of await readdir(s.log.dir)) {
