@@ -8,11 +8,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type BrokerConfig, type ConfigSources, loadBrokerConfig } from './broker-config.ts';
+import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
+import { GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
 import { produceHandler } from './handlers/000-produce.ts';
 import { fetchHandler } from './handlers/001-fetch.ts';
 import { listOffsetsHandler } from './handlers/002-list-offsets.ts';
 import { metadataHandler } from './handlers/003-metadata.ts';
+import { offsetCommitHandler } from './handlers/008-offset-commit.ts';
+import { offsetFetchHandler } from './handlers/009-offset-fetch.ts';
+import { findCoordinatorHandler } from './handlers/010-find-coordinator.ts';
+import { joinGroupHandler } from './handlers/011-join-group.ts';
+import { heartbeatHandler } from './handlers/012-heartbeat.ts';
+import { leaveGroupHandler } from './handlers/013-leave-group.ts';
+import { syncGroupHandler } from './handlers/014-sync-group.ts';
+import { describeGroupsHandler } from './handlers/015-describe-groups.ts';
+import { listGroupsHandler } from './handlers/016-list-groups.ts';
 import { apiVersionsHandler } from './handlers/018-api-versions.ts';
 import { createTopicsHandler } from './handlers/019-create-topics.ts';
 import { deleteTopicsHandler } from './handlers/020-delete-topics.ts';
@@ -23,7 +34,9 @@ import { describeConfigsHandler } from './handlers/032-describe-configs.ts';
 import { alterConfigsHandler } from './handlers/033-alter-configs.ts';
 import { describeLogDirsHandler } from './handlers/035-describe-log-dirs.ts';
 import { createPartitionsHandler } from './handlers/037-create-partitions.ts';
+import { deleteGroupsHandler } from './handlers/042-delete-groups.ts';
 import { incrementalAlterConfigsHandler } from './handlers/044-incremental-alter-configs.ts';
+import { offsetDeleteHandler } from './handlers/047-offset-delete.ts';
 import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
 import { describeProducersHandler } from './handlers/061-describe-producers.ts';
 import { describeTopicPartitionsHandler } from './handlers/075-describe-topic-partitions.ts';
@@ -57,6 +70,17 @@ const HANDLERS: readonly ApiHandler[] = [
   describeLogDirsHandler,
   describeProducersHandler,
   describeTopicPartitionsHandler,
+  offsetCommitHandler,
+  offsetFetchHandler,
+  findCoordinatorHandler,
+  joinGroupHandler,
+  heartbeatHandler,
+  leaveGroupHandler,
+  syncGroupHandler,
+  describeGroupsHandler,
+  listGroupsHandler,
+  deleteGroupsHandler,
+  offsetDeleteHandler,
 ] as unknown as ApiHandler[];
 
 export interface StartBrokerOptions extends ConfigSources {
@@ -101,6 +125,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   );
   logs.setTopicConfigs((t) => configs.logConfig(t));
   await logs.openAll(store.topics());
+  const groups = new GroupCoordinatorService({
+    topics,
+    logs,
+    config: groupCoordinatorConfigFrom(config.properties),
+    clock: { now: () => Date.now() },
+    logger: log,
+  });
 
   let advertised = config.advertised;
   let dispatcher: RequestDispatcher | undefined;
@@ -118,6 +149,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     topics,
     logs,
     configs,
+    groups,
     producerIds: new ProducerIdManager(store),
     fetchSessions: new FetchSessionCache(
       Number(config.properties['max.incremental.fetch.session.cache.slots'] ?? 1000),
@@ -142,6 +174,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     log,
   );
   const bound = await server.listen(config.listeners);
+  // Loads __consumer_offsets in the background; group requests answer
+  // COORDINATOR_LOAD_IN_PROGRESS until it is done, as in Kafka.
+  groups.start().catch(() => undefined);
   const first = bound[0]!;
   advertised ??= { host: first.host === '0.0.0.0' || first.host === '::' ? '127.0.0.1' : first.host, port: first.port };
 
@@ -154,6 +189,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       if (closed) return;
       closed = true;
       logs.stopWaiting();
+      await groups.close();
       await server.close();
       await logs.close();
       if (temporary) await rm(config.dataDir, { recursive: true, force: true });

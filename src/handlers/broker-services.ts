@@ -1,3 +1,4 @@
+import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
@@ -102,6 +103,8 @@ export interface BrokerServices {
       producerEpoch: number,
     ): Promise<{ producerId: bigint; producerEpoch: number }>;
   };
+  /** The group coordinator (classic and KIP-848 groups, committed offsets). */
+  readonly groups: GroupCoordinatorService;
   readonly autoCreateTopicsEnable: boolean;
   readonly defaultPartitions: number;
   readonly defaultReplicationFactor: number;

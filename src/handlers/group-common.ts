@@ -1,0 +1,34 @@
+/**
+ * Helpers shared by the group coordinator's handlers (FindCoordinator, JoinGroup ...
+ * ConsumerGroupDescribe): who is asking, and turning a coordinator failure into the API's
+ * error response. Not a handler itself.
+ */
+import type { RequestInfo } from '../coordinator/group/group-coordinator.ts';
+import { KafkaError } from '../protocol/error-codes.ts';
+import type { RequestContext } from './handler.ts';
+
+/** The request's version, client id and client host (Kafka shows hosts as `/address`). */
+export function requestInfo(ctx: RequestContext): RequestInfo {
+  return {
+    apiVersion: ctx.apiVersion,
+    clientId: ctx.clientId ?? '',
+    clientHost: `/${ctx.connection.remoteAddress}`,
+  };
+}
+
+/**
+ * Runs a coordinator call; a KafkaError (COORDINATOR_LOAD_IN_PROGRESS while loading, a
+ * failed append) becomes the API's error response with that code. Other errors propagate
+ * (the dispatcher answers UNKNOWN_SERVER_ERROR).
+ */
+export async function orErrorResponse<Res>(
+  call: () => Promise<Res>,
+  onError: (errorCode: number) => Res,
+): Promise<Res> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof KafkaError) return onError(err.errorCode);
+    throw err;
+  }
+}

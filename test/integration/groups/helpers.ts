@@ -1,0 +1,204 @@
+/**
+ * Plumbing for the consumer group tests: consumers run as child processes (so a test can kill
+ * -9 one), each reporting what it was assigned, consumed and committed as JSON lines; and the
+ * bookkeeping that checks "every record consumed, none twice after its commit".
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A topic (or group) name nobody else uses. */
+export function randomTopic(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface BrokerProcess {
+  readonly bootstrap: string;
+  readonly child: ChildProcess;
+  stderr(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `samsa start` as a child process on `dataDir` (for SIGTERM / kill -9 restarts). */
+export async function spawnBroker(
+  dataDir: string,
+  overrides: Readonly<Record<string, string>> = {},
+): Promise<BrokerProcess> {
+  const args = ['src/cli.ts', 'start', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
+  for (const [k, v] of Object.entries(overrides)) args.push('--override', `${k}=${v}`);
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const bootstrap = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`broker did not start within 20 s: ${stderr}`));
+    }, 20_000);
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      const m = /listening on (\S+)/.exec(stdout);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited (${code ?? signal}) before listening: ${stderr}`));
+    });
+  });
+  return {
+    bootstrap,
+    child,
+    stderr: () => stderr,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface ConsumerEvent {
+  type: string;
+  partition?: number;
+  offset?: string;
+  value?: string | null;
+  partitions?: number[];
+  memberId?: string;
+  [k: string]: unknown;
+}
+
+/** A consumer child process and what it has reported so far. */
+export class ConsumerProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly events: ConsumerEvent[] = [];
+  stderr = '';
+  readonly exited: Promise<unknown>;
+
+  constructor(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.name = name;
+    this.child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    this.exited = once(this.child, 'exit');
+    let buffered = '';
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith('{')) {
+          try {
+            this.events.push(JSON.parse(line) as ConsumerEvent);
+          } catch {
+            // not one of ours
+          }
+        }
+        nl = buffered.indexOf('\n');
+      }
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c;
+    });
+  }
+
+  /** The partitions of the latest assignment, or undefined before the first. */
+  assignment(): number[] | undefined {
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const e = this.events[i]!;
+      if (e.type === 'assigned') return e.partitions ?? [];
+    }
+    return undefined;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+/** Spawns the kafkajs fixture consumer. */
+export function spawnKafkajsConsumer(name: string, bootstrap: string, topic: string, group: string): ConsumerProcess {
+  return new ConsumerProcess(name, process.execPath, [
+    'test/fixtures/kafkajs-group-consumer.ts',
+    bootstrap,
+    topic,
+    group,
+  ]);
+}
+
+/** "partition:offset" of every consumed record, per consumer. */
+export function consumedKeys(consumers: readonly ConsumerProcess[]): string[] {
+  const out: string[] = [];
+  for (const c of consumers) {
+    for (const e of c.events) if (e.type === 'message') out.push(`${e.partition}:${e.offset}`);
+  }
+  return out;
+}
+
+/**
+ * Checks exactly-once-after-commit: every produced record (partition -> count) was consumed, and a
+ * record consumed twice was never committed before its second delivery, i.e. only a record
+ * whose commit had not been confirmed when its consumer died may come again.
+ */
+export function assertDeliveredOnceAfterCommit(
+  consumers: readonly ConsumerProcess[],
+  produced: ReadonlyMap<number, number>,
+  killed: readonly ConsumerProcess[] = [],
+): void {
+  const counts = new Map<string, number>();
+  for (const key of consumedKeys(consumers)) counts.set(key, (counts.get(key) ?? 0) + 1);
+  for (const [partition, n] of produced) {
+    for (let o = 0; o < n; o++) {
+      assert.ok(counts.has(`${partition}:${o}`), `record ${partition}:${o} was never consumed`);
+    }
+  }
+  // Records consumed more than once must be ones a killed consumer received without a
+  // confirmed commit.
+  const uncommittedByKilled = new Set<string>();
+  for (const c of killed) {
+    const committed = new Set(c.events.filter((e) => e.type === 'committed').map((e) => `${e.partition}:${e.offset}`));
+    for (const e of c.events) {
+      if (e.type === 'message' && !committed.has(`${e.partition}:${e.offset}`)) {
+        uncommittedByKilled.add(`${e.partition}:${e.offset}`);
+      }
+    }
+  }
+  for (const [key, n] of counts) {
+    if (n > 1) assert.ok(uncommittedByKilled.has(key), `record ${key} was consumed ${n} times after its commit`);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
