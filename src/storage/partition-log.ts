@@ -280,7 +280,7 @@ export class PartitionLog {
     for (const name of names) {
       const path = join(this.dir, name);
       if (name.endsWith(DELETED_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith('.tmp')) {
-        await files.unlink(path);
+        await this.#unlinkIfExists(path);
       } else if (name.endsWith(`${LOG_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`)) {
         const base = offsetFromFileName(name);
         if (base !== null) swaps.push(base);
@@ -297,7 +297,7 @@ export class PartitionLog {
     for (const name of current) {
       for (const suffix of [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX]) {
         if (name.endsWith(suffix) && !logBases.has(name.slice(0, -suffix.length))) {
-          await files.unlink(join(this.dir, name));
+          await this.#unlinkIfExists(join(this.dir, name));
         }
       }
     }
@@ -379,6 +379,15 @@ export class PartitionLog {
     }
     this.#recoveryPoint = this.#logEndOffset;
     this.#durableOffset = this.#logEndOffset;
+  }
+
+  async #unlinkIfExists(path: string): Promise<void> {
+    try {
+      await this.#files.unlink(path);
+    } catch (err) {
+      // A deletion scheduled by a previous instance of this log may have got there first.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /** A `.swap` segment replaces the live segments it covers, then takes the live name (Kafka's swap recovery). */
