@@ -97,43 +97,64 @@ export class ConsumerProcess {
   stderr = '';
   readonly exited: Promise<unknown>;
 
-  constructor(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  /** The partitions owned now (after every eager or incremental assignment and revocation). */
+  readonly owned = new Set<number>();
+  #assignedOnce = false;
+
+  constructor(
+    name: string,
+    command: string,
+    args: string[],
+    parse: {
+      stdout: (line: string) => ConsumerEvent | undefined;
+      stderr?: (line: string) => ConsumerEvent | undefined;
+    },
+  ) {
     this.name = name;
-    this.child = spawn(command, args, {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+    this.child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = once(this.child, 'exit');
-    let buffered = '';
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (line.startsWith('{')) {
-          try {
-            this.events.push(JSON.parse(line) as ConsumerEvent);
-          } catch {
-            // not one of ours
-          }
+    const lines = (stream: NodeJS.ReadableStream, onLine: (line: string) => void): void => {
+      let buffered = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        buffered += chunk;
+        let nl = buffered.indexOf('\n');
+        while (nl >= 0) {
+          onLine(buffered.slice(0, nl).trim());
+          buffered = buffered.slice(nl + 1);
+          nl = buffered.indexOf('\n');
         }
-        nl = buffered.indexOf('\n');
-      }
+      });
+    };
+    lines(this.child.stdout!, (line) => {
+      const e = parse.stdout(line);
+      if (e !== undefined) this.record(e);
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      this.stderr += c;
+    lines(this.child.stderr!, (line) => {
+      this.stderr += `${line}\n`;
+      const e = parse.stderr?.(line);
+      if (e !== undefined) this.record(e);
     });
   }
 
-  /** The partitions of the latest assignment, or undefined before the first. */
-  assignment(): number[] | undefined {
-    for (let i = this.events.length - 1; i >= 0; i--) {
-      const e = this.events[i]!;
-      if (e.type === 'assigned') return e.partitions ?? [];
+  record(e: ConsumerEvent): void {
+    this.events.push(e);
+    const parts = e.partitions ?? [];
+    if (e.type === 'assigned') {
+      this.owned.clear();
+      for (const p of parts) this.owned.add(p);
+      this.#assignedOnce = true;
+    } else if (e.type === 'revoked') {
+      for (const p of parts) this.owned.delete(p);
+    } else if (e.type === 'added') {
+      for (const p of parts) this.owned.add(p);
+      this.#assignedOnce = true;
     }
-    return undefined;
+  }
+
+  /** The partitions owned now, sorted, or undefined before the first assignment. */
+  assignment(): number[] | undefined {
+    return this.#assignedOnce ? [...this.owned].sort((a, b) => a - b) : undefined;
   }
 
   get alive(): boolean {
@@ -147,14 +168,84 @@ export class ConsumerProcess {
   }
 }
 
+function jsonLine(line: string): ConsumerEvent | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as ConsumerEvent;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Spawns the kafkajs fixture consumer. */
 export function spawnKafkajsConsumer(name: string, bootstrap: string, topic: string, group: string): ConsumerProcess {
-  return new ConsumerProcess(name, process.execPath, [
-    'test/fixtures/kafkajs-group-consumer.ts',
+  return new ConsumerProcess(
+    name,
+    process.execPath,
+    ['test/fixtures/kafkajs-group-consumer.ts', bootstrap, topic, group],
+    {
+      stdout: jsonLine,
+    },
+  );
+}
+
+/**
+ * Parses kcat's rebalance lines (stderr):
+ *   % Group G rebalanced (memberid M): assigned: t [0], t [3]          eager
+ *   % Group G rebalanced (memberid M): revoked: t [0], t [3]
+ *   % Group G rebalanced: incremental assignment of 2 partition(s) (...): t [0], t [3]   cooperative
+ *   % Group G rebalanced: incremental revoke of 1 partition(s) (...): t [0]
+ */
+export function parseKcatRebalance(line: string): ConsumerEvent | undefined {
+  if (!line.startsWith('% Group ') || !line.includes(' rebalanced')) return undefined;
+  const tail = line.slice(line.lastIndexOf('): ') + 3);
+  const partitions = [...tail.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+  if (line.includes('incremental assignment')) return { type: 'added', partitions };
+  if (line.includes('incremental revoke')) return { type: 'revoked', partitions };
+  if (tail.startsWith('assigned:')) return { type: 'assigned', partitions };
+  if (tail.startsWith('revoked:')) return { type: 'revoked', partitions };
+  return undefined;
+}
+
+/** Spawns `kcat -G` (librdkafka's balanced consumer) printing each record as JSON. */
+export function spawnKcatConsumer(
+  name: string,
+  bootstrap: string,
+  topic: string,
+  group: string,
+  extra: readonly string[] = [],
+): ConsumerProcess {
+  const args = [
+    '-b',
     bootstrap,
-    topic,
+    '-G',
     group,
-  ]);
+    '-J',
+    '-u',
+    '-X',
+    'auto.offset.reset=earliest',
+    '-X',
+    'session.timeout.ms=6000',
+    '-X',
+    'heartbeat.interval.ms=500',
+    '-X',
+    'auto.commit.interval.ms=100',
+    ...extra,
+    topic,
+  ];
+  return new ConsumerProcess(name, 'kcat', args, {
+    stdout: (line) => {
+      const r = jsonLine(line);
+      if (r === undefined || typeof r.partition !== 'number') return undefined;
+      return {
+        type: 'message',
+        partition: r.partition,
+        offset: String(r.offset),
+        value: (r.payload as string) ?? null,
+      };
+    },
+    stderr: parseKcatRebalance,
+  });
 }
 
 /** "partition:offset" of every consumed record, per consumer. */
