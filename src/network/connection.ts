@@ -54,6 +54,8 @@ export class Connection implements ConnectionInfo {
   /** Handlers still running, even for a client that already went away (shutdown waits for them). */
   private runningHandlers = 0;
   private closed = false;
+  /** Set when a malformed request was read: earlier requests still get their responses, then the connection closes. */
+  private closingReason: string | undefined;
   private waitingForDrain = false;
   private readonly onClose: (c: Connection) => void;
   private readonly handler: FrameHandler;
@@ -100,19 +102,19 @@ export class Connection implements ConnectionInfo {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.closingReason !== undefined) return;
     this.frames.push(chunk);
     for (;;) {
       let frame: Buffer | undefined;
       try {
         frame = this.frames.next();
       } catch (err) {
-        this.close((err as Error).message);
+        this.closeAfterPending((err as Error).message);
         return;
       }
       if (frame === undefined) break;
       this.dispatch(frame);
-      if (this.closed) return;
+      if (this.closed || this.closingReason !== undefined) return;
     }
     this.maybePause();
   }
@@ -125,7 +127,11 @@ export class Connection implements ConnectionInfo {
     try {
       result = this.handler(frame, this);
     } catch (err) {
-      this.close(`malformed request: ${(err as Error).message}`);
+      // The malformed request gets no response; the ones before it still do (Kafka reads and
+      // answers one request at a time, so it answers those before it sees the bad one).
+      this.slots.pop();
+      this.inFlightBytes -= slot.size;
+      this.closeAfterPending(`malformed request: ${(err as Error).message}`);
       return;
     }
     if (result === null || Array.isArray(result)) this.complete(slot, result);
@@ -134,7 +140,10 @@ export class Connection implements ConnectionInfo {
       result
         .then(
           (response) => this.complete(slot, response),
-          (err: unknown) => this.close(`malformed request: ${(err as Error).message}`),
+          (err: unknown) => {
+            this.complete(slot, null);
+            this.closeAfterPending(`malformed request: ${(err as Error).message}`);
+          },
         )
         .finally(() => {
           this.runningHandlers--;
@@ -161,7 +170,27 @@ export class Connection implements ConnectionInfo {
         if (!ok) this.waitingForDrain = true;
       }
     }
+    if (this.closingReason !== undefined) {
+      if (this.slots.length === 0) this.endGracefully();
+      return;
+    }
     this.maybeResume();
+  }
+
+  /** Stops reading; closes once the responses to the requests read before are written. */
+  private closeAfterPending(reason: string): void {
+    if (this.closed || this.closingReason !== undefined) return;
+    this.closingReason = reason;
+    this.socket.pause();
+    this.log.warn({ connection: this.id, remote: this.remoteAddress, reason }, 'closing connection');
+    if (this.slots.length === 0) this.endGracefully();
+  }
+
+  private endGracefully(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end();
+    this.socket.destroySoon();
   }
 
   private maybePause(): void {
