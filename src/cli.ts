@@ -2,13 +2,18 @@
  * The `samsa` command: `samsa start` runs a broker; the other commands are clients that speak
  * the Kafka protocol to any broker (--bootstrap).
  */
-
-import { consumeCommand } from './admin/consume-command.ts';
-import { perfCommand } from './admin/perf-command.ts';
-import { produceCommand } from './admin/produce-command.ts';
-import { START_USAGE, startCommand } from './admin/start-command.ts';
-import { topicCommand } from './admin/topic-command.ts';
 import { ConfigError } from './broker-config.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+/** Each command's module is loaded only when it runs: `samsa start` loads no client code. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  start: async () => (await import('./admin/start-command.ts')).startCommand,
+  topic: async () => (await import('./admin/topic-command.ts')).topicCommand,
+  produce: async () => (await import('./admin/produce-command.ts')).produceCommand,
+  consume: async () => (await import('./admin/consume-command.ts')).consumeCommand,
+  perf: async () => (await import('./admin/perf-command.ts')).perfCommand,
+};
 
 const USAGE = `Usage: samsa <command> [options]
 
@@ -19,23 +24,13 @@ Commands:
   consume      print a topic's records
   perf         produce|consume load tests (like kafka-*-perf-test)
 
-Each command prints its options with --help.
-
-${START_USAGE}`;
+Each command prints its options with --help.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load !== undefined) return (await load())(rest);
   switch (command) {
-    case 'start':
-      return startCommand(rest);
-    case 'topic':
-      return topicCommand(rest);
-    case 'produce':
-      return produceCommand(rest);
-    case 'consume':
-      return consumeCommand(rest);
-    case 'perf':
-      return perfCommand(rest);
     case undefined:
     case 'help':
     case '--help':

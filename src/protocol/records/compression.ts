@@ -8,12 +8,25 @@
  * ProtocolError(compression) instead of exhausting memory. Every library failure is wrapped in a
  * ProtocolError(compression) whose `cause` is the original error.
  */
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { compressFrame, compressFrameSync, decompressFrame, decompressFrameSync } from 'lz4-napi';
-import * as snappy from 'snappy';
 import { ProtocolError, ProtocolErrorCodes } from '../errors.ts';
 import { Compression, type CompressionType } from './batch-header.ts';
+
+// The native snappy and lz4 addons are loaded on first use: a broker stores batches as produced
+// and rarely needs them, and loading them up front costs start-up time and memory.
+const requireNative = createRequire(import.meta.url);
+let snappyModule: typeof import('snappy') | undefined;
+let lz4Module: typeof import('lz4-napi') | undefined;
+function snappyLib(): typeof import('snappy') {
+  snappyModule ??= requireNative('snappy') as typeof import('snappy');
+  return snappyModule;
+}
+function lz4Lib(): typeof import('lz4-napi') {
+  lz4Module ??= requireNative('lz4-napi') as typeof import('lz4-napi');
+  return lz4Module;
+}
 
 export const DEFAULT_MAX_DECOMPRESSED_SIZE = 64 * 1024 * 1024;
 
@@ -143,13 +156,13 @@ function asBuffer(v: string | Buffer): Buffer {
 
 function snappyDecompressSync(data: Buffer, maxSize: number): Buffer {
   const blocks = snappyBlocks(data, maxSize);
-  const out = blocks.map((b) => asBuffer(snappy.uncompressSync(b, { asBuffer: true })));
+  const out = blocks.map((b) => asBuffer(snappyLib().uncompressSync(b, { asBuffer: true })));
   return out.length === 1 ? out[0]! : Buffer.concat(out);
 }
 
 async function snappyDecompressAsync(data: Buffer, maxSize: number): Promise<Buffer> {
   const blocks = snappyBlocks(data, maxSize);
-  const out = await Promise.all(blocks.map(async (b) => asBuffer(await snappy.uncompress(b, { asBuffer: true }))));
+  const out = await Promise.all(blocks.map(async (b) => asBuffer(await snappyLib().uncompress(b, { asBuffer: true }))));
   return out.length === 1 ? out[0]! : Buffer.concat(out);
 }
 
@@ -233,9 +246,9 @@ export function compressSync(codec: CompressionType, data: Buffer): Buffer {
       case Compression.gzip:
         return zlib.gzipSync(data);
       case Compression.snappy:
-        return xerialFrame(snappyChunks(data).map((c) => snappy.compressSync(c)));
+        return xerialFrame(snappyChunks(data).map((c) => snappyLib().compressSync(c)));
       case Compression.lz4:
-        return compressFrameSync(data);
+        return lz4Lib().compressFrameSync(data);
       case Compression.zstd:
         return zlib.zstdCompressSync(data);
       default:
@@ -254,9 +267,9 @@ export async function compress(codec: CompressionType, data: Buffer): Promise<Bu
       case Compression.gzip:
         return await gzipAsync(data);
       case Compression.snappy:
-        return xerialFrame(await Promise.all(snappyChunks(data).map((c) => snappy.compress(c))));
+        return xerialFrame(await Promise.all(snappyChunks(data).map((c) => snappyLib().compress(c))));
       case Compression.lz4:
-        return await compressFrame(data);
+        return await lz4Lib().compressFrame(data);
       case Compression.zstd:
         return await zstdCompressAsync(data);
       default:
@@ -286,7 +299,7 @@ export function decompressSync(
       case Compression.snappy:
         return checkSize(codec, snappyDecompressSync(data, maxSize), maxSize);
       case Compression.lz4:
-        return checkSize(codec, decompressFrameSync(lz4Frame(data, maxSize)), maxSize);
+        return checkSize(codec, lz4Lib().decompressFrameSync(lz4Frame(data, maxSize)), maxSize);
       case Compression.zstd:
         return checkSize(codec, zlib.zstdDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) }), maxSize);
       default:
@@ -311,7 +324,7 @@ export async function decompress(
       case Compression.snappy:
         return checkSize(codec, await snappyDecompressAsync(data, maxSize), maxSize);
       case Compression.lz4:
-        return checkSize(codec, await decompressFrame(lz4Frame(data, maxSize)), maxSize);
+        return checkSize(codec, await lz4Lib().decompressFrame(lz4Frame(data, maxSize)), maxSize);
       case Compression.zstd:
         return checkSize(codec, await zstdDecompressAsync(data, { maxOutputLength: Math.max(1, maxSize) }), maxSize);
       default:
