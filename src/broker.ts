@@ -39,6 +39,8 @@ import { incrementalAlterConfigsHandler } from './handlers/044-incremental-alter
 import { offsetDeleteHandler } from './handlers/047-offset-delete.ts';
 import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
 import { describeProducersHandler } from './handlers/061-describe-producers.ts';
+import { consumerGroupHeartbeatHandler } from './handlers/068-consumer-group-heartbeat.ts';
+import { consumerGroupDescribeHandler } from './handlers/069-consumer-group-describe.ts';
 import { describeTopicPartitionsHandler } from './handlers/075-describe-topic-partitions.ts';
 import type { BrokerServices } from './handlers/broker-services.ts';
 import { RequestDispatcher } from './handlers/dispatcher.ts';
@@ -81,6 +83,8 @@ const HANDLERS: readonly ApiHandler[] = [
   listGroupsHandler,
   deleteGroupsHandler,
   offsetDeleteHandler,
+  consumerGroupHeartbeatHandler,
+  consumerGroupDescribeHandler,
 ] as unknown as ApiHandler[];
 
 export interface StartBrokerOptions extends ConfigSources {

@@ -22,7 +22,7 @@ import { iterateBatches } from '../../protocol/records/iterate-batches.ts';
 import { decodeRecordsSync } from '../../protocol/records/record.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { JoinGroupResult, SyncGroupResult } from './classic-group.ts';
-import type { TopicInfo } from './consumer-group-heartbeat.ts';
+import type { ConsumerGroupHeartbeatInput, TopicInfo } from './consumer-group-heartbeat.ts';
 import { type CoordinatorRecord, decodeRecord, encodeRecord, partitionForGroup } from './coordinator-records.ts';
 import type { GroupCoordinatorConfig } from './group-config.ts';
 import {
@@ -120,6 +120,7 @@ export class GroupCoordinatorService {
     this.#loading ??= this.#load().then(
       () => {
         this.#loaded = true;
+        this.coordinator.onLoaded();
         this.coordinator.startRetentionChecks();
         this.#arm();
       },
@@ -321,6 +322,14 @@ export class GroupCoordinatorService {
 
   deleteGroups(info: RequestInfo, groupIds: readonly string[]) {
     return this.#call(() => this.coordinator.deleteGroups(info, groupIds));
+  }
+
+  consumerGroupHeartbeat(info: RequestInfo, req: ConsumerGroupHeartbeatInput) {
+    return this.#call(() => this.coordinator.consumerGroupHeartbeat(info, req));
+  }
+
+  consumerGroupDescribe(info: RequestInfo, groupIds: readonly string[]) {
+    return this.#call(() => this.coordinator.consumerGroupDescribe(info, groupIds));
   }
 
   /** Stops the timers and waits for appends in flight (the log service closes after). */

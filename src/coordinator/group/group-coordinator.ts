@@ -34,7 +34,13 @@ import {
   type SyncSink,
 } from './classic-group.ts';
 import { ConsumerGroup } from './consumer-group.ts';
-import { ConsumerGroupProtocol, type TopicLookup } from './consumer-group-heartbeat.ts';
+import {
+  type ConsumerGroupHeartbeatInput,
+  type ConsumerGroupHeartbeatResult,
+  ConsumerGroupProtocol,
+  type DescribedConsumerGroup,
+  type TopicLookup,
+} from './consumer-group-heartbeat.ts';
 import type { CoordinatorRecord } from './coordinator-records.ts';
 import { DeadlineTimers } from './deadline-timers.ts';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG, type GroupCoordinatorConfig } from './group-config.ts';
@@ -1291,6 +1297,25 @@ export class GroupCoordinator {
         this.emit({ type: 'OffsetCommit', group: groupId, topic, partition, value: null }, true);
       }
     }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // KIP-848 consumer groups (consumer-group-heartbeat.ts)
+
+  consumerGroupHeartbeat(
+    info: RequestInfo,
+    req: ConsumerGroupHeartbeatInput,
+  ): CoordinatorResult<ConsumerGroupHeartbeatResult> {
+    return this.run(() => this.consumerProtocol.heartbeat(info, req));
+  }
+
+  consumerGroupDescribe(_info: RequestInfo, groupIds: readonly string[]): CoordinatorResult<DescribedConsumerGroup[]> {
+    return this.run(() => this.consumerProtocol.describe(groupIds));
+  }
+
+  /** Called once the log is loaded: session timeouts start for the loaded KIP-848 members. */
+  onLoaded(): void {
+    this.consumerProtocol.onLoaded();
   }
 
   // ------------------------------------------------------------------------------------------

@@ -189,6 +189,22 @@ export function spawnKafkajsConsumer(name: string, bootstrap: string, topic: str
   );
 }
 
+/** Spawns the @platformatic/kafka fixture consumer, classic or KIP-848 (`consumer`) protocol. */
+export function spawnPlatformaticConsumer(
+  name: string,
+  bootstrap: string,
+  topic: string,
+  group: string,
+  protocol: 'classic' | 'consumer',
+): ConsumerProcess {
+  return new ConsumerProcess(
+    name,
+    process.execPath,
+    ['test/fixtures/platformatic-group-consumer.ts', bootstrap, topic, group, protocol],
+    { stdout: jsonLine },
+  );
+}
+
 /**
  * Parses kcat's rebalance lines (stderr):
  *   % Group G rebalanced (memberid M): assigned: t [0], t [3]          eager
@@ -286,7 +302,13 @@ export function assertDeliveredOnceAfterCommit(
     }
   }
   for (const [key, n] of counts) {
-    if (n > 1) assert.ok(uncommittedByKilled.has(key), `record ${key} was consumed ${n} times after its commit`);
+    if (n > 1 && !uncommittedByKilled.has(key)) {
+      const trace = consumers.map(
+        (c) =>
+          `${c.name}: ${JSON.stringify(c.events.filter((e) => e.type !== 'message' || `${e.partition}:${e.offset}` === key))}`,
+      );
+      assert.fail(`record ${key} was consumed ${n} times after its commit\n${trace.join('\n')}`);
+    }
   }
 }
 
