@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   produce: async () => (await import('./admin/produce-command.ts')).produceCommand,
   consume: async () => (await import('./admin/consume-command.ts')).consumeCommand,
   perf: async () => (await import('./admin/perf-command.ts')).perfCommand,
+  group: async () => (await import('./admin/group-command.ts')).groupCommand,
 };
 
 const USAGE = `Usage: samsa <command> [options]
@@ -23,6 +24,7 @@ Commands:
   produce      send lines of stdin as records
   consume      print a topic's records
   perf         produce|consume load tests (like kafka-*-perf-test)
+  group        list|describe|delete|reset-offsets consumer groups
 
 Each command prints its options with --help.`;
 

@@ -7,13 +7,15 @@ import type { RequestInfo } from '../coordinator/group/group-coordinator.ts';
 import { KafkaError } from '../protocol/error-codes.ts';
 import type { RequestContext } from './handler.ts';
 
-/** The request's version, client id and client host (Kafka shows hosts as `/address`). */
+/**
+ * The request's version, client id and client host. Kafka shows the host as Java's
+ * InetAddress.toString() does, `/address` without the port; the connection knows `address:port`.
+ */
 export function requestInfo(ctx: RequestContext): RequestInfo {
-  return {
-    apiVersion: ctx.apiVersion,
-    clientId: ctx.clientId ?? '',
-    clientHost: `/${ctx.connection.remoteAddress}`,
-  };
+  const remote = ctx.connection.remoteAddress;
+  const colon = remote.lastIndexOf(':');
+  const host = colon > 0 && /^\d+$/.test(remote.slice(colon + 1)) ? remote.slice(0, colon) : remote;
+  return { apiVersion: ctx.apiVersion, clientId: ctx.clientId ?? '', clientHost: `/${host}` };
 }
 
 /**
