@@ -381,15 +381,21 @@ export class GroupCoordinator {
   ): void {
     const newMemberId =
       req.groupInstanceId !== null ? `${req.groupInstanceId}-${this.newId()}` : `${info.clientId}-${this.newId()}`;
-    if (group.size >= this.config.groupMaxSize && !group.isInState(ClassicGroupState.Empty)) {
-      fail(ErrorCode.GROUP_MAX_SIZE_REACHED);
-    }
     if (req.groupInstanceId !== null) {
       const existing = group.staticMemberId(req.groupInstanceId);
       if (existing !== undefined) {
+        // A restarted static member replaces itself: the group does not grow.
         this.replaceStaticMember(info, req, rebalanceTimeoutMs, group, existing, newMemberId, sink);
         return;
       }
+    }
+    if (
+      group.size + group.pendingMembers.size >= this.config.groupMaxSize &&
+      !group.isInState(ClassicGroupState.Empty)
+    ) {
+      fail(ErrorCode.GROUP_MAX_SIZE_REACHED);
+    }
+    if (req.groupInstanceId !== null) {
       this.addMemberAndRebalance(info, req, rebalanceTimeoutMs, group, newMemberId, sink);
       return;
     }

@@ -320,11 +320,18 @@ test('LeaveGroup: the last member leaving empties the group (a GroupMetadata rec
   assert.equal(again.members[0]!.errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
 });
 
-test('group.max.size: a member beyond the limit gets GROUP_MAX_SIZE_REACHED', () => {
+test('group.max.size: a member beyond the limit gets GROUP_MAX_SIZE_REACHED; a static restart does not count', () => {
   const h = new Harness({ groupMaxSize: 2 });
   stableGroupOfTwo(h);
   const third = h.join({}, 3);
   assert.equal(third.result?.errorCode, ErrorCode.GROUP_MAX_SIZE_REACHED);
+  assert.equal(h.join({}, 4).result?.errorCode, ErrorCode.GROUP_MAX_SIZE_REACHED);
+
+  const s = new Harness({ groupMaxSize: 1 });
+  s.joinNew({ groupInstanceId: 'only' });
+  s.tick(0);
+  assert.equal(s.join({ groupInstanceId: 'only' }).result?.errorCode, ErrorCode.NONE);
+  assert.equal(s.join({ groupInstanceId: 'other' }).result?.errorCode, ErrorCode.GROUP_MAX_SIZE_REACHED);
 });
 
 test('commits during a rebalance: allowed while preparing, refused while completing, fenced when stale', () => {
