@@ -25,8 +25,21 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** util.parseArgs with strict checking; its errors become UsageError. */
 export function parseCommandArgs<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+  // Kafka's tools take `--throughput -1` and `--acks -1`; util.parseArgs only takes `--acks=-1`.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else {
+      args.push(arg);
+    }
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
     throw err;
