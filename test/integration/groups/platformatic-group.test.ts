@@ -5,18 +5,22 @@
 // timeout (6 s); every record is consumed and none twice after its commit; after a clean stop a
 // new member resumes at the committed offsets.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { type TestContext, test } from 'node:test';
+import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { startBroker } from '../../../src/broker.ts';
 import {
   assertDeliveredOnceAfterCommit,
   type ConsumerProcess,
   consumedKeys,
+  REPO_ROOT,
   randomTopic,
   spawnPlatformaticConsumer,
   waitFor,
 } from './helpers.ts';
 
+const execFileAsync = promisify(execFile);
 const PARTITIONS = 6;
 const SESSION_TIMEOUT_MS = 6000;
 
@@ -78,8 +82,19 @@ async function scenario(t: TestContext, protocol: 'classic' | 'consumer'): Promi
   );
   await waitFor(() => unique(consumers) === total(), 20_000, 'the first records');
   if (protocol === 'consumer') {
-    const described = await admin.describeGroups([group]);
-    t.diagnostic(`DescribeGroups of a KIP-848 group: ${described.groups[0]?.state}`);
+    // The CLI describes KIP-848 groups through ConsumerGroupDescribe.
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['src/cli.ts', 'group', 'describe', '--group', group, '--bootstrap', broker.bootstrap],
+      { cwd: REPO_ROOT },
+    );
+    assert.match(stdout, /\(consumer\), state Stable, 3 member\(s\), protocol uniform/);
+    const owners = stdout
+      .split('\n')
+      .filter((l) => l.startsWith(group))
+      .map((l) => l.trim().split(/\s+/));
+    assert.equal(owners.length, PARTITIONS);
+    assert.equal(new Set(owners.map((r) => r[6])).size, 3, 'three members own the partitions');
   }
 
   const victim = consumers[0]!;
