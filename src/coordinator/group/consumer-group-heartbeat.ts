@@ -191,7 +191,8 @@ export class ConsumerGroupProtocol {
 
   private validateRequest(info: RequestInfo, req: ConsumerGroupHeartbeatInput): void {
     if (req.groupId === '') fail(ErrorCode.INVALID_REQUEST, 'GroupId can not be empty.');
-    if (req.rackId !== null && req.rackId === '') fail(ErrorCode.INVALID_REQUEST, 'RackId can not be empty.');
+    if (req.instanceId === '') fail(ErrorCode.INVALID_REQUEST, 'InstanceId can not be empty.');
+    if (req.rackId === '') fail(ErrorCode.INVALID_REQUEST, 'RackId can not be empty.');
     if (req.memberEpoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH) fail(ErrorCode.INVALID_REQUEST, 'MemberEpoch is invalid.');
     // v1 clients generate their member id (KIP-1082); v0 may leave it to the coordinator.
     if ((info.apiVersion >= 1 || req.memberEpoch !== 0) && req.memberId === '') {
@@ -288,7 +289,9 @@ export class ConsumerGroupProtocol {
       }
       if (memberId === '') memberId = randomUUID();
     } else if (req.memberEpoch === 0) {
-      // A rejoin (after a fence or a restart without a new id): the member owns nothing now.
+      // A rejoin with the same id (after a fence): the member owns nothing now. Kafka fences
+      // such a heartbeat until the old member's session expires; taking it as a fresh join
+      // lets clients that reset their epoch on any error (@platformatic/kafka) recover at once.
       if (
         member.memberEpoch !== 0 ||
         member.assignedPartitions.size > 0 ||
