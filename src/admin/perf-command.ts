@@ -420,7 +420,12 @@ export async function runPerfConsume(
   const startWall = Date.now();
   const topic = await waitForTopic(client, s.topic, { timeoutMs: 30_000 });
   const partitions = topic.partitions.map((p) => p.partition);
-  const fetcher = new TopicFetcher(client, topic, { partitionMaxBytes: s.fetchSize, maxWaitMs: 500 });
+  // Every fetch is counted before the next one is sent, so its receive buffer can be reused.
+  const fetcher = new TopicFetcher(client, topic, {
+    partitionMaxBytes: s.fetchSize,
+    maxWaitMs: 500,
+    recycleBuffers: true,
+  });
   fetcher.resetTo = s.fromLatest ? 'latest' : 'earliest';
   const offsets = await fetcher.listOffsets(partitions, s.fromLatest ? LATEST_TIMESTAMP : EARLIEST_TIMESTAMP);
   for (const [p, offset] of offsets) fetcher.positions.set(p, offset);

@@ -9,7 +9,7 @@
  */
 
 import { ApiKey } from '../network/api-message-types.ts';
-import type { KafkaClient, TopicMetadata } from '../network/kafka-client.ts';
+import type { BrokerConnection, KafkaClient, TopicMetadata } from '../network/kafka-client.ts';
 import { ErrorCode, errorName, KafkaError } from '../protocol/error-codes.ts';
 import type { FetchResponsePartitionData } from '../protocol/messages/001-fetch.ts';
 import { isControl, isTransactional, lastOffsetOf } from '../protocol/records/batch-header.ts';
@@ -30,6 +30,12 @@ export interface TopicFetcherOptions {
   partitionMaxBytes?: number | undefined;
   /** Check each batch's CRC (default true). */
   verifyCrc?: boolean | undefined;
+  /**
+   * Fetch over a connection per leader of its own that reuses one receive buffer
+   * (recycleResponseBuffers): each FetchedPartition's `buf` is then valid only until the next
+   * `fetch()`. For loops that use up every fetch before the next, such as perf consume.
+   */
+  recycleBuffers?: boolean | undefined;
 }
 
 export interface FetchedPartition {
@@ -150,7 +156,7 @@ export class TopicFetcher {
     let needRefresh = false;
     await Promise.all(
       [...byLeader].map(async ([leader, partitions]) => {
-        const conn = await this.client.connection(leader);
+        const conn = await this.fetchConnection(leader);
         const maxWaitMs = this.options.maxWaitMs ?? 500;
         const response = await conn.request(
           ApiKey.Fetch,
@@ -188,6 +194,17 @@ export class TopicFetcher {
     );
     if (needRefresh) await this.refresh(2);
     return out.sort((a, b) => a.partition - b.partition);
+  }
+
+  private readonly fetchConnections = new Map<number, BrokerConnection>();
+
+  private async fetchConnection(leader: number): Promise<BrokerConnection> {
+    if (this.options.recycleBuffers !== true) return this.client.connection(leader);
+    const existing = this.fetchConnections.get(leader);
+    if (existing !== undefined && !existing.isClosed) return existing;
+    const conn = await this.client.dedicatedConnection(leader, { recycleResponseBuffers: true });
+    this.fetchConnections.set(leader, conn);
+    return conn;
   }
 
   private accept(p: FetchResponsePartitionData): FetchedPartition | 'refresh' | undefined {

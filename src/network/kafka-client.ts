@@ -80,6 +80,14 @@ export interface ConnectionOptions {
    * (e.g. `{ [ApiKey.Fetch]: 12 }` to fetch by topic name). Explicit versions ignore these.
    */
   maxVersions?: Readonly<Partial<Record<number, number>>> | undefined;
+  /**
+   * Receive every response into one reused buffer instead of a fresh one. Buffers in a response
+   * (Fetch records, for instance) are then views that stay valid only until the next response
+   * arrives on this connection: for a connection with one request in flight at a time whose
+   * responses are used up before the next request is sent, such as a fetch loop. Saves the page
+   * faults and GC of a fresh multi-megabyte buffer per response.
+   */
+  recycleResponseBuffers?: boolean | undefined;
 }
 
 export interface RequestOptions {
@@ -132,20 +140,24 @@ export class BrokerConnection {
   private readonly pending = new Map<number, PendingRequest>();
   /** Correlation ids given up on (timed out): their late responses are dropped quietly. */
   private readonly abandoned = new Set<number>();
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The response being received: its size field, then its bytes. */
+  private readonly sizeBytes = Buffer.alloc(4);
+  private sizeFilled = 0;
+  private frame: Buffer | undefined;
+  private frameFilled = 0;
   private closedError: KafkaClientError | undefined;
   private brokerVersions = new Map<number, VersionRange>();
   private readonly closeListeners: ((err: KafkaClientError) => void)[] = [];
 
-  private constructor(socket: Socket, host: string, port: number, options: ConnectionOptions) {
+  private constructor(opened: OpenedSocket, host: string, port: number, options: ConnectionOptions) {
+    const socket = opened.socket;
     this.socket = socket;
     this.host = host;
     this.port = port;
     this.options = options;
     this.clientId = options.clientId ?? 'samsa';
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    opened.sink.onBytes = (buf, end) => this.onBytes(buf, end);
     socket.on('error', (err) =>
       this.fail(new KafkaClientError(KafkaClientErrorCodes.closed, this.describe(err), { cause: err })),
     );
@@ -174,8 +186,8 @@ export class BrokerConnection {
 
   /** Connects and negotiates versions with ApiVersions. */
   static async connect(host: string, port: number, options: ConnectionOptions = {}): Promise<BrokerConnection> {
-    const socket = await openSocket(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    const conn = new BrokerConnection(socket, host, port, options);
+    const opened = await openSocket(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const conn = new BrokerConnection(opened, host, port, options);
     try {
       await conn.negotiate();
     } catch (err) {
@@ -381,36 +393,57 @@ export class BrokerConnection {
     });
   }
 
-  private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.buffered < 4) return;
-      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
-      const size = this.chunks[0]!.readInt32BE(0);
-      if (size < 4 || size > MAX_RESPONSE_BYTES) {
-        this.fail(
-          new KafkaClientError(KafkaClientErrorCodes.protocol, `${this.address} sent a frame of ${size} bytes`),
-        );
-        this.socket.destroy();
-        return;
+  /**
+   * Bytes read from the socket into the connection's reusable read buffer (`buf[0..end)`):
+   * each response is copied once into a buffer of its exact size, whatever the read sizes.
+   */
+  private onBytes(buf: Buffer, end: number): void {
+    let pos = 0;
+    while (pos < end && this.closedError === undefined) {
+      if (this.frame === undefined) {
+        let size: number;
+        if (this.sizeFilled === 0 && end - pos >= 4) {
+          size = buf.readInt32BE(pos);
+          pos += 4;
+        } else {
+          const n = Math.min(4 - this.sizeFilled, end - pos);
+          buf.copy(this.sizeBytes, this.sizeFilled, pos, pos + n);
+          this.sizeFilled += n;
+          pos += n;
+          if (this.sizeFilled < 4) return;
+          this.sizeFilled = 0;
+          size = this.sizeBytes.readInt32BE(0);
+        }
+        if (size < 4 || size > MAX_RESPONSE_BYTES) {
+          this.fail(
+            new KafkaClientError(KafkaClientErrorCodes.protocol, `${this.address} sent a frame of ${size} bytes`),
+          );
+          this.socket.destroy();
+          return;
+        }
+        this.frame = this.frameBuffer(size);
+        this.frameFilled = 0;
       }
-      if (this.buffered < 4 + size) return;
-      let frame: Buffer;
-      const first = this.chunks[0]!;
-      if (first.length >= 4 + size) {
-        frame = first.subarray(4, 4 + size);
-        if (first.length === 4 + size) this.chunks.shift();
-        else this.chunks[0] = first.subarray(4 + size);
-      } else {
-        const all = Buffer.concat(this.chunks, this.buffered);
-        frame = all.subarray(4, 4 + size);
-        this.chunks = all.length > 4 + size ? [all.subarray(4 + size)] : [];
+      const n = Math.min(this.frame.length - this.frameFilled, end - pos);
+      buf.copy(this.frame, this.frameFilled, pos, pos + n);
+      this.frameFilled += n;
+      pos += n;
+      if (this.frameFilled === this.frame.length) {
+        const frame = this.frame;
+        this.frame = undefined;
+        this.onFrame(frame);
       }
-      this.buffered -= 4 + size;
-      this.onFrame(frame);
-      if (this.closedError !== undefined) return;
     }
+  }
+
+  private recycled: Buffer | undefined;
+
+  private frameBuffer(size: number): Buffer {
+    if (this.options.recycleResponseBuffers !== true) return Buffer.allocUnsafe(size);
+    if (this.recycled === undefined || this.recycled.length < size) {
+      this.recycled = Buffer.allocUnsafe(Math.max(size, 1024 * 1024));
+    }
+    return this.recycled.subarray(0, size);
   }
 
   private onFrame(frame: Buffer): void {
@@ -486,9 +519,29 @@ export class BrokerConnection {
   }
 }
 
-function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+interface OpenedSocket {
+  socket: Socket;
+  /** Where the socket's reads go; set by the connection (nothing arrives before it sends). */
+  sink: { onBytes: (buf: Buffer, end: number) => void };
+}
+
+/** Size of each connection's reusable read buffer (`onread`): reads never allocate. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+function openSocket(host: string, port: number, timeoutMs: number): Promise<OpenedSocket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    const sink: OpenedSocket['sink'] = { onBytes: () => {} };
+    const socket = netConnect({
+      host,
+      port,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (bytesWritten, buf) => {
+          sink.onBytes(buf as Buffer, bytesWritten);
+          return true;
+        },
+      },
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -510,7 +563,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Sock
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
-      resolve(socket);
+      resolve({ socket, sink });
     });
   });
 }
@@ -568,6 +621,7 @@ export class KafkaClient {
   private readonly bootstrapAddresses: { host: string; port: number }[];
   private bootstrapConnection: Promise<BrokerConnection> | undefined;
   private readonly nodeConnections = new Map<number, Promise<BrokerConnection>>();
+  private readonly dedicated = new Set<BrokerConnection>();
   private closed = false;
   /** From the latest Metadata response. */
   brokers = new Map<number, BrokerMetadata>();
@@ -629,6 +683,26 @@ export class KafkaClient {
       if (this.nodeConnections.get(nodeId) === attempt) this.nodeConnections.delete(nodeId);
     });
     return attempt;
+  }
+
+  /**
+   * A new connection to broker `nodeId` that nobody else uses, with `options` on top of the
+   * client's (e.g. recycleResponseBuffers for a fetch loop). Closed by `close()` at the latest.
+   */
+  async dedicatedConnection(nodeId: number, options: Partial<ConnectionOptions> = {}): Promise<BrokerConnection> {
+    if (this.closed) throw new KafkaClientError(KafkaClientErrorCodes.closed, 'client is closed');
+    const broker = this.brokers.get(nodeId);
+    if (broker === undefined) {
+      throw new KafkaClientError(KafkaClientErrorCodes.metadata, `broker ${nodeId} is not in the cluster metadata`);
+    }
+    const conn = await BrokerConnection.connect(broker.host, broker.port, { ...this.options, ...options });
+    if (this.closed) {
+      conn.close();
+      throw new KafkaClientError(KafkaClientErrorCodes.closed, 'client is closed');
+    }
+    this.dedicated.add(conn);
+    conn.onClose(() => this.dedicated.delete(conn));
+    return conn;
   }
 
   /** Sends a request to the bootstrap broker. */
@@ -728,5 +802,6 @@ export class KafkaClient {
     this.bootstrapConnection = undefined;
     this.nodeConnections.clear();
     for (const p of all) p?.then((c) => c.close()).catch(() => {});
+    for (const c of [...this.dedicated]) c.close();
   }
 }

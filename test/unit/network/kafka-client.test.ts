@@ -186,6 +186,40 @@ test('pipelined requests are matched to their responses by correlation id, whate
   assert.equal(conn.inFlight, 0);
 });
 
+test('responses split anywhere, or several in one read, are reassembled', async (t) => {
+  const held: FakeRequest[] = [];
+  // About 600 KB: larger than the client's read buffer.
+  const bigTopics = Array.from({ length: 20 }, (_, i) => ({ name: `${i}`.padEnd(30_000, 'x') }));
+  const { port } = await fakeBroker(t, (req) => {
+    held.push(req);
+    if (held.length < 3) return;
+    const bytes = Buffer.concat(
+      held.map((r, i) => encodeResponse(r, { clusterId: `c${i}`, brokers: [], topics: i === 1 ? bigTopics : [] })),
+    );
+    // Cut inside the first size field, then in odd places, with pauses so reads see the pieces.
+    const cuts = [2, 3, 7, 100, 70_000, bytes.length - 5, bytes.length];
+    let from = 0;
+    const sendNext = (i: number) => {
+      if (i >= cuts.length) return;
+      req.socket.write(bytes.subarray(from, cuts[i]));
+      from = cuts[i]!;
+      setTimeout(() => sendNext(i + 1), 5);
+    };
+    sendNext(0);
+  });
+  const conn = await BrokerConnection.connect('127.0.0.1', port);
+  t.after(() => conn.close());
+  const responses = await Promise.all([1, 2, 3].map(() => conn.request(ApiKey.Metadata, { topics: [] })));
+  assert.deepEqual(
+    responses.map((r) => r.clusterId),
+    ['c0', 'c1', 'c2'],
+  );
+  assert.deepEqual(
+    responses[1]!.topics.map((x) => x.name),
+    bigTopics.map((x) => x.name),
+  );
+});
+
 test('explicit versions are used as given', async (t) => {
   const { port, requests } = await fakeBroker(t, (req) => {
     req.socket.write(encodeResponse(req, { brokers: [], topics: [] }));
