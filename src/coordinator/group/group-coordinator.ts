@@ -703,12 +703,15 @@ export class GroupCoordinator {
       return;
     }
     for (const m of group.members.values()) {
-      const sink = m.joinSink!;
+      // Every member must sync in this generation; a static member that has not rejoined
+      // gets no answer now (it learns of the generation from ILLEGAL_GENERATION), as in Kafka.
+      group.pendingSyncMembers.add(m.memberId);
+      const sink = m.joinSink;
+      if (sink === undefined) continue;
       m.joinSink = undefined;
       m.isNew = false;
       const result = this.currentJoinResult(group, m.memberId, false);
       this.complete(() => sink(result));
-      group.pendingSyncMembers.add(m.memberId);
       this.rescheduleHeartbeat(group, m);
     }
     // Members that do not send SyncGroup within the rebalance timeout are removed.

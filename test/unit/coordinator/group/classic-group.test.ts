@@ -549,3 +549,23 @@ test('__consumer_offsets partition: abs(String.hashCode) % partitions, as Kafka 
   assert.equal(partitionForGroup('hello', 50), 99162322 % 50);
   assert.equal(partitionForGroup('console-consumer-1', 50), Math.abs(javaStringHashCode('console-consumer-1')) % 50);
 });
+
+test('a static member that does not rejoin stays for the next generation until it syncs or times out', () => {
+  const h = new Harness();
+  const a = h.joinNew({ groupInstanceId: 'i-a', sessionTimeoutMs: 60_000 });
+  const b = h.joinNew({ groupInstanceId: 'i-b', sessionTimeoutMs: 60_000 });
+  h.tick(0);
+  const leader = a.result!.leader;
+  h.sync({ memberId: leader, generationId: 1, groupInstanceId: leader === a.result!.memberId ? 'i-a' : 'i-b' });
+  const rejoining = leader === a.result!.memberId ? a : b;
+  const absent = rejoining === a ? b : a;
+  const absentInstance = absent === a ? 'i-a' : 'i-b';
+  const again = h.join({ memberId: rejoining.result!.memberId, groupInstanceId: rejoining === a ? 'i-a' : 'i-b' });
+  assert.ok(parked(again));
+  h.tick(30_000);
+  assert.equal(again.result?.generationId, 2, 'the rebalance timeout completes the join without the absent member');
+  assert.equal(classic(h.coordinator).hasMember(absent.result!.memberId), true, 'static members are kept');
+  assert.equal(h.heartbeat(absent.result!.memberId, 1, absentInstance), ErrorCode.ILLEGAL_GENERATION);
+  h.tick(30_000);
+  assert.equal(classic(h.coordinator).hasMember(absent.result!.memberId), false, 'removed when it never synced');
+});
