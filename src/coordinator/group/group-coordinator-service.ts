@@ -264,7 +264,15 @@ export class GroupCoordinatorService {
     this.#timer = undefined;
     this.#timerDeadline = undefined;
     if (this.#closed) return;
-    const result = this.coordinator.poll();
+    let result: CoordinatorResult<void>;
+    try {
+      result = this.coordinator.poll();
+    } catch (err) {
+      // A bug in a timeout handler must not take the broker down with it.
+      this.#log.error({ err }, 'group coordinator timeout failed');
+      this.#arm();
+      return;
+    }
     this.#finish(result).catch((err: unknown) =>
       this.#log.error({ err }, 'could not persist group coordinator timeouts'),
     );
