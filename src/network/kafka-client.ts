@@ -19,12 +19,13 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import type { ApiVersionsResponse } from '../protocol/messages/018-api-versions.ts';
-import { apiSpec, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/index.ts';
+import { apiKeyInfo, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/api-keys.ts';
 import { writeRequestHeader } from '../protocol/messages/request-header.ts';
 import { readResponseHeader } from '../protocol/messages/response-header.ts';
 import { Reader } from '../protocol/reader.ts';
 import { Writer } from '../protocol/writer.ts';
 import { ApiKey, type ApiKeyNumber, type RequestOf, type ResponseOf } from './api-message-types.ts';
+import { type ApiCodec, loadCodec, loadedCodec } from './codec-loader.ts';
 
 export const KafkaClientErrorCodes = {
   /** The TCP connection could not be established (refused, unreachable, connect timeout). */
@@ -109,7 +110,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The highest version of `apiKey` that our codecs and `broker` both support, or -1. */
 export function negotiateVersion(apiKey: number, broker: VersionRange | undefined): number {
-  const spec = apiSpec(apiKey);
+  const spec = apiKeyInfo(apiKey);
   if (spec === undefined || broker === undefined) return -1;
   // A version still marked unstable in Kafka's schemas is not for production use.
   const ourMax = spec.latestVersionUnstable ? spec.maxVersion - 1 : spec.maxVersion;
@@ -204,7 +205,7 @@ export class BrokerConnection {
   }
 
   private async negotiate(): Promise<void> {
-    const spec = apiSpec(ApiKey.ApiVersions)!;
+    const spec = apiKeyInfo(ApiKey.ApiVersions)!;
     let version = spec.maxVersion;
     for (let attempt = 0; attempt < 3; attempt++) {
       const response = await this.send(ApiKey.ApiVersions, version, {
@@ -235,7 +236,7 @@ export class BrokerConnection {
     const v = negotiateVersion(apiKey, this.brokerVersions.get(apiKey));
     const cap = this.options.maxVersions?.[apiKey];
     if (v < 0 || cap === undefined) return v;
-    const spec = apiSpec(apiKey)!;
+    const spec = apiKeyInfo(apiKey)!;
     const floor = Math.max(spec.minVersion, this.brokerVersions.get(apiKey)!.minVersion);
     return cap >= floor ? Math.min(v, cap) : -1;
   }
@@ -275,7 +276,7 @@ export class BrokerConnection {
     if (version === undefined) {
       version = this.versionFor(apiKey);
       if (version < 0) {
-        const name = apiSpec(apiKey)?.name ?? `API ${apiKey}`;
+        const name = apiKeyInfo(apiKey)?.name ?? `API ${apiKey}`;
         const theirs = this.brokerVersions.get(apiKey);
         return Promise.reject(
           new KafkaClientError(
@@ -290,7 +291,10 @@ export class BrokerConnection {
     return this.send(apiKey, version, body, options);
   }
 
-  /** Encodes and writes one request at an explicit version. */
+  /** Set while a request waits for its codec to load; later requests queue behind it. */
+  private writeQueue: Promise<void> | undefined;
+
+  /** Encodes and writes one request at an explicit version, in call order. */
   private send<K extends ApiKeyNumber>(
     apiKey: K,
     version: number,
@@ -298,12 +302,38 @@ export class BrokerConnection {
     options?: RequestOptions,
   ): Promise<ResponseOf<K>> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
-    const spec = apiSpec(apiKey);
-    if (spec === undefined) {
+    const name = apiKeyInfo(apiKey)?.name;
+    if (name === undefined) {
       return Promise.reject(
         new KafkaClientError(KafkaClientErrorCodes.unsupportedVersion, `unknown API key ${apiKey}`),
       );
     }
+    const codec = loadedCodec(apiKey);
+    if (codec !== undefined && this.writeQueue === undefined)
+      return this.encodeAndWrite(codec, name, apiKey, version, body, options);
+    // The first request of an API loads its codec; requests stay on the wire in call order.
+    const loadedInOrder = (this.writeQueue ?? Promise.resolve()).then(() => loadCodec(apiKey));
+    const result = loadedInOrder.then((c) => this.encodeAndWrite(c, name, apiKey, version, body, options));
+    const written = loadedInOrder.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writeQueue = written;
+    void written.then(() => {
+      if (this.writeQueue === written) this.writeQueue = undefined;
+    });
+    return result;
+  }
+
+  private encodeAndWrite<K extends ApiKeyNumber>(
+    codec: ApiCodec,
+    name: string,
+    apiKey: K,
+    version: number,
+    body: RequestOf<K>,
+    options?: RequestOptions,
+  ): Promise<ResponseOf<K>> {
+    if (this.closedError !== undefined) return Promise.reject(this.closedError);
     const correlationId = this.nextCorrelationId;
     this.nextCorrelationId = this.nextCorrelationId === 0x7fffffff ? 1 : this.nextCorrelationId + 1;
     const w = new Writer(256);
@@ -315,7 +345,7 @@ export class BrokerConnection {
         correlationId,
         clientId: this.clientId,
       });
-      spec.writeRequest(w, version, body as never);
+      codec.writeRequest(w, version, body as never);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -351,7 +381,7 @@ export class BrokerConnection {
             reject(
               new KafkaClientError(
                 KafkaClientErrorCodes.timeout,
-                `${spec.name} v${version} to ${this.address} got no response within ${timeoutMs} ms`,
+                `${name} v${version} to ${this.address} got no response within ${timeoutMs} ms`,
               ),
             );
           }
@@ -462,7 +492,8 @@ export class BrokerConnection {
     }
     this.pending.delete(correlationId);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
-    const spec = apiSpec(pending.apiKey)!;
+    const codec = loadedCodec(pending.apiKey)!;
+    const name = apiKeyInfo(pending.apiKey)!.name;
     try {
       const r = new Reader(frame);
       readResponseHeader(r, responseHeaderVersion(pending.apiKey, pending.version));
@@ -473,14 +504,14 @@ export class BrokerConnection {
         frame.readInt16BE(r.pos) === ErrorCode.UNSUPPORTED_VERSION
       ) {
         // KIP-511: a broker answers an ApiVersions version it does not know in v0 format.
-        response = spec.readResponse(r, 0) as ApiVersionsResponse;
+        response = codec.readResponse(r, 0) as ApiVersionsResponse;
       } else {
-        response = spec.readResponse(r, pending.version);
+        response = codec.readResponse(r, pending.version);
       }
       if (r.remaining !== 0) {
         throw new KafkaClientError(
           KafkaClientErrorCodes.protocol,
-          `${r.remaining} unexpected bytes after a ${spec.name} v${pending.version} response`,
+          `${r.remaining} unexpected bytes after a ${name} v${pending.version} response`,
         );
       }
       pending.resolve(response);
@@ -490,7 +521,7 @@ export class BrokerConnection {
           ? err
           : new KafkaClientError(
               KafkaClientErrorCodes.protocol,
-              `cannot decode the ${spec.name} v${pending.version} response from ${this.address}: ${(err as Error).message}`,
+              `cannot decode the ${name} v${pending.version} response from ${this.address}: ${(err as Error).message}`,
               { cause: err },
             ),
       );
