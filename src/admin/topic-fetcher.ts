@@ -154,6 +154,7 @@ export class TopicFetcher {
     }
     const out: FetchedPartition[] = [];
     let needRefresh = false;
+    const outOfRange: number[] = [];
     await Promise.all(
       [...byLeader].map(async ([leader, partitions]) => {
         const conn = await this.fetchConnection(leader);
@@ -187,11 +188,14 @@ export class TopicFetcher {
           for (const p of t.partitions) {
             const fetched = this.accept(p);
             if (fetched === 'refresh') needRefresh = true;
+            else if (fetched === 'reset') outOfRange.push(p.partitionIndex);
             else if (fetched !== undefined) out.push(fetched);
           }
         }
       }),
     );
+    // Resets finish before the next fetch, which would otherwise ask for the same offset again.
+    for (const partition of outOfRange) await this.reset(partition);
     if (needRefresh) await this.refresh(2);
     return out.sort((a, b) => a.partition - b.partition);
   }
@@ -207,15 +211,14 @@ export class TopicFetcher {
     return conn;
   }
 
-  private accept(p: FetchResponsePartitionData): FetchedPartition | 'refresh' | undefined {
+  private accept(p: FetchResponsePartitionData): FetchedPartition | 'refresh' | 'reset' | undefined {
     const position = this.positions.get(p.partitionIndex);
     if (position === undefined) return undefined;
     if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
       this.onWarning(
         `samsa: offset ${position} is out of range for ${this.topic}-${p.partitionIndex}; resetting to ${this.resetTo}`,
       );
-      void this.reset(p.partitionIndex);
-      return undefined;
+      return 'reset';
     }
     if (RETRIABLE_FETCH_ERRORS.has(p.errorCode)) return 'refresh';
     if (p.errorCode !== ErrorCode.NONE) {
@@ -238,12 +241,8 @@ export class TopicFetcher {
     };
   }
 
-  private resetting = new Set<number>();
-
   /** Moves a partition to its earliest or latest offset (auto.offset.reset). */
   private async reset(partition: number): Promise<void> {
-    if (this.resetting.has(partition)) return;
-    this.resetting.add(partition);
     try {
       const offsets = await this.listOffsets(
         [partition],
@@ -253,8 +252,6 @@ export class TopicFetcher {
       if (offset !== undefined && this.positions.has(partition)) this.positions.set(partition, offset);
     } catch (err) {
       this.onWarning(`samsa: cannot reset ${this.topic}-${partition}: ${(err as Error).message}`);
-    } finally {
-      this.resetting.delete(partition);
     }
   }
 }
