@@ -91,6 +91,7 @@ export class LogManager {
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #failureListeners = new Set<(dir: string, err: unknown) => void>();
   readonly #background = new Set<Promise<unknown>>();
+  readonly #deleteTimers = new Set<NodeJS.Timeout>();
   #started = false;
   #shuttingDown = false;
   /** Data dirs that had a clean shutdown marker at start-up. */
@@ -320,14 +321,24 @@ export class LogManager {
   }
 
   #deleteDirLater(path: string, delayMs: number): void {
-    this.#track(
-      (async () => {
-        if (delayMs > 0) await new Promise<void>((r) => setTimeout(r, delayMs).unref());
-        await this.#files.rmTree(path);
-      })().catch((err: unknown) => {
-        this.#logger.warn({ path, err }, 'failed to delete a removed partition directory');
-      }),
-    );
+    const remove = (): void =>
+      this.#track(
+        this.#files.rmTree(path).catch((err: unknown) => {
+          this.#logger.warn({ path, err }, 'failed to delete a removed partition directory');
+        }),
+      );
+    if (delayMs <= 0) {
+      remove();
+      return;
+    }
+    // Shutdown does not wait out file.delete.delay.ms: the renamed `-delete` directory is
+    // removed at the next start instead, as Kafka does.
+    const timer = setTimeout(() => {
+      this.#deleteTimers.delete(timer);
+      if (!this.#shuttingDown) remove();
+    }, delayMs);
+    timer.unref();
+    this.#deleteTimers.add(timer);
   }
 
   #track(p: Promise<unknown>): void {
@@ -500,6 +511,8 @@ export class LogManager {
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
     for (const t of this.#timers) clearTimeout(t);
+    for (const t of this.#deleteTimers) clearTimeout(t);
+    this.#deleteTimers.clear();
     await Promise.allSettled([...this.#background]);
     for (const { log, dir } of this.#logs.values()) {
       if (dir.offline) continue;
