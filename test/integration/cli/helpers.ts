@@ -14,13 +14,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/**
- * A broker on port 0 in a temporary directory; the caller closes it (`t.after` or a suite's
- * `after`). Deleted topics' files go at once: close() waits for pending deletions, and Kafka's
- * default log.segment.delete.delay.ms (60 s) would hold every suite that deletes a topic for a minute.
- */
+/** A broker on port 0 in a temporary directory; the caller closes it (`t.after` or a suite's `after`). */
 export function startTestBroker(): Promise<RunningBroker> {
-  return startBroker({ logLevel: 'silent', overrides: { 'log.segment.delete.delay.ms': '0' } });
+  return startBroker({ logLevel: 'silent' });
 }
 
 export function randomTopic(prefix: string): string {
