@@ -9,7 +9,7 @@
  * Producer state survives restarts: a snapshot is written on clean shutdown and the batches
  * appended after the newest snapshot are replayed on open.
  */
-import { readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from './broker-config.ts';
@@ -26,12 +26,17 @@ import { type ProducerEntry, ProducerStateManager } from './storage/producer-sta
 import { SerialQueue } from './util/serial-queue.ts';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
+/** How often producer state is snapshotted, bounding the log replayed after a crash. */
+const SNAPSHOT_INTERVAL_MS = 30000;
+const SNAPSHOTS_KEPT = 2;
 const REPLAY_CHUNK_BYTES = 8 * 1024 * 1024;
 
 interface PartitionState {
   log: PartitionLog;
   producers: ProducerStateManager;
   idempotentQueue: SerialQueue;
+  /** Log end offset of the newest snapshot written, to skip partitions with nothing new. */
+  snapshotOffset: bigint;
 }
 
 function key(topic: string, partition: number): string {
@@ -50,6 +55,7 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
   private readonly waiters = new Set<() => void>();
   private shuttingDown = false;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
 
   private readonly manager: LogManager;
 
@@ -82,6 +88,10 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     const service = new PartitionLogService(config.dataDir, log, expiration, manager);
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
+    service.snapshotTimer = setInterval(() => {
+      service.snapshotProducers().catch((err: unknown) => log.warn({ err }, 'producer snapshot failed'));
+    }, SNAPSHOT_INTERVAL_MS);
+    service.snapshotTimer.unref();
     return service;
   }
 
@@ -112,7 +122,12 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
       const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
       log.updateConfig(config);
       const producers = await this.loadProducerState(log);
-      this.partitions.set(key(topic.name, p), { log, producers, idempotentQueue: new SerialQueue() });
+      this.partitions.set(key(topic.name, p), {
+        log,
+        producers,
+        idempotentQueue: new SerialQueue(),
+        snapshotOffset: log.logEndOffset,
+      });
     }
   }
 
@@ -334,19 +349,42 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     for (const finish of [...this.waiters]) finish();
   }
 
+  /**
+   * Snapshots the producer state of partitions with new data (Kafka
+   * snapshots at segment roll), so a restart after a crash replays only the log after it.
+   * Taken under the partition's idempotent queue: every idempotent batch below the log end
+   * offset is then recorded, which is what a snapshot at that offset must contain.
+   */
+  async snapshotProducers(): Promise<void> {
+    for (const s of [...this.partitions.values()]) {
+      if (s.log.logEndOffset === s.snapshotOffset || s.log.closed) continue;
+      await s.idempotentQueue.run(() => this.writeSnapshot(s));
+    }
+  }
+
+  private async writeSnapshot(s: PartitionState): Promise<void> {
+    const end = s.log.logEndOffset;
+    const path = join(s.log.dir, snapshotName(end));
+    await writeFile(`${path}.tmp`, s.producers.toSnapshot());
+    await rename(`${path}.tmp`, path);
+    s.snapshotOffset = end;
+    const old = (await readdir(s.log.dir))
+      .filter((f) => f.endsWith(SNAPSHOT_SUFFIX))
+      .sort()
+      .slice(0, -SNAPSHOTS_KEPT);
+    for (const f of old) await rm(join(s.log.dir, f), { force: true });
+  }
+
   /** Clean shutdown: every log flushed and closed with its checkpoints, then producer snapshots. */
   async close(): Promise<void> {
     this.stopWaiting();
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    if (this.snapshotTimer !== undefined) clearInterval(this.snapshotTimer);
     for (const s of this.partitions.values()) await s.idempotentQueue.idle();
     await this.manager.shutdown();
     for (const s of this.partitions.values()) {
       try {
-        const end = s.log.logEndOffset;
-        for (const f of await readdir(s.log.dir)) {
-          if (f.endsWith(SNAPSHOT_SUFFIX)) await rm(join(s.log.dir, f), { force: true });
-        }
-        await writeFile(join(s.log.dir, snapshotName(end)), s.producers.toSnapshot());
+        await this.writeSnapshot(s);
       } catch (err) {
         this.log.warn({ err, dir: s.log.dir }, 'could not write producer snapshot');
       }
