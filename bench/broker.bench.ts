@@ -145,11 +145,14 @@ interface PerfResult {
 
 function parseProducePerf(out: string): PerfResult {
   // Kafka's format: "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, p50 ms 50th, p95 ms 95th, p99 ms 99th, p999 ms 99.9th."
-  const last = out.trim().split('\n').at(-1) ?? '';
-  const num = (re: RegExp) => Number(re.exec(last)?.[1] ?? Number.NaN);
+  // With --warmup-records a last "steady state ..." line carries the percentiles without the warm-up.
+  const lines = out.trim().split('\n');
+  const last = lines.at(-1) ?? '';
+  const summary = lines.findLast((l) => / records sent, .* ms 99\.9th/.test(l)) ?? last;
+  const num = (re: RegExp, line = last) => Number(re.exec(line)?.[1] ?? Number.NaN);
   return {
-    recordsPerSec: num(/([\d.]+) records\/sec/),
-    mbPerSec: num(/\(([\d.]+) MB\/sec\)/),
+    recordsPerSec: num(/([\d.]+) records\/sec/, summary),
+    mbPerSec: num(/\(([\d.]+) MB\/sec\)/, summary),
     p50: num(/([\d.]+) ms 50th/),
     p99: num(/([\d.]+) ms 99th/),
     p999: num(/([\d.]+) ms 99\.9th/),
@@ -252,7 +255,8 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
     });
     rmSync(file, { force: true });
 
-    // Latency at half of the best produce load.
+    // Latency at half of the best produce load, steady state: the first second (JIT, connections,
+    // topic creation, first segment files) is left out with --warmup-records, as in Kafka's tool.
     const half = Math.floor((produceMax * 1048576) / 1024 / 2);
     const out = run(node, [
       cli,
@@ -263,7 +267,9 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
       '--topic',
       'perf-half',
       '--num-records',
-      String(Math.min(records, half * 10)),
+      String(half * 11),
+      '--warmup-records',
+      String(half),
       '--record-size',
       '1024',
       `--acks=${bestConfig.acks}`,

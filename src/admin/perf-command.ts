@@ -52,7 +52,8 @@ ${BOOTSTRAP_USAGE}
   --partitions P           create the topic with P partitions if it does not exist
   --compression CODEC      none|gzip|snappy|lz4|zstd (default none)
   --reporting-interval MS  progress line interval (default 5000)
-  --timeout-ms MS          request timeout (default 30000)`;
+  --timeout-ms MS          request timeout (default 30000)
+  --warmup-records N       leave the first N records out of the steady-state latency line`;
 
 export const PERF_CONSUME_USAGE = `Usage: samsa perf consume --topic T --messages N [options]
 
@@ -106,6 +107,7 @@ const PRODUCE_OPTIONS = {
   compression: { type: 'string' },
   'reporting-interval': { type: 'string' },
   'timeout-ms': { type: 'string' },
+  'warmup-records': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -121,6 +123,8 @@ export interface PerfProduceSettings {
   compression: CompressionType;
   reportingIntervalMs: number;
   timeoutMs: number;
+  /** The first records are sent but left out of the steady-state latency figures (KIP-1052). */
+  warmupRecords: number;
 }
 
 async function perfProduce(argv: string[]): Promise<number> {
@@ -137,6 +141,7 @@ async function perfProduce(argv: string[]): Promise<number> {
     numRecords: requireOption(intOption(values['num-records'], 'num-records', { min: 1 }), 'num-records'),
     recordSize: requireOption(intOption(values['record-size'], 'record-size', { min: 0, max: 64 * MB }), 'record-size'),
     throughput,
+    warmupRecords: intOption(values['warmup-records'], 'warmup-records', { min: 0 }) ?? 0,
     acks: acksOption(values.acks, -1),
     batchSize: intOption(values['batch-size'], 'batch-size', { min: 1, max: 256 * MB }) ?? 65536,
     maxInFlight: intOption(values['max-in-flight'], 'max-in-flight', { min: 1, max: 10_000 }) ?? 5,
@@ -220,6 +225,7 @@ export async function runPerfProduce(
   };
 
   const histogram = new LatencyHistogram();
+  const steady = new LatencyHistogram();
   let windowCount = 0;
   let windowLatencySum = 0;
   let windowMax = 0;
@@ -251,8 +257,10 @@ export async function runPerfProduce(
     windowMax = 0;
   }, s.reportingIntervalMs);
 
-  const recordLatency = (ms: number, n: number): void => {
+  const recordLatency = (ms: number, n: number, firstIndex: number): void => {
     histogram.record(ms, n);
+    const steadyCount = Math.min(n, firstIndex + n - s.warmupRecords);
+    if (steadyCount > 0) steady.record(ms, steadyCount);
     windowCount += n;
     windowLatencySum += ms * n;
     if (ms > windowMax) windowMax = ms;
@@ -293,9 +301,9 @@ export async function runPerfProduce(
       }
       acked += p.count;
       if (msPerRecord > 0) {
-        for (let j = 0; j < p.count; j++, index++) recordLatency(ackAt - (start + index * msPerRecord), 1);
+        for (let j = 0; j < p.count; j++, index++) recordLatency(ackAt - (start + index * msPerRecord), 1, index);
       } else {
-        recordLatency(ackAt - sentAt, p.count);
+        recordLatency(ackAt - sentAt, p.count, index);
         index += p.count;
       }
     }
@@ -352,6 +360,15 @@ export async function runPerfProduce(
       `${formatNumber(histogram.percentileMs(0.5), 2)} ms 50th, ${formatNumber(histogram.percentileMs(0.95), 2)} ms 95th, ` +
       `${formatNumber(histogram.percentileMs(0.99), 2)} ms 99th, ${formatNumber(histogram.percentileMs(0.999), 2)} ms 99.9th.`,
   );
+  if (s.warmupRecords > 0 && s.warmupRecords < acked) {
+    const n = acked - s.warmupRecords;
+    print(
+      `steady state (after ${s.warmupRecords} warm-up records): ${n} records, ` +
+        `${formatNumber(steady.meanMs, 2)} ms avg latency, ${formatNumber(steady.maxMs, 2)} ms max latency, ` +
+        `${formatNumber(steady.percentileMs(0.5), 2)} ms 50th, ${formatNumber(steady.percentileMs(0.95), 2)} ms 95th, ` +
+        `${formatNumber(steady.percentileMs(0.99), 2)} ms 99th, ${formatNumber(steady.percentileMs(0.999), 2)} ms 99.9th.`,
+    );
+  }
   if (failed > 0) {
     console.error(`samsa perf: ${failed} records failed`);
     return 1;
