@@ -150,6 +150,8 @@ export interface ConfigSources {
   advertise?: string | undefined;
   dataDir?: string | undefined;
   nodeId?: number | undefined;
+  /** Listeners when neither the flags nor the properties name any (CLI: 127.0.0.1:9092). */
+  defaultListen?: string[] | undefined;
 }
 
 export interface LoadedConfig {
@@ -183,7 +185,7 @@ export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
       ? sources.listen.map((l) => parseHostPort(l, '--listen'))
       : props.listeners !== undefined
         ? props.listeners.split(',').map((l) => parseHostPort(l.trim(), 'listeners'))
-        : [{ host: '127.0.0.1', port: 9092 }];
+        : (sources.defaultListen ?? ['127.0.0.1:9092']).map((l) => parseHostPort(l, 'default listener'));
   const advertisedText = sources.advertise ?? props['advertised.listeners']?.split(',')[0];
   const advertised =
     advertisedText !== undefined ? parseHostPort(advertisedText.trim(), 'advertised listener') : undefined;

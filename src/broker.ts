@@ -112,7 +112,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const { config, unknownKeys } = loadBrokerConfig({
     ...options,
     dataDir,
-    listen: options.listen ?? ['127.0.0.1:0'],
+    // Embedded brokers listen on a free port unless a listener is configured.
+    defaultListen: options.defaultListen ?? ['127.0.0.1:0'],
   });
   const log = options.logger ?? pino({ level: options.logLevel ?? 'warn' });
   if (unknownKeys.length > 0)

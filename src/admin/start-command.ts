@@ -54,9 +54,8 @@ export async function startCommand(argv: string[]): Promise<number> {
   const sources = {
     configFile: values.config,
     overrides,
-    listen:
-      values.listen ??
-      (values.config === undefined && overrides.listeners === undefined ? ['127.0.0.1:9092'] : undefined),
+    listen: values.listen,
+    defaultListen: ['127.0.0.1:9092'],
     advertise: values.advertise,
     dataDir: values['data-dir'],
     nodeId,
