@@ -4,14 +4,13 @@
  */
 
 import { AlterOp } from '../metadata/config-manager.ts';
-import { KafkaError } from '../protocol/error-codes.ts';
 import {
   type AlterConfigsRequest,
   type AlterConfigsResponseInput,
   readAlterConfigsRequest,
   writeAlterConfigsResponse,
 } from '../protocol/messages/033-alter-configs.ts';
-import { resolveConfigResource } from './config-resources.ts';
+import { alterConfigResources } from './config-resources.ts';
 import { defineHandler } from './handler.ts';
 
 export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponseInput>({
@@ -21,31 +20,13 @@ export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfi
   minVersion: 0,
   maxVersion: 2,
   async handle(ctx, request) {
-    const { services } = ctx;
-    const responses = [];
-    for (const res of request.resources) {
-      try {
-        const resource = resolveConfigResource(services, res.resourceType, res.resourceName);
-        const changes = res.configs.map((c) => ({ name: c.name, op: AlterOp.SET, value: c.value }));
-        if (resource.kind === 'topic') {
-          await services.configs.alterTopic(resource.topic, changes, true, request.validateOnly);
-        } else await services.configs.alterBroker(changes, true, request.validateOnly);
-        responses.push({
-          errorCode: 0,
-          errorMessage: null,
-          resourceType: res.resourceType,
-          resourceName: res.resourceName,
-        });
-      } catch (err) {
-        if (!(err instanceof KafkaError)) throw err;
-        responses.push({
-          errorCode: err.errorCode,
-          errorMessage: err.message,
-          resourceType: res.resourceType,
-          resourceName: res.resourceName,
-        });
-      }
-    }
+    const responses = await alterConfigResources(
+      ctx.services,
+      request.resources,
+      (res) => res.configs.map((c) => ({ name: c.name, op: AlterOp.SET, value: c.value })),
+      true,
+      request.validateOnly,
+    );
     return { throttleTimeMs: 0, responses };
   },
   errorResponse(_ctx, request, errorCode) {

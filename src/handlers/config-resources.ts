@@ -1,4 +1,5 @@
 /** Shared by the config APIs: resource types and resolving a resource to what it names. */
+import type { ConfigChange } from '../metadata/config-manager.ts';
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import type { BrokerServices } from './broker-services.ts';
@@ -24,4 +25,45 @@ export function resolveConfigResource(services: BrokerServices, type: number, na
     return { kind: 'broker' };
   }
   throw new KafkaError(ErrorCode.INVALID_REQUEST, `unsupported resource type ${type}`);
+}
+
+export interface AlterResourceResult {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+}
+
+/**
+ * AlterConfigs and IncrementalAlterConfigs: applies each resource's changes (replacing the whole
+ * set of overrides for the legacy API), one result per resource with its own error code.
+ */
+export async function alterConfigResources<R extends { resourceType: number; resourceName: string }>(
+  services: BrokerServices,
+  resources: readonly R[],
+  changesOf: (resource: R) => ConfigChange[],
+  replace: boolean,
+  validateOnly: boolean,
+): Promise<AlterResourceResult[]> {
+  const results: AlterResourceResult[] = [];
+  for (const res of resources) {
+    const result = {
+      errorCode: 0,
+      errorMessage: null as string | null,
+      resourceType: res.resourceType,
+      resourceName: res.resourceName,
+    };
+    try {
+      const resource = resolveConfigResource(services, res.resourceType, res.resourceName);
+      const changes = changesOf(res);
+      if (resource.kind === 'topic') await services.configs.alterTopic(resource.topic, changes, replace, validateOnly);
+      else await services.configs.alterBroker(changes, replace, validateOnly);
+    } catch (err) {
+      if (!(err instanceof KafkaError)) throw err;
+      result.errorCode = err.errorCode;
+      result.errorMessage = err.message;
+    }
+    results.push(result);
+  }
+  return results;
 }

@@ -4,7 +4,7 @@
  * child process (for SIGTERM / kill -9), kcat as a child process, and random topic names.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -411,62 +411,7 @@ export async function kcatConsumeAll(bootstrap: string, topic: string): Promise<
     .map((line) => JSON.parse(line) as KcatRecord);
 }
 
-/** A broker run as `node src/cli.ts start` in a child process. */
-export interface BrokerProcess {
-  readonly bootstrap: string;
-  readonly child: ChildProcess;
-  /** Everything the process wrote to stderr so far (for failure messages). */
-  stderr(): string;
-  /** Resolves when the process has exited. */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Sends `signal` and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-export async function spawnBroker(
-  dataDir: string,
-  overrides: Readonly<Record<string, string>> = {},
-): Promise<BrokerProcess> {
-  const args = ['src/cli.ts', 'start', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
-  for (const [k, v] of Object.entries(overrides)) args.push('--override', `${k}=${v}`);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const bootstrap = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`broker did not start within 20 s: ${stderr}`));
-    }, 20_000);
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-      const m = /listening on (\S+)/.exec(stdout);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`broker exited (${code ?? signal}) before listening: ${stderr}`));
-    });
-  });
-  return {
-    bootstrap,
-    child,
-    stderr: () => stderr,
-    exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+export { type BrokerProcess, spawnBroker } from '../../helpers/broker-process.ts';
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

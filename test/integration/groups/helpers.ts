@@ -25,59 +25,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
 }
 
-export interface BrokerProcess {
-  readonly bootstrap: string;
-  readonly child: ChildProcess;
-  stderr(): string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Runs `samsa start` as a child process on `dataDir` (for SIGTERM / kill -9 restarts). */
-export async function spawnBroker(
-  dataDir: string,
-  overrides: Readonly<Record<string, string>> = {},
-): Promise<BrokerProcess> {
-  const args = ['src/cli.ts', 'start', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
-  for (const [k, v] of Object.entries(overrides)) args.push('--override', `${k}=${v}`);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const bootstrap = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`broker did not start within 20 s: ${stderr}`));
-    }, 20_000);
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-      const m = /listening on (\S+)/.exec(stdout);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`broker exited (${code ?? signal}) before listening: ${stderr}`));
-    });
-  });
-  return {
-    bootstrap,
-    child,
-    stderr: () => stderr,
-    exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+export { type BrokerProcess, spawnBroker } from '../../helpers/broker-process.ts';
 
 export interface ConsumerEvent {
   type: string;
