@@ -17,7 +17,7 @@ import type { AppendResult, LogService, PartitionOffsets, ReadResult } from './h
 import type { TopicMetadata } from './metadata/local-metadata-store.ts';
 import type { PartitionLogLifecycle } from './metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from './protocol/error-codes.ts';
-import { readBatchHeader } from './protocol/records/batch-header.ts';
+import { isTransactional, readBatchHeader } from './protocol/records/batch-header.ts';
 import { iterateBatches } from './protocol/records/iterate-batches.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from './storage/log-config.ts';
 import { LogManager } from './storage/log-manager.ts';
@@ -154,6 +154,11 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
   async append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
     const s = this.state(topic, partition);
     const first = readBatchHeader(records, 0);
+    if (isTransactional(first.attributes)) {
+      // Without a transaction coordinator a transactional batch could never be committed or
+      // aborted, and would hold the last stable offset back forever.
+      throw new KafkaError(ErrorCode.INVALID_TXN_STATE, 'transactions are not supported by this broker yet');
+    }
     if (first.producerId < 0n) {
       const info = await s.log.append(records, { leaderEpoch: topic.leaderEpochs[partition] ?? 0 });
       return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
