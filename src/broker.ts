@@ -175,6 +175,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       ...DEFAULT_CONNECTION_LIMITS,
       maxFrameBytes: config.socketRequestMaxBytes,
       idleTimeoutMs: config.connectionsMaxIdleMs,
+      // A Produce request's bytes are written to the log before its handler returns and are not
+      // kept afterwards, so its frame buffer can be reused (API key 0 = Produce).
+      recyclable: (frame) => frame.length >= 2 && frame.readInt16BE(0) === 0,
     },
     log,
   );

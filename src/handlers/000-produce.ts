@@ -40,10 +40,12 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
   async handle(ctx, request) {
     const { topics, logs } = ctx.services;
     const acks = request.acks;
-    const responses = await Promise.all(
+    // Every append must have finished before the handler returns, even when one fails
+    // unexpectedly: the request's bytes (a recycled frame buffer) are reused afterwards.
+    const settled = await Promise.allSettled(
       request.topicData.map(async (td) => {
         const topic = topics.get(td.name);
-        const partitionResponses = await Promise.all(
+        const partitionResults = await Promise.allSettled(
           td.partitionData.map(async (pd): Promise<ProduceResponsePartitionProduceResponseInput> => {
             if (acks !== 0 && acks !== 1 && acks !== -1)
               return errorPartition(pd.index, ErrorCode.INVALID_REQUIRED_ACKS);
@@ -68,9 +70,19 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
             }
           }),
         );
+        const partitionResponses = [];
+        for (const r of partitionResults) {
+          if (r.status === 'rejected') throw r.reason;
+          partitionResponses.push(r.value);
+        }
         return { name: td.name, partitionResponses };
       }),
     );
+    const responses = [];
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      responses.push(r.value);
+    }
     if (acks === 0) return null;
     return { responses, throttleTimeMs: 0 };
   },

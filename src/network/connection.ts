@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { FramePool } from './frame-pool.ts';
 import { FrameReader } from './frame-reader.ts';
 
 /** The subset of a pino logger the network layer uses. */
@@ -30,9 +31,15 @@ export interface ConnectionLimits {
   maxInFlightBytes: number;
   /** connections.max.idle.ms */
   idleTimeoutMs: number;
+  /**
+   * Whether a request frame's bytes are unreferenced once its handler has finished, so a pooled
+   * frame buffer may be reused (the broker says yes for Produce only).
+   */
+  recyclable?: (frame: Buffer) => boolean;
 }
 
 interface Slot {
+  frame: Buffer;
   size: number;
   done: boolean;
   response: Buffer[] | null;
@@ -61,6 +68,7 @@ export class Connection implements ConnectionInfo {
   private readonly handler: FrameHandler;
   private readonly limits: ConnectionLimits;
   private readonly log: NetworkLogger;
+  private readonly pool: FramePool | undefined;
 
   constructor(
     id: number,
@@ -70,7 +78,9 @@ export class Connection implements ConnectionInfo {
     limits: ConnectionLimits,
     log: NetworkLogger,
     onClose: (c: Connection) => void,
+    pool?: FramePool,
   ) {
+    this.pool = pool;
     this.id = id;
     this.handler = handler;
     this.limits = limits;
@@ -78,7 +88,7 @@ export class Connection implements ConnectionInfo {
     this.socket = socket;
     this.listener = listener;
     this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.frames = new FrameReader(limits.maxFrameBytes);
+    this.frames = new FrameReader(limits.maxFrameBytes, pool);
     this.onClose = onClose;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
@@ -120,7 +130,7 @@ export class Connection implements ConnectionInfo {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { size: frame.length, done: false, response: null };
+    const slot: Slot = { frame, size: frame.length, done: false, response: null };
     this.slots.push(slot);
     this.inFlightBytes += frame.length;
     let result: Promise<Buffer[] | null> | Buffer[] | null;
@@ -154,6 +164,7 @@ export class Connection implements ConnectionInfo {
   private complete(slot: Slot, response: Buffer[] | null): void {
     slot.done = true;
     slot.response = response;
+    if (this.pool !== undefined && this.limits.recyclable?.(slot.frame) === true) this.pool.release(slot.frame);
     if (this.closed) return;
     // Flush every finished response at the head of the queue, in request order.
     while (this.slots.length > 0 && this.slots[0]!.done) {

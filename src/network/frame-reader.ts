@@ -1,4 +1,5 @@
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
+import type { FramePool } from './frame-pool.ts';
 
 /**
  * Splits a TCP byte stream into Kafka frames (int32 size + payload). Chunks are kept by
@@ -10,9 +11,11 @@ export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private readonly maxFrameBytes: number;
+  private readonly pool: FramePool | undefined;
 
-  constructor(maxFrameBytes: number) {
+  constructor(maxFrameBytes: number, pool?: FramePool) {
     this.maxFrameBytes = maxFrameBytes;
+    this.pool = pool;
   }
 
   get bufferedBytes(): number {
@@ -44,12 +47,37 @@ export class FrameReader {
       this.buffered -= 4 + size;
       return frame;
     }
-    const all = Buffer.concat(this.chunks, this.buffered);
-    const frame = all.subarray(4, 4 + size);
-    const rest = all.subarray(4 + size);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
+    // The frame spans reads: copy exactly its bytes once; later frames' bytes stay where they are
+    // (copying the whole backlog would copy pipelined frames again and again).
+    this.skip(4);
+    const frame = this.pool !== undefined ? this.pool.acquire(size) : Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const chunk = this.chunks[0]!;
+      const n = Math.min(chunk.length, size - filled);
+      chunk.copy(frame, filled, 0, n);
+      filled += n;
+      if (n === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(n);
+    }
+    this.buffered -= size;
     return frame;
+  }
+
+  /** Drops `n` buffered bytes (the size prefix). */
+  private skip(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const chunk = this.chunks[0]!;
+      if (chunk.length <= left) {
+        left -= chunk.length;
+        this.chunks.shift();
+      } else {
+        this.chunks[0] = chunk.subarray(left);
+        left = 0;
+      }
+    }
+    this.buffered -= n;
   }
 
   private peekSize(): number {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
+import { FramePool } from './frame-pool.ts';
 
 export interface ListenAddress {
   host: string;
@@ -25,6 +26,8 @@ export class SocketServer {
   private readonly handler: FrameHandler;
   private readonly limits: ConnectionLimits;
   private readonly log: NetworkLogger;
+  /** Shared by all connections: large request frames reuse buffers instead of page-faulting new ones. */
+  private readonly pool = new FramePool();
 
   constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
     this.handler = handler;
@@ -49,6 +52,7 @@ export class SocketServer {
           this.limits,
           this.log,
           (c) => this.connections.delete(c),
+          this.pool,
         );
         this.connections.add(connection);
       });
