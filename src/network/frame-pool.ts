@@ -38,7 +38,12 @@ export class FramePool {
     const whole = Buffer.from(frame.buffer, 0, frame.buffer.byteLength);
     if (this.pooledBytes + whole.length > this.maxPooledBytes) return;
     const cls = Math.log2(whole.length);
-    (this.free[cls] ??= []).push(whole);
+    let list = this.free[cls];
+    if (list === undefined) {
+      list = [];
+      this.free[cls] = list;
+    }
+    list.push(whole);
     this.pooledBytes += whole.length;
   }
 }
