@@ -17,7 +17,8 @@ import type { AppendResult, LogService, PartitionOffsets, ReadResult } from './h
 import type { TopicMetadata } from './metadata/local-metadata-store.ts';
 import type { PartitionLogLifecycle } from './metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from './protocol/error-codes.ts';
-import { isTransactional, readBatchHeader } from './protocol/records/batch-header.ts';
+import { ProtocolError, ProtocolErrorCodes } from './protocol/errors.ts';
+import { isTransactional, type RecordBatchHeader, readBatchHeader } from './protocol/records/batch-header.ts';
 import { iterateBatches } from './protocol/records/iterate-batches.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from './storage/log-config.ts';
 import { LogManager } from './storage/log-manager.ts';
@@ -153,7 +154,7 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
 
   async append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
     const s = this.state(topic, partition);
-    const first = readBatchHeader(records, 0);
+    const first = firstBatchHeader(records);
     if (isTransactional(first.attributes)) {
       // Without a transaction coordinator a transactional batch could never be committed or
       // aborted, and would hold the last stable offset back forever.
@@ -395,6 +396,20 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
       }
     }
     this.partitions.clear();
+  }
+}
+
+/** The first batch's header; malformed or legacy bytes are the partition's error, as in Kafka. */
+function firstBatchHeader(records: Buffer): RecordBatchHeader {
+  try {
+    return readBatchHeader(records, 0);
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    const code =
+      err.code === ProtocolErrorCodes.unsupportedVersion
+        ? ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT
+        : ErrorCode.CORRUPT_MESSAGE;
+    throw new KafkaError(code, err.message, { cause: err });
   }
 }
 
