@@ -12,7 +12,7 @@
  * Prints a table and the ratios the issue asks for.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,12 @@ const quick = args.includes('--quick');
 const mbArg = args.indexOf('--mb');
 const totalMb = mbArg >= 0 ? Number(args[mbArg + 1]) : quick ? 256 : 1024;
 const records = totalMb * 1024;
+// The broker runs as users run it: the bundled CLI that `npm run build` writes.
+const builtCli = join(root, 'dist/bin/cli.js');
+if (!existsSync(builtCli)) {
+  console.error('bench/broker.bench.ts: run `npm run build` first (it measures the built broker in dist/bin)');
+  process.exit(1);
+}
 const work = mkdtempSync(join(tmpdir(), 'samsa-bench-'));
 const node = process.execPath;
 let nextPort = 29100 + Math.floor(Math.random() * 500);
@@ -174,7 +180,7 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
   const port = nextPort++;
   const dataDir = join(work, 'samsa-data');
   const broker = await startProcess(
-    [join(root, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn'],
+    [builtCli, 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn'],
     /listening on/,
   );
   const bootstrap = `127.0.0.1:${port}`;
