@@ -1,6 +1,7 @@
 /**
  * The machine's ceilings for the broker benchmark, run as separate processes:
  *   produce-server PORT FILE   accepts int32-framed frames, CRC-32C checks each, appends it to FILE
+ *                              (reads, checksums and up to 8 writes overlap; frame buffers are reused)
  *   produce-client PORT MB     sends MB frames of 1 MiB as fast as the socket takes them
  *   consume-server PORT FILE   streams FILE (read once, served from the page cache) to each client
  *   consume-client PORT        reads until the server closes, prints bytes
@@ -17,41 +18,61 @@ const port = Number(portText);
 
 async function produceServer(file: string): Promise<void> {
   const fh = await open(file, 'w');
+  let position = 0;
   const server = createServer((socket) => {
-    let chunks: Buffer[] = [];
-    let buffered = 0;
-    let writing = Promise.resolve();
-    let need = -1; // size of the frame being collected, -1 until its header arrived
+    // Frames are copied once into recycled buffers (fresh ones page-fault on first touch), checked
+    // with CRC-32C, and written at increasing file positions with up to 8 writes in flight, so
+    // reading the socket, checksumming and writing overlap as in a broker.
+    const free: Buffer[] = [];
+    let frame: Buffer | undefined;
+    let filled = 0;
+    const header = Buffer.alloc(4);
+    let headerFilled = 0;
+    let writes = 0;
+    let ended = false;
+    const finish = () => {
+      if (ended && writes === 0) socket.end('ok');
+    };
     socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      buffered += chunk.length;
-      for (;;) {
-        if (need < 0) {
-          if (buffered < 4) return;
-          if (chunks[0]!.length < 4) chunks = [Buffer.concat(chunks, buffered)];
-          need = chunks[0]!.readInt32BE(0);
+      let at = 0;
+      while (at < chunk.length) {
+        if (frame === undefined) {
+          const n = Math.min(4 - headerFilled, chunk.length - at);
+          chunk.copy(header, headerFilled, at, at + n);
+          headerFilled += n;
+          at += n;
+          if (headerFilled < 4) return;
+          const size = header.readInt32BE(0);
+          const reused = free.pop();
+          frame = reused !== undefined && reused.length === size ? reused : Buffer.allocUnsafe(size);
+          filled = 0;
+          headerFilled = 0;
         }
-        if (buffered < 4 + need) return;
-        // Concatenate once per complete frame, as a broker would.
-        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
-        const frame = all.subarray(4, 4 + need);
-        crc32c(frame); // what a broker must do to validate a batch
-        socket.pause();
-        writing = writing.then(async () => {
-          await fh.write(frame);
-          socket.resume();
-        });
-        const rest = all.subarray(4 + need);
-        chunks = rest.length > 0 ? [rest] : [];
-        buffered = rest.length;
-        need = -1;
+        const n = Math.min(frame.length - filled, chunk.length - at);
+        chunk.copy(frame, filled, at, at + n);
+        filled += n;
+        at += n;
+        if (filled < frame.length) return;
+        const full = frame;
+        frame = undefined;
+        crc32c(full); // what a broker must do to validate a batch
+        writes++;
+        if (writes >= 8) socket.pause();
+        fh.write(full, 0, full.length, position).then(
+          () => {
+            writes--;
+            free.push(full);
+            if (writes < 8) socket.resume();
+            finish();
+          },
+          () => socket.destroy(),
+        );
+        position += full.length;
       }
     });
     socket.on('end', () => {
-      writing.then(
-        () => socket.end('ok'),
-        () => socket.destroy(),
-      );
+      ended = true;
+      finish();
     });
     socket.on('error', () => {});
   });

@@ -50,6 +50,7 @@ import { PartitionLogService } from './log-service.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
+import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
 
@@ -99,6 +100,8 @@ export interface RunningBroker {
   readonly bootstrap: string;
   readonly config: BrokerConfig;
   readonly dataDir: string;
+  /** Per-API request timings (Kafka's TotalTimeMs / LocalTimeMs), since start or the last reset. */
+  readonly requestMetrics: RequestMetrics;
   close(): Promise<void>;
 }
 
@@ -193,6 +196,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     bootstrap: `${advertised.host}:${advertised.port}`,
     config,
     dataDir: config.dataDir,
+    requestMetrics: server.requestMetrics,
     async close() {
       if (closed) return;
       closed = true;

@@ -18,9 +18,8 @@ import type { KafkaClient } from '../network/kafka-client.ts';
 import { ErrorCode, errorName } from '../protocol/error-codes.ts';
 import type { CompressionType } from '../protocol/records/batch-header.ts';
 import { isControl } from '../protocol/records/batch-header.ts';
-import { buildRecordBatch } from '../protocol/records/builder.ts';
-import type { RecordInput } from '../protocol/records/record.ts';
 import { decodeBatch } from '../protocol/records/record.ts';
+import { LatencyHistogram } from '../util/latency-histogram.ts';
 import {
   acksOption,
   BOOTSTRAP_USAGE,
@@ -34,7 +33,7 @@ import {
   UsageError,
   waitForTopic,
 } from './cli-common.ts';
-import { LatencyHistogram } from './latency-histogram.ts';
+import { PerfBatchFactory } from './perf-batches.ts';
 import { compressionOption, type PartitionBatch, produceBatches } from './produce-request.ts';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicFetcher } from './topic-fetcher.ts';
 
@@ -213,16 +212,7 @@ export async function runPerfProduce(
   for (let i = 0; i < payload.length; i++) payload[i] = 65 + randomInt(26);
   const recordsPerBatch = Math.max(1, Math.floor((s.batchSize - 61) / (s.recordSize + recordOverhead(s.recordSize))));
   const recordsPerRequest = recordsPerBatch * partitions.length;
-  const template: RecordInput = { key: null, value: payload };
-  const recordArrays = new Map<number, RecordInput[]>();
-  const recordsOf = (n: number): RecordInput[] => {
-    let a = recordArrays.get(n);
-    if (a === undefined) {
-      a = new Array<RecordInput>(n).fill(template);
-      recordArrays.set(n, a);
-    }
-    return a;
-  };
+  const batches = new PerfBatchFactory(payload, recordsPerBatch, s.compression);
 
   const histogram = new LatencyHistogram();
   const steady = new LatencyHistogram();
@@ -267,16 +257,18 @@ export async function runPerfProduce(
   };
 
   const sendRequest = async (plan: { partition: number; count: number }[], firstIndex: number, sentAt: number) => {
-    const batches: PartitionBatch[] = [];
+    const request: PartitionBatch[] = [];
     const timestamp = BigInt(Date.now());
-    for (const p of plan) {
-      batches.push({
-        partition: p.partition,
-        batch: await buildRecordBatch({ records: recordsOf(p.count), compression: s.compression, timestamp }),
-      });
-    }
-    const results = await produceBatches(client, s.topic, batches, s.acks, s.timeoutMs);
+    for (const p of plan) request.push({ partition: p.partition, batch: await batches.build(p.count, timestamp) });
+    const results = await produceBatches(client, s.topic, request, s.acks, s.timeoutMs);
     const ackAt = performance.now();
+    // Answered (or failed without a transport error): the request's bytes were written, so its
+    // buffers can be reused. A timed-out request may still be queued on the socket: not reused.
+    if (
+      !results.some((r) => r.errorCode === ErrorCode.REQUEST_TIMED_OUT || r.errorCode === ErrorCode.NETWORK_EXCEPTION)
+    ) {
+      for (const b of request) batches.release(b.batch);
+    }
     lastAck = ackAt;
     const byPartition = new Map(results.map((r) => [r.partition, r]));
     let index = firstIndex;

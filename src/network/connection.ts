@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FramePool } from './frame-pool.ts';
 import { FrameReader } from './frame-reader.ts';
+import type { RequestMetrics } from './request-metrics.ts';
 
 /** The subset of a pino logger the network layer uses. */
 export interface NetworkLogger {
@@ -43,6 +44,10 @@ interface Slot {
   size: number;
   done: boolean;
   response: Buffer[] | null;
+  /** API key (read before the handler may recycle the frame), and performance.now() stamps. */
+  apiKey: number;
+  readAt: number;
+  handledAt: number;
 }
 
 /**
@@ -69,6 +74,7 @@ export class Connection implements ConnectionInfo {
   private readonly limits: ConnectionLimits;
   private readonly log: NetworkLogger;
   private readonly pool: FramePool | undefined;
+  private readonly metrics: RequestMetrics | undefined;
 
   constructor(
     id: number,
@@ -79,8 +85,10 @@ export class Connection implements ConnectionInfo {
     log: NetworkLogger,
     onClose: (c: Connection) => void,
     pool?: FramePool,
+    metrics?: RequestMetrics,
   ) {
     this.pool = pool;
+    this.metrics = metrics;
     this.id = id;
     this.handler = handler;
     this.limits = limits;
@@ -130,7 +138,15 @@ export class Connection implements ConnectionInfo {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { frame, size: frame.length, done: false, response: null };
+    const slot: Slot = {
+      frame,
+      size: frame.length,
+      done: false,
+      response: null,
+      apiKey: frame.length >= 2 ? frame.readInt16BE(0) : -1,
+      readAt: this.metrics === undefined ? 0 : performance.now(),
+      handledAt: 0,
+    };
     this.slots.push(slot);
     this.inFlightBytes += frame.length;
     let result: Promise<Buffer[] | null> | Buffer[] | null;
@@ -164,6 +180,7 @@ export class Connection implements ConnectionInfo {
   private complete(slot: Slot, response: Buffer[] | null): void {
     slot.done = true;
     slot.response = response;
+    if (this.metrics !== undefined) slot.handledAt = performance.now();
     if (this.pool !== undefined && this.limits.recyclable?.(slot.frame) === true) this.pool.release(slot.frame);
     if (this.closed) return;
     // Flush every finished response at the head of the queue, in request order.
@@ -179,6 +196,9 @@ export class Connection implements ConnectionInfo {
           this.socket.uncork();
         }
         if (!ok) this.waitingForDrain = true;
+      }
+      if (this.metrics !== undefined) {
+        this.metrics.record(head.apiKey, head.handledAt - head.readAt, performance.now() - head.readAt);
       }
     }
     if (this.closingReason !== undefined) {

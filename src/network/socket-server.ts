@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
 import { FramePool } from './frame-pool.ts';
+import { RequestMetrics } from './request-metrics.ts';
 
 export interface ListenAddress {
   host: string;
@@ -28,6 +29,8 @@ export class SocketServer {
   private readonly log: NetworkLogger;
   /** Shared by all connections: large request frames reuse buffers instead of page-faulting new ones. */
   private readonly pool = new FramePool();
+  /** Per-API request timings of every connection. */
+  readonly requestMetrics = new RequestMetrics();
 
   constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
     this.handler = handler;
@@ -53,6 +56,7 @@ export class SocketServer {
           this.log,
           (c) => this.connections.delete(c),
           this.pool,
+          this.requestMetrics,
         );
         this.connections.add(connection);
       });

@@ -8,7 +8,8 @@
  * loop until every byte is written, because POSIX allows short writes.
  */
 import * as fsp from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { SerialQueue } from '../util/serial-queue.ts';
 
 /** 'r' read only; 'r+' read/write an existing file; 'w+' create or truncate; 'wx+' create, fail if it exists. */
 export type OpenMode = 'r' | 'r+' | 'w+' | 'wx+';
@@ -121,6 +122,13 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
+function ignoreMissing(err: unknown): void {
+  if (!isMissing(err)) throw err;
+}
+
+/** Every RealFileLayer's deletions, one at a time (see unlink). */
+const deletions = new SerialQueue();
+
 export class RealFileLayer implements FileLayer {
   async open(path: string, mode: OpenMode): Promise<StorageFile> {
     return new RealStorageFile(await fsp.open(path, mode));
@@ -134,12 +142,31 @@ export class RealFileLayer implements FileLayer {
     return fsp.rename(from, to);
   }
 
+  /**
+   * Deletions go one at a time: unlinking a large file takes the kernel 0.1-0.8 s (freeing its
+   * extents and page cache), during which it holds a libuv thread-pool thread. fs.rm's parallel
+   * unlinks of a deleted topic's segments took every thread (4), and appends of every other
+   * partition waited behind them (measured: produce stalls of ~0.8 s).
+   */
   unlink(path: string): Promise<void> {
-    return fsp.unlink(path);
+    return deletions.run(() => fsp.unlink(path));
   }
 
-  rmTree(path: string): Promise<void> {
-    return fsp.rm(path, { recursive: true, force: true });
+  async rmTree(path: string): Promise<void> {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fsp.readdir(path, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return this.unlink(path).catch(ignoreMissing);
+      throw err;
+    }
+    for (const entry of entries) {
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) await this.rmTree(child);
+      else await this.unlink(child).catch(ignoreMissing);
+    }
+    await fsp.rmdir(path).catch(ignoreMissing);
   }
 
   readdir(path: string): Promise<string[]> {

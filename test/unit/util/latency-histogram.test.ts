@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LatencyHistogram } from '../../../src/admin/latency-histogram.ts';
+import { LatencyHistogram } from '../../../src/util/latency-histogram.ts';
 
 test('percentiles of 1..10000 ms are within 0.1%', () => {
   const h = new LatencyHistogram();
