@@ -219,7 +219,7 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
       'warn',
       // Deleted topics' files go at once, so the next run writes into recycled page cache.
       '--override',
-      'file.delete.delay.ms=0',
+      'log.segment.delete.delay.ms=0',
     ],
     /listening on/,
   );
@@ -347,13 +347,25 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
     rmSync(file, { force: true });
     await deleteTopic('perf-kcat');
 
-    // Latency at half of the maximum load, steady state: the first second (JIT, connections,
-    // topic creation, first segment files) is left out with --warmup-records, as in Kafka's tool.
+    // Latency at half of the maximum load, steady state: the first two seconds (JIT, connections,
+    // first segment files) are left out with --warmup-records, as in Kafka's tool.
     // Twice: with the default producer settings of the best default run at half its rate, and
     // with the tuned settings at half the tuned rate (the broker's maximum).
     const halfLoad = (name: string, rate: number, acks: string, partitions: number, extra: string[]) => {
       const half = Math.floor(rate / 2);
       const topic = `perf-half-${name}`;
+      // Created beforehand, so partition creation is not inside the measured run.
+      run(node, [
+        cli,
+        'topic',
+        'create',
+        '--bootstrap',
+        bootstrap,
+        '--topic',
+        topic,
+        '--partitions',
+        String(partitions),
+      ]);
       const out = run(node, [
         ...SAMSA_NODE_FLAGS,
         cli,
@@ -364,9 +376,9 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
         '--topic',
         topic,
         '--num-records',
-        String(half * 11),
+        String(half * 12),
         '--warmup-records',
-        String(half),
+        String(half * 2),
         '--record-size',
         '1024',
         `--acks=${acks}`,
