@@ -3,8 +3,8 @@
  * kafka-producer-perf-test and kafka-consumer-perf-test, built to saturate a broker.
  *
  * perf produce keeps up to --max-in-flight Produce requests outstanding (pipelined on one
- * connection per leader); each request carries one batch per partition, built once from a single
- * random payload. With --throughput R, record i is due at start + i/R and its latency runs from
+ * connection per leader); each request carries one batch per partition of one random payload
+ * repeated (PerfBatchFactory: records encoded once, a fresh header and CRC per batch). With --throughput R, record i is due at start + i/R and its latency runs from
  * that moment to its acknowledgement, so time spent waiting for a free in-flight slot counts
  * (no coordinated omission); unthrottled, latency runs from when its request was built.
  * Percentiles come from a histogram of every record, not a sample.
