@@ -237,30 +237,35 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
   let tunedRecordsPerSec = 0;
   // The default-settings run with the most records/s: the latency run uses its settings at half its rate.
   let bestConfig = { acks: '1', partitions: 1, recordsPerSec: 0 };
+  // `samsa perf produce` of `count` 1 KiB records, as bin/samsa.js runs it.
+  const perfProduce = (topic: string, count: number, acks: string, partitions: number, extra: string[] = []) =>
+    parseProducePerf(
+      run(node, [
+        ...SAMSA_NODE_FLAGS,
+        cli,
+        'perf',
+        'produce',
+        '--bootstrap',
+        bootstrap,
+        '--topic',
+        topic,
+        '--num-records',
+        String(count),
+        '--record-size',
+        '1024',
+        `--acks=${acks}`,
+        '--partitions',
+        String(partitions),
+        '--reporting-interval',
+        '60000',
+        ...extra,
+      ]),
+    );
   try {
     for (const partitions of [1, 8]) {
       for (const acks of ['1', '-1']) {
         const topic = `perf-p${partitions}-a${acks.replace('-', 'm')}`;
-        const out = run(node, [
-          ...SAMSA_NODE_FLAGS,
-          cli,
-          'perf',
-          'produce',
-          '--bootstrap',
-          bootstrap,
-          '--topic',
-          topic,
-          '--num-records',
-          String(records),
-          '--record-size',
-          '1024',
-          `--acks=${acks}`,
-          '--partitions',
-          String(partitions),
-          '--reporting-interval',
-          '60000',
-        ]);
-        const r = parseProducePerf(out);
+        const r = perfProduce(topic, records, acks, partitions);
         rows.push({ name: `Samsa produce acks=${acks}, ${partitions} partition(s) (samsa perf)`, ...r });
         produceMax = Math.max(produceMax, r.mbPerSec);
         if (r.recordsPerSec > bestConfig.recordsPerSec)
@@ -289,30 +294,7 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
     // The same load generator with larger requests (256 KiB per partition batch, 8 in flight),
     // as a tuned Kafka producer would send them.
     {
-      const out = run(node, [
-        ...SAMSA_NODE_FLAGS,
-        cli,
-        'perf',
-        'produce',
-        '--bootstrap',
-        bootstrap,
-        '--topic',
-        'perf-tuned',
-        '--num-records',
-        String(records),
-        '--record-size',
-        '1024',
-        '--acks=-1',
-        '--partitions',
-        '8',
-        '--batch-size',
-        '262144',
-        '--max-in-flight',
-        '8',
-        '--reporting-interval',
-        '60000',
-      ]);
-      const r = parseProducePerf(out);
+      const r = perfProduce('perf-tuned', records, '-1', 8, ['--batch-size', '262144', '--max-in-flight', '8']);
       rows.push({ name: 'Samsa produce acks=-1, 8 partitions, 256 KiB batches, 8 in flight (samsa perf)', ...r });
       produceMax = Math.max(produceMax, r.mbPerSec);
       tunedRecordsPerSec = r.recordsPerSec;
@@ -366,31 +348,13 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
         '--partitions',
         String(partitions),
       ]);
-      const out = run(node, [
-        ...SAMSA_NODE_FLAGS,
-        cli,
-        'perf',
-        'produce',
-        '--bootstrap',
-        bootstrap,
-        '--topic',
-        topic,
-        '--num-records',
-        String(half * 12),
+      const r = perfProduce(topic, half * 12, acks, partitions, [
         '--warmup-records',
         String(half * 2),
-        '--record-size',
-        '1024',
-        `--acks=${acks}`,
-        '--partitions',
-        String(partitions),
         '--throughput',
         String(half),
-        '--reporting-interval',
-        '60000',
         ...extra,
       ]);
-      const r = parseProducePerf(out);
       rows.push({
         name: `Samsa produce at half load, ${name} settings (${half} records/s, acks=${acks}, ${partitions} partition(s))`,
         ...r,

@@ -284,6 +284,25 @@ export function metadata(conn: RawConnection, topics: readonly string[]): Promis
   } satisfies MetadataRequestInput);
 }
 
+/** One Fetch v11 (by name, no wait) of one partition from `offset`; fails the test on an error code. */
+export async function fetchPartition(conn: RawConnection, topic: string, partition: number, offset: bigint) {
+  const res = await conn.request<FetchResponse>(ApiKeys.Fetch, 11, {
+    replicaId: -1,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 8 << 20,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: 4 << 20 }] }],
+    forgottenTopicsData: [],
+    rackId: '',
+  } satisfies FetchRequestInput);
+  const p = res.responses[0]?.partitions[0];
+  assert.equal(p?.errorCode, 0, `Fetch ${topic}/${partition}: error ${p?.errorCode}`);
+  return p;
+}
+
 /** A fetched record with the identity of the batch that carried it. */
 export interface FetchedRecord extends KafkaRecord {
   producerId: bigint;
@@ -302,20 +321,7 @@ export async function fetchAll(
   let next = from;
   for (let round = 0; ; round++) {
     assert.ok(round < 1000, 'fetch made no progress');
-    const res = await conn.request<FetchResponse>(ApiKeys.Fetch, 11, {
-      replicaId: -1,
-      maxWaitMs: 0,
-      minBytes: 0,
-      maxBytes: 8 << 20,
-      isolationLevel: 0,
-      sessionId: 0,
-      sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition, fetchOffset: next, partitionMaxBytes: 4 << 20 }] }],
-      forgottenTopicsData: [],
-      rackId: '',
-    } satisfies FetchRequestInput);
-    const p = res.responses[0]?.partitions[0];
-    assert.equal(p?.errorCode, 0, `Fetch ${topic}/${partition}: error ${p?.errorCode}`);
+    const p = await fetchPartition(conn, topic, partition, next);
     if (next >= p.highWatermark) return out;
     const records = p.records ?? Buffer.alloc(0);
     let progressed = false;

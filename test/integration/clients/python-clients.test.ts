@@ -25,9 +25,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
-import type { FetchRequestInput, FetchResponse } from '../../../src/protocol/messages/001-fetch.ts';
 import { Compression, decodeBatchSync, iterateBatches } from '../../../src/protocol/records/index.ts';
-import { ApiKeys, metadata, RawConnection, run } from '../broker/helpers.ts';
+import { fetchPartition, metadata, RawConnection, run } from '../broker/helpers.ts';
 import {
   type BrokerProcess,
   type ConsumerEvent,
@@ -261,20 +260,7 @@ async function storedBatches(topic: string, partition: number): Promise<StoredBa
   const out: StoredBatch[] = [];
   let next = 0n;
   for (let round = 0; round < 100; round++) {
-    const res = await conn.request<FetchResponse>(ApiKeys.Fetch, 11, {
-      replicaId: -1,
-      maxWaitMs: 0,
-      minBytes: 0,
-      maxBytes: 8 << 20,
-      isolationLevel: 0,
-      sessionId: 0,
-      sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition, fetchOffset: next, partitionMaxBytes: 4 << 20 }] }],
-      forgottenTopicsData: [],
-      rackId: '',
-    } satisfies FetchRequestInput);
-    const p = res.responses[0]?.partitions[0];
-    assert.equal(p?.errorCode, 0, `Fetch ${topic}/${partition}: error ${p?.errorCode}`);
+    const p = await fetchPartition(conn, topic, partition, next);
     if (next >= p.highWatermark) return out;
     const bytes = p.records ?? Buffer.alloc(0);
     for (const b of iterateBatches(bytes, { partialTail: 'stop' })) {
