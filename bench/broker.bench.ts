@@ -7,7 +7,8 @@
  *  - Redis Streams (Debian redis-server): redis-benchmark -P 100 XADD of 1 KiB values;
  *  - Samsa with `samsa perf produce|consume`: 1 KiB records, acks=1 and acks=-1, 1 and 8
  *    partitions, then consumed back; produce latency p50/p99/p99.9;
- *  - Samsa with a C client: `kcat -P` of a file of 1 KiB lines;
+ *  - Samsa with a C client: `kcat -P` of a file of 1 KiB lines, and librdkafka's producer at half
+ *    load (bench/rdkafka-latency.c, built with Debian's librdkafka-dev);
  *  - produce latency at half of the maximum load (of the same producer settings).
  * Prints a table and the ratios the issue asks for.
  *
@@ -103,6 +104,20 @@ function warmMemory(gb: number): void {
   for (let i = 0; i < gb * 128; i++) writeSync(fd, chunk);
   closeSync(fd);
   rmSync(file);
+}
+
+/** Compiles bench/rdkafka-latency.c; undefined (with a line saying why) without librdkafka-dev. */
+function buildRdkafkaLatency(): string | undefined {
+  const binary = join(work, 'rdkafka-latency');
+  try {
+    run('cc', ['-O2', '-o', binary, join(root, 'bench/rdkafka-latency.c'), '-lrdkafka']);
+    return binary;
+  } catch {
+    console.log(
+      'cannot build bench/rdkafka-latency.c (apt-get install librdkafka-dev): skipping the C client latency run',
+    );
+    return undefined;
+  }
 }
 
 async function ceilings(): Promise<{ produce: number; consume: number }> {
@@ -365,6 +380,37 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
     await deleteTopic(defaults.topic);
     const tuned = halfLoad('tuned', tunedRecordsPerSec, '-1', 8, ['--batch-size', '262144', '--max-in-flight', '8']);
     await deleteTopic(tuned.topic);
+    // The same half load from a C client: librdkafka's producer (bench/rdkafka-latency.c), when
+    // Debian's librdkafka-dev is there to build it.
+    const rdkafka = buildRdkafkaLatency();
+    if (rdkafka !== undefined) {
+      const half = Math.floor(bestConfig.recordsPerSec / 2);
+      const topic = 'perf-half-rdkafka';
+      run(node, [
+        cli,
+        'topic',
+        'create',
+        '--bootstrap',
+        bootstrap,
+        '--topic',
+        topic,
+        '--partitions',
+        String(bestConfig.partitions),
+      ]);
+      const acks = bestConfig.acks === '-1' ? 'all' : bestConfig.acks;
+      const out = JSON.parse(
+        run(rdkafka, [bootstrap, topic, String(half), '12', '2', '1024', `acks=${acks}`, 'linger.ms=1']),
+      ) as { recordsPerSec: number; p50: number; p99: number; p999: number };
+      rows.push({
+        name: `librdkafka 2.0.2 producer at half load (${half} records/s, acks=${acks}, linger.ms=1, ${bestConfig.partitions} partition(s))`,
+        mbPerSec: (out.recordsPerSec * 1024) / 1048576,
+        recordsPerSec: out.recordsPerSec,
+        p50: out.p50,
+        p99: out.p99,
+        p999: out.p999,
+      });
+      await deleteTopic(topic);
+    }
     const r = { p99: Math.max(defaults.p99, tuned.p99) };
     return { produceMax, consumeMax, p99AtHalf: r.p99 };
   } finally {
