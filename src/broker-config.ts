@@ -92,6 +92,9 @@ const BROKER_KEYS = new Set([
   'group.max.size',
   'group.min.session.timeout.ms',
   'group.max.session.timeout.ms',
+  // Samsa's own storage settings (src/storage/log-config.ts, LogManagerSettings)
+  'samsa.log.max.open.segment.files',
+  'samsa.log.inline.write.max.bytes',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 

@@ -5,11 +5,15 @@
  * its event loop on disk I/O while serving.
  *
  * `RealFileLayer` maps each call onto node:fs/promises. Writes are positional (pwrite/pwritev) and
- * loop until every byte is written, because POSIX allows short writes.
+ * loop until every byte is written, because POSIX allows short writes. With an InlineWritePolicy,
+ * writes it allows are blocking pwrites on the calling thread instead (see inline-writes.ts); they
+ * still report through the returned promise.
  */
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SerialQueue } from '../util/serial-queue.ts';
+import type { InlineWritePolicy } from './inline-writes.ts';
 
 /** 'r' read only; 'r+' read/write an existing file; 'w+' create or truncate; 'wx+' create, fail if it exists. */
 export type OpenMode = 'r' | 'r+' | 'w+' | 'wx+';
@@ -51,9 +55,11 @@ export interface FileLayer {
 
 class RealStorageFile implements StorageFile {
   readonly #fh: fsp.FileHandle;
+  readonly #inline: InlineWritePolicy | undefined;
 
-  constructor(fh: fsp.FileHandle) {
+  constructor(fh: fsp.FileHandle, inline: InlineWritePolicy | undefined) {
     this.#fh = fh;
+    this.#inline = inline;
   }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
@@ -69,8 +75,11 @@ class RealStorageFile implements StorageFile {
   async write(buffer: Buffer, position: number): Promise<void> {
     let done = 0;
     while (done < buffer.length) {
-      const { bytesWritten } = await this.#fh.write(buffer, done, buffer.length - done, position + done);
-      done += bytesWritten;
+      const length = buffer.length - done;
+      const inline = this.#inline?.runInline(length, () =>
+        fs.writeSync(this.#fh.fd, buffer, done, length, position + done),
+      );
+      done += inline ?? (await this.#fh.write(buffer, done, length, position + done)).bytesWritten;
     }
   }
 
@@ -80,7 +89,9 @@ class RealStorageFile implements StorageFile {
     while (pending.length > 0) {
       const chunk = pending.slice(0, 1000);
       const expected = chunk.reduce((n, b) => n + b.length, 0);
-      const { bytesWritten } = await this.#fh.writev(chunk, position);
+      const bytesWritten =
+        this.#inline?.runInline(expected, () => fs.writevSync(this.#fh.fd, chunk, position)) ??
+        (await this.#fh.writev(chunk, position)).bytesWritten;
       position += bytesWritten;
       if (bytesWritten === expected) {
         pending = pending.slice(chunk.length);
@@ -130,8 +141,15 @@ function ignoreMissing(err: unknown): void {
 const deletions = new SerialQueue();
 
 export class RealFileLayer implements FileLayer {
+  readonly #inline: InlineWritePolicy | undefined;
+
+  /** `inlineWrites`: writes it allows are blocking pwrites on the event loop (see inline-writes.ts). */
+  constructor(options: { inlineWrites?: InlineWritePolicy } = {}) {
+    this.#inline = options.inlineWrites;
+  }
+
   async open(path: string, mode: OpenMode): Promise<StorageFile> {
-    return new RealStorageFile(await fsp.open(path, mode));
+    return new RealStorageFile(await fsp.open(path, mode), this.#inline);
   }
 
   readFile(path: string): Promise<Buffer> {

@@ -335,6 +335,11 @@ export interface LogManagerSettings {
   cleanerDedupeBufferSize: number;
   /** Bound on open segment file handles across all logs (Samsa-specific; Kafka relies on the OS limit). */
   maxOpenSegmentFiles: number;
+  /**
+   * samsa.log.inline.write.max.bytes: appends up to this size are blocking pwrites on the event
+   * loop rather than thread-pool writes (see inline-writes.ts); 0 sends every write to the pool.
+   */
+  inlineWriteMaxBytes: number;
 }
 
 export const DEFAULT_LOG_MANAGER_SETTINGS: Readonly<LogManagerSettings> = Object.freeze({
@@ -346,6 +351,7 @@ export const DEFAULT_LOG_MANAGER_SETTINGS: Readonly<LogManagerSettings> = Object
   cleanerBackoffMs: 15_000,
   cleanerDedupeBufferSize: 134_217_728,
   maxOpenSegmentFiles: 4096,
+  inlineWriteMaxBytes: 1024 * 1024,
 });
 
 export function logManagerSettingsFromBroker(props: Readonly<Record<string, string>>): LogManagerSettings {
@@ -369,5 +375,6 @@ export function logManagerSettingsFromBroker(props: Readonly<Record<string, stri
     cleanerBackoffMs: n('log.cleaner.backoff.ms', d.cleanerBackoffMs),
     cleanerDedupeBufferSize: n('log.cleaner.dedupe.buffer.size', d.cleanerDedupeBufferSize),
     maxOpenSegmentFiles: n('samsa.log.max.open.segment.files', d.maxOpenSegmentFiles),
+    inlineWriteMaxBytes: n('samsa.log.inline.write.max.bytes', d.inlineWriteMaxBytes),
   };
 }

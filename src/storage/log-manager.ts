@@ -34,7 +34,8 @@ import {
   RECOVERY_POINT_CHECKPOINT_FILE,
 } from './checkpoint-file.ts';
 import { FileHandleCache } from './file-handle-cache.ts';
-import { type FileLayer, realFileLayer } from './file-layer.ts';
+import { type FileLayer, RealFileLayer, realFileLayer } from './file-layer.ts';
+import { InlineWritePolicy } from './inline-writes.ts';
 import { LogCleaner } from './log-cleaner.ts';
 import { DEFAULT_LOG_MANAGER_SETTINGS, LogConfig, type LogManagerSettings } from './log-config.ts';
 import {
@@ -99,10 +100,13 @@ export class LogManager {
 
   constructor(options: LogManagerOptions) {
     if (options.dataDirs.length === 0) throw new Error('at least one log directory is required');
-    this.#files = options.files ?? realFileLayer;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#settings = { ...DEFAULT_LOG_MANAGER_SETTINGS, ...options.settings };
+    const maxBytes = this.#settings.inlineWriteMaxBytes;
+    this.#files =
+      options.files ??
+      (maxBytes > 0 ? new RealFileLayer({ inlineWrites: new InlineWritePolicy({ maxBytes }) }) : realFileLayer);
     this.#brokerDefaults = options.brokerDefaults ?? {};
     this.#topicConfigs = options.topicConfigs ?? (() => undefined);
     this.#hwFollowsLogEnd = options.highWatermarkFollowsLogEnd ?? true;
