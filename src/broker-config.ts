@@ -95,6 +95,7 @@ const BROKER_KEYS = new Set([
   // Samsa's own storage settings (src/storage/log-config.ts, LogManagerSettings)
   'samsa.log.max.open.segment.files',
   'samsa.log.inline.write.max.bytes',
+  'samsa.log.reserve.ahead.bytes',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 

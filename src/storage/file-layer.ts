@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SerialQueue } from '../util/serial-queue.ts';
+import type { BlockReservation } from './block-reservation.ts';
 import type { InlineWritePolicy } from './inline-writes.ts';
 
 /** 'r' read only; 'r+' read/write an existing file; 'w+' create or truncate; 'wx+' create, fail if it exists. */
@@ -39,6 +40,8 @@ export interface FileStat {
 }
 
 export interface FileLayer {
+  /** Disk blocks reserved ahead of active segments (see block-reservation.ts); absent: none. */
+  readonly reservation?: BlockReservation | undefined;
   open(path: string, mode: OpenMode): Promise<StorageFile>;
   readFile(path: string): Promise<Buffer>;
   rename(from: string, to: string): Promise<void>;
@@ -142,10 +145,17 @@ const deletions = new SerialQueue();
 
 export class RealFileLayer implements FileLayer {
   readonly #inline: InlineWritePolicy | undefined;
+  readonly reservation: BlockReservation | undefined;
 
-  /** `inlineWrites`: writes it allows are blocking pwrites on the event loop (see inline-writes.ts). */
-  constructor(options: { inlineWrites?: InlineWritePolicy } = {}) {
+  /**
+   * `inlineWrites`: writes it allows are blocking pwrites on the event loop (inline-writes.ts).
+   * `reservation`: blocks reserved ahead of active segments (block-reservation.ts).
+   */
+  constructor(
+    options: { inlineWrites?: InlineWritePolicy | undefined; reservation?: BlockReservation | undefined } = {},
+  ) {
     this.#inline = options.inlineWrites;
+    this.reservation = options.reservation;
   }
 
   async open(path: string, mode: OpenMode): Promise<StorageFile> {

@@ -340,6 +340,11 @@ export interface LogManagerSettings {
    * loop rather than thread-pool writes (see inline-writes.ts); 0 sends every write to the pool.
    */
   inlineWriteMaxBytes: number;
+  /**
+   * samsa.log.reserve.ahead.bytes: disk blocks reserved ahead of each active segment's end
+   * (block-reservation.ts), up to this much; 0 turns reservation off.
+   */
+  reserveAheadBytes: number;
 }
 
 export const DEFAULT_LOG_MANAGER_SETTINGS: Readonly<LogManagerSettings> = Object.freeze({
@@ -352,6 +357,7 @@ export const DEFAULT_LOG_MANAGER_SETTINGS: Readonly<LogManagerSettings> = Object
   cleanerDedupeBufferSize: 134_217_728,
   maxOpenSegmentFiles: 4096,
   inlineWriteMaxBytes: 1024 * 1024,
+  reserveAheadBytes: 64 * 1024 * 1024,
 });
 
 export function logManagerSettingsFromBroker(props: Readonly<Record<string, string>>): LogManagerSettings {
@@ -376,5 +382,6 @@ export function logManagerSettingsFromBroker(props: Readonly<Record<string, stri
     cleanerDedupeBufferSize: n('log.cleaner.dedupe.buffer.size', d.cleanerDedupeBufferSize),
     maxOpenSegmentFiles: n('samsa.log.max.open.segment.files', d.maxOpenSegmentFiles),
     inlineWriteMaxBytes: n('samsa.log.inline.write.max.bytes', d.inlineWriteMaxBytes),
+    reserveAheadBytes: n('samsa.log.reserve.ahead.bytes', d.reserveAheadBytes),
   };
 }

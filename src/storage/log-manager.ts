@@ -26,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
+import { FallocateReservation } from './block-reservation.ts';
 import {
   CheckpointCorruptError,
   CLEANER_OFFSET_CHECKPOINT_FILE,
@@ -103,10 +104,7 @@ export class LogManager {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#settings = { ...DEFAULT_LOG_MANAGER_SETTINGS, ...options.settings };
-    const maxBytes = this.#settings.inlineWriteMaxBytes;
-    this.#files =
-      options.files ??
-      (maxBytes > 0 ? new RealFileLayer({ inlineWrites: new InlineWritePolicy({ maxBytes }) }) : realFileLayer);
+    this.#files = options.files ?? this.#realFiles();
     this.#brokerDefaults = options.brokerDefaults ?? {};
     this.#topicConfigs = options.topicConfigs ?? (() => undefined);
     this.#hwFollowsLogEnd = options.highWatermarkFollowsLogEnd ?? true;
@@ -217,6 +215,22 @@ export class LogManager {
       { dir: dir.path, logs: loads.length, cleanShutdown: clean, ms: this.#clock.now() - started },
       'loaded log directory',
     );
+  }
+
+  /** The real file system, with inline writes and block reservation as the settings ask. */
+  #realFiles(): FileLayer {
+    const { inlineWriteMaxBytes, reserveAheadBytes } = this.#settings;
+    if (inlineWriteMaxBytes <= 0 && reserveAheadBytes <= 0) return realFileLayer;
+    return new RealFileLayer({
+      inlineWrites: inlineWriteMaxBytes > 0 ? new InlineWritePolicy({ maxBytes: inlineWriteMaxBytes }) : undefined,
+      reservation:
+        reserveAheadBytes > 0
+          ? new FallocateReservation(reserveAheadBytes, {
+              onDisabled: (err) =>
+                this.#logger.warn({ err }, 'cannot reserve disk blocks ahead of segments; appends work without'),
+            })
+          : undefined,
+    });
   }
 
   #configFor(topic: string): LogConfig {
@@ -540,5 +554,6 @@ export class LogManager {
         this.#markDirOffline(dir, err);
       }
     }
+    this.#files.reservation?.close?.();
   }
 }

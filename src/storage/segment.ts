@@ -34,6 +34,7 @@ import {
   type RecordBatchHeader,
   readBatchHeader,
 } from '../protocol/records/batch-header.ts';
+import { reservationChunk } from './block-reservation.ts';
 import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
 import type { FileLayer } from './file-layer.ts';
 import { OffsetIndex } from './offset-index.ts';
@@ -113,6 +114,9 @@ export class LogSegment {
   #refs = 0;
   #onUnused: (() => void) | null = null;
   #deleted = false;
+  /** End of the disk blocks this process reserved for the .log (past `size`; see block-reservation.ts). */
+  #reservedTo = 0;
+  #reserving: Promise<void> | null = null;
 
   private constructor(dir: string, baseOffset: bigint, suffix: string, size: number, opts: SegmentOptions) {
     this.dir = dir;
@@ -260,6 +264,35 @@ export class LogSegment {
     this.unflushedBytes += position - start;
     this.size = position;
     this.#nextOffset = batches.at(-1)!.lastOffset + 1n;
+    this.#maybeReserve();
+  }
+
+  /** Keeps disk blocks reserved ahead of the end of a live segment, in the background. */
+  #maybeReserve(): void {
+    const reservation = this.#files.reservation;
+    if (reservation === undefined || this.#suffix !== '' || this.#reserving !== null || this.#deleted) return;
+    const chunk = reservationChunk(this.size, reservation.maxAheadBytes);
+    if (this.#reservedTo - this.size >= chunk / 2) return;
+    const from = Math.max(this.#reservedTo, this.size);
+    this.#reserving = reservation
+      .reserve(this.logPath, from, chunk)
+      .then((ok) => {
+        if (ok) this.#reservedTo = from + chunk;
+      })
+      .finally(() => {
+        this.#reserving = null;
+      });
+  }
+
+  /**
+   * Gives back the blocks reserved past `size` (ftruncate to the same size frees them). `always`
+   * also covers blocks a previous run reserved before a crash.
+   */
+  async #releaseReservation(always: boolean): Promise<void> {
+    if (this.#reserving !== null) await this.#reserving;
+    if (this.#reservedTo <= this.size && !(always && this.#files.reservation !== undefined)) return;
+    await this.#log.use((f) => f.truncate(this.size));
+    this.#reservedTo = 0;
   }
 
   #indexBatch(lastOffset: bigint, maxTimestamp: bigint, position: number, size: number, interval: number): void {
@@ -481,7 +514,9 @@ export class LogSegment {
     this.#offsetIndex!.truncateTo(offset);
     this.#timeIndex!.truncateTo(offset);
     const removed = this.size - loc.position;
+    if (this.#reserving !== null) await this.#reserving;
     await this.#log.use((f) => f.truncate(loc.position));
+    this.#reservedTo = 0; // truncation freed every block past the new end
     this.size = loc.position;
     this.#offsetIndex!.truncateToPosition(loc.position);
     // Recompute what depends on the remaining batches.
@@ -522,6 +557,7 @@ export class LogSegment {
     // it takes to sync a whole segment (~1 s for 1 GiB of dirty pages).
     await this.#offsetIndex!.trim(this.#files);
     await this.#timeIndex!.trim(this.#files);
+    await this.#releaseReservation(true);
   }
 
   /** Largest timestamp in the segment, for time-based retention; falls back to the file's mtime. */
@@ -543,6 +579,7 @@ export class LogSegment {
   async close(): Promise<void> {
     if (this.#offsetIndex) await this.#offsetIndex.trim(this.#files);
     if (this.#timeIndex) await this.#timeIndex.trim(this.#files);
+    await this.#releaseReservation(false);
     await this.#log.close();
   }
 

@@ -1,0 +1,145 @@
+/**
+ * Reserves disk blocks ahead of the active segment's end, without changing the file's size
+ * (`fallocate --keep-size`, the util-linux tool: Node has no fallocate binding).
+ *
+ * Why: ext4 allocates the blocks of buffered appends only at writeback (delayed allocation). The
+ * flusher then holds the file's i_data_sem while it allocates, sometimes reading block bitmaps from
+ * disk, and every append to that file waits for it. Measured on the development VM at 240k
+ * records/s (8 partitions): appends blocked up to 60 ms in ext4_da_get_block_prep whenever
+ * writeback ran, and produce p99 was 70-125 ms; with the blocks reserved beforehand it was 6-9 ms.
+ *
+ * The file's size never includes reserved blocks, so recovery, reads and replication see exactly
+ * what they saw before; the blocks past the end are given back when the segment is rolled or
+ * closed (ftruncate to its size). Where the tool is missing or the file system cannot reserve
+ * blocks, reservation turns itself off after the first failure and appends work as before.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+
+export interface BlockReservation {
+  /** Largest reservation ahead of a segment's end. */
+  readonly maxAheadBytes: number;
+  /** Reserves [offset, offset + length) of the file at `path`; false when it could not. */
+  reserve(path: string, offset: number, length: number): Promise<boolean>;
+  /** Releases what it holds (a helper process); reservations after this start it again. */
+  close?(): void;
+}
+
+/** Runs a reservation; rejects when it fails. Replaced in tests. */
+export type ReserveCommand = (path: string, offset: number, length: number) => Promise<void>;
+
+/**
+ * One long-lived shell that runs `fallocate --keep-size` for each request line. Spawning a process
+ * per reservation from the broker cost ~25 ms of blocked event loop each (the fork of a large
+ * process on this VM); the shell is spawned once, on first use, and forks only itself.
+ */
+const HELPER_SCRIPT =
+  'while read -r id off len path; do ' +
+  'if out=$(fallocate --keep-size --offset "$off" --length "$len" -- "$path" 2>&1); ' +
+  'then echo "$id ok"; else echo "$id err $out" | tr -d "\\n"; echo; fi; done';
+
+export class FallocateHelper {
+  #child: ChildProcessWithoutNullStreams | null = null;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  #buffered = '';
+
+  run: ReserveCommand = (path, offset, length) =>
+    new Promise<void>((resolve, reject) => {
+      const child = this.#start();
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve, reject });
+      child.stdin.write(`${id} ${offset} ${length} ${path}\n`);
+    });
+
+  /** Ends the helper shell (it also ends when this process exits: its stdin closes). */
+  close(): void {
+    this.#child?.stdin.end();
+    this.#child = null;
+  }
+
+  #start(): ChildProcessWithoutNullStreams {
+    if (this.#child !== null) return this.#child;
+    const child = spawn('sh', ['-c', HELPER_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#child = child;
+    const failAll = (err: Error) => {
+      if (this.#child === child) this.#child = null;
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+    };
+    child.on('error', failAll);
+    child.on('exit', (code) => failAll(new Error(`fallocate helper exited with code ${code}`)));
+    child.stdin.on('error', () => undefined);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => this.#onOutput(chunk));
+    child.stderr.resume();
+    // The helper must not keep the process alive (tests, embedded brokers that never close).
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stderr as unknown as { unref?: () => void }).unref?.();
+    return child;
+  }
+
+  #onOutput(chunk: string): void {
+    this.#buffered += chunk;
+    let nl = this.#buffered.indexOf('\n');
+    while (nl >= 0) {
+      const line = this.#buffered.slice(0, nl);
+      this.#buffered = this.#buffered.slice(nl + 1);
+      nl = this.#buffered.indexOf('\n');
+      const m = /^(\d+) (ok|err)(?: (.*))?$/.exec(line);
+      if (m === null) continue;
+      const waiter = this.#pending.get(Number(m[1]));
+      if (waiter === undefined) continue;
+      this.#pending.delete(Number(m[1]));
+      if (m[2] === 'ok') waiter.resolve();
+      else waiter.reject(new Error(`fallocate failed: ${m[3] ?? ''}`));
+    }
+  }
+}
+
+export class FallocateReservation implements BlockReservation {
+  readonly maxAheadBytes: number;
+  readonly #helper: FallocateHelper | undefined;
+  readonly #run: ReserveCommand;
+  readonly #onDisabled: (err: unknown) => void;
+  #disabled = false;
+
+  constructor(maxAheadBytes: number, options: { run?: ReserveCommand; onDisabled?: (err: unknown) => void } = {}) {
+    this.maxAheadBytes = maxAheadBytes;
+    this.#helper = options.run === undefined ? new FallocateHelper() : undefined;
+    this.#run = options.run ?? this.#helper!.run;
+    this.#onDisabled = options.onDisabled ?? (() => undefined);
+  }
+
+  close(): void {
+    this.#helper?.close();
+  }
+
+  get disabled(): boolean {
+    return this.#disabled;
+  }
+
+  async reserve(path: string, offset: number, length: number): Promise<boolean> {
+    if (this.#disabled || length <= 0) return false;
+    try {
+      await this.#run(path, offset, length);
+      return true;
+    } catch (err) {
+      // A segment deleted meanwhile is not a reason to stop reserving for the others.
+      if (/No such file/i.test((err as Error).message)) return false;
+      this.#disabled = true;
+      this.#onDisabled(err);
+      return false;
+    }
+  }
+}
+
+/**
+ * How far ahead of `size` to reserve: as much as the segment already holds, between 1 MiB and
+ * `maxAhead`, so a partition that receives a few records reserves little and a busy one stays
+ * seconds ahead of its appends.
+ */
+export function reservationChunk(size: number, maxAhead: number): number {
+  return Math.min(maxAhead, Math.max(1024 * 1024, size));
+}

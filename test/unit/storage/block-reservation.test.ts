@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setBaseOffset } from '../../../src/protocol/records/batch-header.ts';
+import {
+  type BlockReservation,
+  FallocateHelper,
+  FallocateReservation,
+  reservationChunk,
+} from '../../../src/storage/block-reservation.ts';
+import { FileHandleCache } from '../../../src/storage/file-handle-cache.ts';
+import { RealFileLayer } from '../../../src/storage/file-layer.ts';
+import { LogSegment } from '../../../src/storage/segment.ts';
+import { tempDir, valuesBatch } from './helpers.ts';
+
+const MiB = 1024 * 1024;
+
+/** Allocated bytes of a file (st_blocks are 512-byte units). */
+async function allocated(path: string): Promise<number> {
+  return (await stat(path)).blocks * 512;
+}
+
+/** Keeps the event loop alive while an unref'd helper answers. */
+async function alive<T>(p: Promise<T>): Promise<T> {
+  const keep = setInterval(() => undefined, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(keep);
+  }
+}
+
+test('reservationChunk: as much as the segment holds, between 1 MiB and the maximum', () => {
+  assert.equal(reservationChunk(0, 64 * MiB), MiB);
+  assert.equal(reservationChunk(10 * MiB, 64 * MiB), 10 * MiB);
+  assert.equal(reservationChunk(900 * MiB, 64 * MiB), 64 * MiB);
+  assert.equal(reservationChunk(0, 4096), 4096);
+});
+
+test('the fallocate helper reserves blocks past the end without changing the size', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'f.log');
+  await writeFile(path, Buffer.alloc(4096, 1));
+  const helper = new FallocateHelper();
+  t.after(() => helper.close());
+  await alive(helper.run(path, 4096, 8 * MiB));
+  assert.equal((await stat(path)).size, 4096, 'size unchanged (--keep-size)');
+  assert.ok((await allocated(path)) >= 8 * MiB, 'blocks allocated past the end');
+  // Concurrent requests are answered each by its own id.
+  await alive(Promise.all([helper.run(path, 8 * MiB, MiB), helper.run(path, 9 * MiB, MiB)]));
+  await assert.rejects(alive(helper.run(join(dir, 'missing', 'x.log'), 0, MiB)), /No such file/);
+  await assert.rejects(alive(helper.run(path, 0, 0)), /fallocate failed/);
+});
+
+test('FallocateReservation turns itself off after a failure, but not for a file deleted meanwhile', async () => {
+  const calls: string[] = [];
+  const disabled: unknown[] = [];
+  let fail: string | null = null;
+  const r = new FallocateReservation(64 * MiB, {
+    run: async (path) => {
+      calls.push(path);
+      if (fail !== null) throw new Error(fail);
+    },
+    onDisabled: (err) => disabled.push(err),
+  });
+  assert.equal(await r.reserve('a', 0, MiB), true);
+  fail = 'fallocate failed: fallocate: cannot open b: No such file or directory';
+  assert.equal(await r.reserve('b', 0, MiB), false);
+  assert.equal(r.disabled, false);
+  fail = 'fallocate failed: fallocate: fallocate failed: Operation not supported';
+  assert.equal(await r.reserve('c', 0, MiB), false);
+  assert.equal(r.disabled, true);
+  assert.equal(disabled.length, 1);
+  assert.equal(await r.reserve('d', 0, MiB), false, 'no more attempts once disabled');
+  assert.deepEqual(calls, ['a', 'b', 'c']);
+});
+
+/** A reservation that records requests and really allocates through the helper. */
+function recording(
+  maxAhead: number,
+): BlockReservation & { requests: Array<[number, number]>; settled(): Promise<void> } {
+  const real = new FallocateReservation(maxAhead);
+  const requests: Array<[number, number]> = [];
+  const inFlight = new Set<Promise<boolean>>();
+  return {
+    maxAheadBytes: maxAhead,
+    requests,
+    reserve(path, offset, length) {
+      requests.push([offset, length]);
+      const p = real.reserve(path, offset, length);
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+      return p;
+    },
+    async settled() {
+      while (inFlight.size > 0) await alive(Promise.all(inFlight));
+    },
+  };
+}
+
+function batchAt(
+  base: bigint,
+  size: number,
+): { data: Buffer; baseOffset: bigint; lastOffset: bigint; maxTimestamp: bigint } {
+  const data = valuesBatch('x'.repeat(size), 1, 1000);
+  setBaseOffset(data, 0, base);
+  return { data, baseOffset: base, lastOffset: base, maxTimestamp: 1000n };
+}
+
+test('an active segment keeps blocks reserved ahead of its end and gives them back at roll', async (t) => {
+  const dir = await tempDir(t);
+  const reservation = recording(4 * MiB);
+  const files = new RealFileLayer({ reservation });
+  const seg = await LogSegment.create(dir, 0n, {
+    files,
+    handles: new FileHandleCache(files, 16),
+    maxIndexSize: 4096,
+    createdMs: Date.now(),
+  });
+  let next = 0n;
+  let firstEnd = 0;
+  for (let i = 0; i < 24; i++) {
+    await seg.append([batchAt(next, 256 * 1024)], 4096);
+    next++;
+    if (i === 0) firstEnd = seg.size;
+    await reservation.settled();
+  }
+  assert.ok(seg.size > 6 * MiB);
+  // First 1 MiB after the first append, then chunks that grow with the segment up to 4 MiB, each
+  // from the reserved end.
+  assert.deepEqual(reservation.requests[0], [firstEnd, MiB]);
+  for (let i = 1; i < reservation.requests.length; i++) {
+    const [prevOffset, prevLength] = reservation.requests[i - 1]!;
+    assert.equal(reservation.requests[i]![0], prevOffset + prevLength, 'contiguous');
+    assert.ok(reservation.requests[i]![1] <= 4 * MiB);
+  }
+  const [lastOffset, lastLength] = reservation.requests.at(-1)!;
+  assert.ok(lastOffset + lastLength - seg.size >= MiB, 'still reserved ahead of the end');
+  assert.ok((await allocated(seg.logPath)) > seg.size + MiB);
+  assert.equal((await stat(seg.logPath)).size, seg.size, 'the file size is the data size');
+
+  await seg.onBecomeInactiveSegment();
+  assert.ok((await allocated(seg.logPath)) < seg.size + 64 * 1024, 'reserved blocks given back at roll');
+  assert.equal((await stat(seg.logPath)).size, seg.size);
+  await seg.close();
+});
+
+test('close gives back reserved blocks; truncation drops the reservation too', async (t) => {
+  const dir = await tempDir(t);
+  const reservation = recording(8 * MiB);
+  const files = new RealFileLayer({ reservation });
+  const seg = await LogSegment.create(dir, 0n, {
+    files,
+    handles: new FileHandleCache(files, 16),
+    maxIndexSize: 4096,
+    createdMs: Date.now(),
+  });
+  for (let i = 0n; i < 4n; i++) await seg.append([batchAt(i, 100_000)], 4096);
+  await reservation.settled();
+  assert.ok((await allocated(seg.logPath)) >= MiB);
+  await seg.truncateTo(2n);
+  assert.ok((await allocated(seg.logPath)) < 300_000, 'truncation freed the blocks past the new end');
+  await seg.append([batchAt(2n, 100_000)], 4096);
+  await reservation.settled();
+  assert.ok((await allocated(seg.logPath)) >= MiB, 'reserving again after the truncation');
+  const size = seg.size;
+  await seg.close();
+  assert.equal((await stat(seg.logPath)).size, size);
+  assert.ok((await allocated(seg.logPath)) < size + 64 * 1024, 'reserved blocks given back at close');
+});
+
+test('segments that are not live (.cleaned) reserve nothing', async (t) => {
+  const dir = await tempDir(t);
+  const reservation = recording(8 * MiB);
+  const files = new RealFileLayer({ reservation });
+  const seg = await LogSegment.create(
+    dir,
+    0n,
+    { files, handles: new FileHandleCache(files, 16), maxIndexSize: 4096, createdMs: Date.now() },
+    '.cleaned',
+  );
+  await seg.append([batchAt(0n, 100_000)], 4096);
+  await reservation.settled();
+  assert.deepEqual(reservation.requests, []);
+  await seg.close();
+});
