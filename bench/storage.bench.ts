@@ -3,11 +3,12 @@
  * batches under each flush policy, sequential read throughput, and the raw disk figure from
  * `dd if=/dev/zero of=FILE bs=1M count=N conv=fdatasync` measured in the same run.
  *
- *   node bench/storage.bench.ts [--gb 2] [--dir /path/on/the/disk] [--sync-gb 0.25]
+ *   node bench/storage.bench.ts [--gb 2] [--dir /path/on/the/disk] [--sync-gb 0.25] [--pool-writes]
  *
  * --gb      data per no-fsync / flush.ms scenario and for dd (default 2)
  * --sync-gb data per flush.messages=1 scenario (default min(gb, 0.25): each append waits for fdatasync)
  * --dir     where to write (default the OS temp dir)
+ * --pool-writes  thread-pool writes, no block reservation (the broker's file layer is the default)
  *
  * Appenders: "seq" awaits each append before the next (one producer connection, one request in
  * flight); "N inflight" keeps N appends outstanding (N producers, or pipelined requests), which lets
@@ -18,8 +19,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRecordBatchSync } from '../src/protocol/records/builder.ts';
-import { LogConfig } from '../src/storage/log-config.ts';
+import { DEFAULT_LOG_MANAGER_SETTINGS, LogConfig } from '../src/storage/log-config.ts';
+import { realFilesFor } from '../src/storage/log-manager.ts';
 import { PartitionLog } from '../src/storage/partition-log.ts';
+
+// The file layer the broker uses (inline writes, blocks reserved ahead); `--pool-writes` measures
+// thread-pool writes without reservation, as before those existed.
+const files = process.argv.includes('--pool-writes')
+  ? realFilesFor({ inlineWriteMaxBytes: 0, reserveAheadBytes: 0 })
+  : realFilesFor(DEFAULT_LOG_MANAGER_SETTINGS);
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,6 +76,7 @@ async function runAppend(dir: string, s: Scenario): Promise<{ mbps: number; log:
     dir: join(dir, `${s.label.replace(/[^a-z0-9]+/gi, '_')}-0`),
     topic: 'bench',
     partition: 0,
+    files,
     config: new LogConfig({ 'message.timestamp.after.max.ms': '9223372036854775807', ...s.config }),
   });
   const tpl = template(s.batchBytes);

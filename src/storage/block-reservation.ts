@@ -48,6 +48,8 @@ export class FallocateHelper {
       const child = this.#start();
       const id = this.#nextId++;
       this.#pending.set(id, { resolve, reject });
+      // An answer being awaited keeps the process alive; an idle helper does not.
+      if (this.#pending.size === 1) refStream(child.stdout, true);
       child.stdin.write(`${id} ${offset} ${length} ${path}\n`);
     });
 
@@ -65,6 +67,7 @@ export class FallocateHelper {
       if (this.#child === child) this.#child = null;
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
+      refStream(child.stdout, false);
     };
     child.on('error', failAll);
     child.on('exit', (code) => failAll(new Error(`fallocate helper exited with code ${code}`)));
@@ -74,9 +77,9 @@ export class FallocateHelper {
     child.stderr.resume();
     // The helper must not keep the process alive (tests, embedded brokers that never close).
     child.unref();
-    (child.stdin as unknown as { unref?: () => void }).unref?.();
-    (child.stdout as unknown as { unref?: () => void }).unref?.();
-    (child.stderr as unknown as { unref?: () => void }).unref?.();
+    refStream(child.stdin, false);
+    refStream(child.stdout, false);
+    refStream(child.stderr, false);
     return child;
   }
 
@@ -94,8 +97,16 @@ export class FallocateHelper {
       this.#pending.delete(Number(m[1]));
       if (m[2] === 'ok') waiter.resolve();
       else waiter.reject(new Error(`fallocate failed: ${m[3] ?? ''}`));
+      if (this.#pending.size === 0 && this.#child !== null) refStream(this.#child.stdout, false);
     }
   }
+}
+
+/** Pipes of a child process are sockets: ref/unref decide whether they keep the loop alive. */
+function refStream(stream: object, ref: boolean): void {
+  const s = stream as { ref?: () => void; unref?: () => void };
+  if (ref) s.ref?.();
+  else s.unref?.();
 }
 
 export class FallocateReservation implements BlockReservation {

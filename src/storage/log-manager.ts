@@ -77,6 +77,25 @@ interface DataDir {
 
 const key = (topic: string, partition: number): string => `${topic}-${partition}`;
 
+/** The real file system, with inline writes and block reservation as the settings ask. */
+export function realFilesFor(
+  settings: Pick<LogManagerSettings, 'inlineWriteMaxBytes' | 'reserveAheadBytes'>,
+  logger: StorageLogger = silentLogger,
+): FileLayer {
+  const { inlineWriteMaxBytes, reserveAheadBytes } = settings;
+  if (inlineWriteMaxBytes <= 0 && reserveAheadBytes <= 0) return realFileLayer;
+  return new RealFileLayer({
+    inlineWrites: inlineWriteMaxBytes > 0 ? new InlineWritePolicy({ maxBytes: inlineWriteMaxBytes }) : undefined,
+    reservation:
+      reserveAheadBytes > 0
+        ? new FallocateReservation(reserveAheadBytes, {
+            onDisabled: (err) =>
+              logger.warn({ err }, 'cannot reserve disk blocks ahead of segments; appends work without'),
+          })
+        : undefined,
+  });
+}
+
 export class LogManager {
   readonly #files: FileLayer;
   readonly #clock: Clock;
@@ -104,7 +123,7 @@ export class LogManager {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#settings = { ...DEFAULT_LOG_MANAGER_SETTINGS, ...options.settings };
-    this.#files = options.files ?? this.#realFiles();
+    this.#files = options.files ?? realFilesFor(this.#settings, this.#logger);
     this.#brokerDefaults = options.brokerDefaults ?? {};
     this.#topicConfigs = options.topicConfigs ?? (() => undefined);
     this.#hwFollowsLogEnd = options.highWatermarkFollowsLogEnd ?? true;
@@ -215,22 +234,6 @@ export class LogManager {
       { dir: dir.path, logs: loads.length, cleanShutdown: clean, ms: this.#clock.now() - started },
       'loaded log directory',
     );
-  }
-
-  /** The real file system, with inline writes and block reservation as the settings ask. */
-  #realFiles(): FileLayer {
-    const { inlineWriteMaxBytes, reserveAheadBytes } = this.#settings;
-    if (inlineWriteMaxBytes <= 0 && reserveAheadBytes <= 0) return realFileLayer;
-    return new RealFileLayer({
-      inlineWrites: inlineWriteMaxBytes > 0 ? new InlineWritePolicy({ maxBytes: inlineWriteMaxBytes }) : undefined,
-      reservation:
-        reserveAheadBytes > 0
-          ? new FallocateReservation(reserveAheadBytes, {
-              onDisabled: (err) =>
-                this.#logger.warn({ err }, 'cannot reserve disk blocks ahead of segments; appends work without'),
-            })
-          : undefined,
-    });
   }
 
   #configFor(topic: string): LogConfig {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { setBaseOffset } from '../../../src/protocol/records/batch-header.ts';
 import {
   type BlockReservation,
@@ -21,16 +23,6 @@ async function allocated(path: string): Promise<number> {
   return (await stat(path)).blocks * 512;
 }
 
-/** Keeps the event loop alive while an unref'd helper answers. */
-async function alive<T>(p: Promise<T>): Promise<T> {
-  const keep = setInterval(() => undefined, 1000);
-  try {
-    return await p;
-  } finally {
-    clearInterval(keep);
-  }
-}
-
 test('reservationChunk: as much as the segment holds, between 1 MiB and the maximum', () => {
   assert.equal(reservationChunk(0, 64 * MiB), MiB);
   assert.equal(reservationChunk(10 * MiB, 64 * MiB), 10 * MiB);
@@ -44,13 +36,13 @@ test('the fallocate helper reserves blocks past the end without changing the siz
   await writeFile(path, Buffer.alloc(4096, 1));
   const helper = new FallocateHelper();
   t.after(() => helper.close());
-  await alive(helper.run(path, 4096, 8 * MiB));
+  await helper.run(path, 4096, 8 * MiB);
   assert.equal((await stat(path)).size, 4096, 'size unchanged (--keep-size)');
   assert.ok((await allocated(path)) >= 8 * MiB, 'blocks allocated past the end');
   // Concurrent requests are answered each by its own id.
-  await alive(Promise.all([helper.run(path, 8 * MiB, MiB), helper.run(path, 9 * MiB, MiB)]));
-  await assert.rejects(alive(helper.run(join(dir, 'missing', 'x.log'), 0, MiB)), /No such file/);
-  await assert.rejects(alive(helper.run(path, 0, 0)), /fallocate failed/);
+  await Promise.all([helper.run(path, 8 * MiB, MiB), helper.run(path, 9 * MiB, MiB)]);
+  await assert.rejects(helper.run(join(dir, 'missing', 'x.log'), 0, MiB), /No such file/);
+  await assert.rejects(helper.run(path, 0, 0), /fallocate failed/);
 });
 
 test('FallocateReservation turns itself off after a failure, but not for a file deleted meanwhile', async () => {
@@ -94,7 +86,7 @@ function recording(
       return p;
     },
     async settled() {
-      while (inFlight.size > 0) await alive(Promise.all(inFlight));
+      while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
 }
@@ -184,4 +176,22 @@ test('segments that are not live (.cleaned) reserve nothing', async (t) => {
   await reservation.settled();
   assert.deepEqual(reservation.requests, []);
   await seg.close();
+});
+
+test('an awaited reservation keeps the process alive; an idle helper does not', () => {
+  const module = fileURLToPath(new URL('../../../src/storage/block-reservation.ts', import.meta.url));
+  const script = `
+    import { mkdtempSync, writeFileSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const { FallocateHelper } = await import(${JSON.stringify(module)});
+    const path = join(mkdtempSync(join(tmpdir(), 'samsa-helper-')), 'f');
+    writeFileSync(path, '');
+    const helper = new FallocateHelper();
+    await helper.run(path, 0, 1 << 20);
+    console.log('answered');
+  `;
+  // Exits by itself once answered (the helper shell is left idle, unref'd).
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+  assert.equal(String(out).trim(), 'answered');
 });
