@@ -358,7 +358,14 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
     // With the default producer settings of the best default run at half its rate, and with the
     // tuned settings at half the tuned rate. This shared VM's latency tail swings a lot between
     // identical runs, so each is run HALF_LOAD_RUNS times: every run is a row, the median counts.
-    const halfLoad = (name: string, rate: number, acks: string, partitions: number, extra: string[], attempt: number) => {
+    const halfLoad = (
+      name: string,
+      rate: number,
+      acks: string,
+      partitions: number,
+      extra: string[],
+      attempt: number,
+    ) => {
       const half = Math.floor(rate / 2);
       const topic = `perf-half-${name}-${attempt}`;
       // Created beforehand, so partition creation is not inside the measured run.

@@ -117,6 +117,8 @@ export class LogSegment {
   /** End of the disk blocks this process reserved for the .log (past `size`; see block-reservation.ts). */
   #reservedTo = 0;
   #reserving: Promise<void> | null = null;
+  /** The give-back started at roll (runs in the background; see onBecomeInactiveSegment). */
+  #releasing: Promise<void> = Promise.resolve();
 
   private constructor(dir: string, baseOffset: bigint, suffix: string, size: number, opts: SegmentOptions) {
     this.dir = dir;
@@ -515,6 +517,7 @@ export class LogSegment {
     this.#timeIndex!.truncateTo(offset);
     const removed = this.size - loc.position;
     if (this.#reserving !== null) await this.#reserving;
+    await this.#releasing;
     await this.#log.use((f) => f.truncate(loc.position));
     this.#reservedTo = 0; // truncation freed every block past the new end
     this.size = loc.position;
@@ -557,7 +560,14 @@ export class LogSegment {
     // it takes to sync a whole segment (~1 s for 1 GiB of dirty pages).
     await this.#offsetIndex!.trim(this.#files);
     await this.#timeIndex!.trim(this.#files);
-    await this.#releaseReservation(true);
+    // In the background: freeing blocks can take the file system a while (a synchronous discard
+    // with `-o discard`), and the roll runs under the log's append queue.
+    this.#releasing = this.#releaseReservation(true).catch(() => undefined);
+  }
+
+  /** Resolves once the blocks reserved past the end are given back after a roll. */
+  reservationReleased(): Promise<void> {
+    return this.#releasing;
   }
 
   /** Largest timestamp in the segment, for time-based retention; falls back to the file's mtime. */
@@ -579,6 +589,7 @@ export class LogSegment {
   async close(): Promise<void> {
     if (this.#offsetIndex) await this.#offsetIndex.trim(this.#files);
     if (this.#timeIndex) await this.#timeIndex.trim(this.#files);
+    await this.#releasing;
     await this.#releaseReservation(false);
     await this.#log.close();
   }

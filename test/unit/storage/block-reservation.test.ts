@@ -133,6 +133,7 @@ test('an active segment keeps blocks reserved ahead of its end and gives them ba
   assert.equal((await stat(seg.logPath)).size, seg.size, 'the file size is the data size');
 
   await seg.onBecomeInactiveSegment();
+  await seg.reservationReleased();
   assert.ok((await allocated(seg.logPath)) < seg.size + 64 * 1024, 'reserved blocks given back at roll');
   assert.equal((await stat(seg.logPath)).size, seg.size);
   await seg.close();
