@@ -43,11 +43,37 @@ export class FallocateHelper {
   readonly #pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   #buffered = '';
 
+  readonly #script: string;
+  readonly #timeoutMs: number;
+
+  /**
+   * `timeoutMs`: a request not answered by then is rejected (a hung file system must not hang a
+   * roll or a shutdown that waits for it). `script` replaces the helper's loop (tests).
+   */
+  constructor(options: { timeoutMs?: number; script?: string } = {}) {
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#script = options.script ?? HELPER_SCRIPT;
+  }
+
   run: ReserveCommand = (path, offset, length) =>
     new Promise<void>((resolve, reject) => {
       const child = this.#start();
       const id = this.#nextId++;
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.#pending.delete(id)) return;
+        if (this.#pending.size === 0) refStream(child.stdout, false);
+        reject(new Error(`fallocate timed out after ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      this.#pending.set(id, {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
       // An answer being awaited keeps the process alive; an idle helper does not.
       if (this.#pending.size === 1) refStream(child.stdout, true);
       child.stdin.write(`${id} ${offset} ${length} ${path}\n`);
@@ -61,7 +87,7 @@ export class FallocateHelper {
 
   #start(): ChildProcessWithoutNullStreams {
     if (this.#child !== null) return this.#child;
-    const child = spawn('sh', ['-c', HELPER_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', this.#script], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
     const failAll = (err: Error) => {
       if (this.#child === child) this.#child = null;

@@ -196,3 +196,11 @@ test('an awaited reservation keeps the process alive; an idle helper does not', 
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
   assert.equal(String(out).trim(), 'answered');
 });
+
+test('a request the helper never answers is rejected after the timeout', async () => {
+  const helper = new FallocateHelper({ timeoutMs: 200, script: 'while read -r line; do sleep 30; done' });
+  const started = Date.now();
+  await assert.rejects(helper.run('/nonexistent', 0, MiB), /timed out after 200 ms/);
+  assert.ok(Date.now() - started < 5000);
+  helper.close();
+});
