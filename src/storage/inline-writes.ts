@@ -31,6 +31,8 @@ export class InlineWritePolicy {
   readonly #now: () => number;
   #pooledUntil = 0;
   #slowWrites = 0;
+  /** Called when a slow write starts a back-off (the broker logs it, at most once a minute). */
+  onBackoff: ((elapsedMs: number, slowWrites: number) => void) | undefined;
 
   constructor(settings: Partial<InlineWriteSettings> = {}, now: () => number = () => performance.now()) {
     this.#settings = { ...DEFAULT_INLINE_WRITE_SETTINGS, ...settings };
@@ -47,6 +49,7 @@ export class InlineWritePolicy {
     if (elapsedMs <= this.#settings.slowMs) return;
     this.#slowWrites++;
     this.#pooledUntil = this.#now() + this.#settings.backoffMs;
+    this.onBackoff?.(elapsedMs, this.#slowWrites);
   }
 
   /** Inline writes that were slow (each began a back-off). */

@@ -84,8 +84,22 @@ export function realFilesFor(
 ): FileLayer {
   const { inlineWriteMaxBytes, reserveAheadBytes } = settings;
   if (inlineWriteMaxBytes <= 0 && reserveAheadBytes <= 0) return realFileLayer;
+  let inlineWrites: InlineWritePolicy | undefined;
+  if (inlineWriteMaxBytes > 0) {
+    inlineWrites = new InlineWritePolicy({ maxBytes: inlineWriteMaxBytes });
+    let lastLog = Number.NEGATIVE_INFINITY;
+    inlineWrites.onBackoff = (elapsedMs, slowWrites) => {
+      const now = performance.now();
+      if (now - lastLog < 60_000) return;
+      lastLog = now;
+      logger.info(
+        { elapsedMs: Math.round(elapsedMs), slowWrites },
+        'a slow append write: appends go through the thread pool for a while (disk or file-system stall)',
+      );
+    };
+  }
   return new RealFileLayer({
-    inlineWrites: inlineWriteMaxBytes > 0 ? new InlineWritePolicy({ maxBytes: inlineWriteMaxBytes }) : undefined,
+    inlineWrites,
     reservation:
       reserveAheadBytes > 0
         ? new FallocateReservation(reserveAheadBytes, {

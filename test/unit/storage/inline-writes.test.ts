@@ -14,8 +14,11 @@ test('inline writes: only up to maxBytes, and never during the back-off after a 
   policy.finished(20); // at the threshold: not slow
   assert.equal(policy.allows(1), true);
   assert.equal(policy.slowWrites, 0);
+  const backoffs: Array<[number, number]> = [];
+  policy.onBackoff = (ms, n) => backoffs.push([ms, n]);
   policy.finished(21);
   assert.equal(policy.slowWrites, 1);
+  assert.deepEqual(backoffs, [[21, 1]]);
   assert.equal(policy.allows(1), false);
   now += 499;
   assert.equal(policy.allows(1), false);
