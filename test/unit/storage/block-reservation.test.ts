@@ -100,16 +100,18 @@ function batchAt(
   return { data, baseOffset: base, lastOffset: base, maxTimestamp: 1000n };
 }
 
+/** A segment at base offset 0 on the real file system, reserving through `recording`. */
+async function reservingSegment(dir: string, maxAhead: number, suffix = '') {
+  const reservation = recording(maxAhead);
+  const files = new RealFileLayer({ reservation });
+  const handles = new FileHandleCache(files, 16);
+  const seg = await LogSegment.create(dir, 0n, { files, handles, maxIndexSize: 4096, createdMs: Date.now() }, suffix);
+  return { reservation, seg };
+}
+
 test('an active segment keeps blocks reserved ahead of its end and gives them back at roll', async (t) => {
   const dir = await tempDir(t);
-  const reservation = recording(4 * MiB);
-  const files = new RealFileLayer({ reservation });
-  const seg = await LogSegment.create(dir, 0n, {
-    files,
-    handles: new FileHandleCache(files, 16),
-    maxIndexSize: 4096,
-    createdMs: Date.now(),
-  });
+  const { reservation, seg } = await reservingSegment(dir, 4 * MiB);
   let next = 0n;
   let firstEnd = 0;
   for (let i = 0; i < 24; i++) {
@@ -141,14 +143,7 @@ test('an active segment keeps blocks reserved ahead of its end and gives them ba
 
 test('close gives back reserved blocks; truncation drops the reservation too', async (t) => {
   const dir = await tempDir(t);
-  const reservation = recording(8 * MiB);
-  const files = new RealFileLayer({ reservation });
-  const seg = await LogSegment.create(dir, 0n, {
-    files,
-    handles: new FileHandleCache(files, 16),
-    maxIndexSize: 4096,
-    createdMs: Date.now(),
-  });
+  const { reservation, seg } = await reservingSegment(dir, 8 * MiB);
   for (let i = 0n; i < 4n; i++) await seg.append([batchAt(i, 100_000)], 4096);
   await reservation.settled();
   assert.ok((await allocated(seg.logPath)) >= MiB);
@@ -165,14 +160,7 @@ test('close gives back reserved blocks; truncation drops the reservation too', a
 
 test('segments that are not live (.cleaned) reserve nothing', async (t) => {
   const dir = await tempDir(t);
-  const reservation = recording(8 * MiB);
-  const files = new RealFileLayer({ reservation });
-  const seg = await LogSegment.create(
-    dir,
-    0n,
-    { files, handles: new FileHandleCache(files, 16), maxIndexSize: 4096, createdMs: Date.now() },
-    '.cleaned',
-  );
+  const { reservation, seg } = await reservingSegment(dir, 8 * MiB, '.cleaned');
   await seg.append([batchAt(0n, 100_000)], 4096);
   await reservation.settled();
   assert.deepEqual(reservation.requests, []);
