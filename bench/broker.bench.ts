@@ -39,6 +39,8 @@ const warmGb = warmArg >= 0 ? Number(args[warmArg + 1]) : 4;
 const builtCli = join(root, 'dist/bin/cli.js');
 // bin/samsa.js's shebang flags, for the broker and for `samsa perf`.
 const SAMSA_NODE_FLAGS = ['--single-threaded-gc'];
+/** What bin/samsa.js adds for `samsa perf` (this bench runs the CLI bundle directly). */
+const PERF_NODE_FLAGS = [...SAMSA_NODE_FLAGS, '--max-semi-space-size=1'];
 if (!existsSync(builtCli)) {
   console.error('bench/broker.bench.ts: run `npm run build` first (it measures the built broker in dist/bin)');
   process.exit(1);
@@ -265,7 +267,7 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
   const perfProduce = (topic: string, count: number, acks: string, partitions: number, extra: string[] = []) =>
     parseProducePerf(
       run(node, [
-        ...SAMSA_NODE_FLAGS,
+        ...PERF_NODE_FLAGS,
         cli,
         'perf',
         'produce',
@@ -296,7 +298,7 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
           bestConfig = { acks, partitions, recordsPerSec: r.recordsPerSec };
         const c = parseConsumePerf(
           run(node, [
-            ...SAMSA_NODE_FLAGS,
+            ...PERF_NODE_FLAGS,
             cli,
             'perf',
             'consume',

@@ -23,5 +23,31 @@ function newestSourceMs() {
   return newest;
 }
 
+// `samsa perf` measures latency on its own event loop, so its own GC pauses count. Under load V8
+// grows the young generation to 16 MB semi-spaces, and each scavenge then paused the generator
+// 3-5 ms, several times a second: that alone made its p99 ~2 ms worse (bench/RESULTS.md).
+// Semi-spaces of 1 MB scavenge more often, each in well under a millisecond. V8 takes the size
+// only at start-up, so perf re-runs itself with it; the broker keeps V8's default, which
+// measured better for it.
+const PERF_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+async function rerunWithPerfFlags() {
+  const { spawn } = await import('node:child_process');
+  const { constants } = await import('node:os');
+  const child = spawn(process.execPath, [...process.execArgv, ...PERF_NODE_FLAGS, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  // Ctrl-C reaches both processes (one process group): the child prints its summary and exits.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.on('exit', (code, signal) => {
+    process.exit(code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0)));
+  });
+}
+
 const useBuilt = existsSync(built) && (!existsSync(sources) || statSync(built).mtimeMs >= newestSourceMs());
-await import(useBuilt ? built.href : new URL('cli.ts', sources).href);
+if (process.argv[2] === 'perf' && !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) {
+  await rerunWithPerfFlags();
+} else {
+  await import(useBuilt ? built.href : new URL('cli.ts', sources).href);
+}

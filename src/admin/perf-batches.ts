@@ -6,9 +6,11 @@
  * batch, the same timestamp, so record i of any batch encodes to the same bytes: the records
  * section of the largest batch is encoded once, and a batch of n records is its first n records
  * behind a fresh header (count, timestamps, CRC-32C computed over the whole batch, as a producer
- * does). Uncompressed batches are written into recycled buffers: fresh multi-hundred-KiB buffers
- * cost a page fault per 4 KiB on first touch, which on this kind of VM is most of the copy's
- * price. Compressed batches are built and compressed per batch by the regular builder.
+ * does). Uncompressed batches are written into recycled buffers of the largest batch's size
+ * (a batch is a view of one): fresh multi-hundred-KiB buffers cost a page fault per 4 KiB on
+ * first touch, which on this kind of VM is most of the copy's price, and each is V8 external
+ * memory, whose churn forces full GCs that pause the generator. Compressed batches are built and
+ * compressed per batch by the regular builder.
  */
 import {
   ATTRIBUTES_OFFSET,
@@ -39,6 +41,9 @@ import { buildRecordBatch, buildRecordBatchSync } from '../protocol/records/buil
 import type { RecordInput } from '../protocol/records/record.ts';
 import { VarintCursor } from '../protocol/records/varint.ts';
 
+/** Recycled batch buffers kept at most (beyond it, a returned buffer is left to the GC). */
+const MAX_FREE_BYTES = 64 * 1024 * 1024;
+
 export class PerfBatchFactory {
   private readonly payload: Buffer;
   private readonly compression: CompressionType;
@@ -46,8 +51,9 @@ export class PerfBatchFactory {
   /** Encoded records 0..maxRecords-1 (uncompressed), and where record i ends in it. */
   private readonly section: Buffer;
   private readonly recordEnds: Int32Array;
-  /** Free buffers of exactly the size of a batch of n records, by n. */
-  private readonly free = new Map<number, Buffer[]>();
+  /** Free buffers, each the size of the largest batch. */
+  private readonly free: Buffer[] = [];
+  private readonly owned = new WeakSet<ArrayBufferLike>();
   private readonly template: RecordInput;
 
   constructor(payload: Buffer, maxRecordsPerBatch: number, compression: CompressionType) {
@@ -80,7 +86,7 @@ export class PerfBatchFactory {
       });
     }
     const recordsSize = this.recordEnds[count - 1]!;
-    const buf = this.free.get(count)?.pop() ?? Buffer.allocUnsafe(RECORD_BATCH_HEADER_SIZE + recordsSize);
+    const buf = this.takeBuffer().subarray(0, RECORD_BATCH_HEADER_SIZE + recordsSize);
     this.section.copy(buf, RECORD_BATCH_HEADER_SIZE, 0, recordsSize);
     buf.writeBigInt64BE(0n, BASE_OFFSET_OFFSET);
     buf.writeInt32BE(buf.length - LOG_OVERHEAD, BATCH_LENGTH_OFFSET);
@@ -100,13 +106,20 @@ export class PerfBatchFactory {
 
   /** Returns a batch from build() whose request has completed (its bytes are no longer referenced). */
   release(batch: Buffer): void {
-    if (this.compression !== Compression.none) return;
-    const count = batch.readInt32BE(RECORDS_COUNT_OFFSET);
-    let list = this.free.get(count);
-    if (list === undefined) {
-      list = [];
-      this.free.set(count, list);
-    }
-    if (list.length < 64) list.push(batch);
+    if (this.compression !== Compression.none || !this.owned.has(batch.buffer)) return;
+    if (this.free.length * this.wholeBatchBytes >= MAX_FREE_BYTES) return;
+    this.free.push(Buffer.from(batch.buffer, batch.byteOffset, this.wholeBatchBytes));
+  }
+
+  private get wholeBatchBytes(): number {
+    return RECORD_BATCH_HEADER_SIZE + this.recordEnds[this.maxRecords - 1]!;
+  }
+
+  private takeBuffer(): Buffer {
+    const free = this.free.pop();
+    if (free !== undefined) return free;
+    const buf = Buffer.allocUnsafeSlow(this.wholeBatchBytes);
+    this.owned.add(buf.buffer);
+    return buf;
   }
 }

@@ -100,7 +100,8 @@ export class Connection implements ConnectionInfo {
     this.onClose = onClose;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A socket adopted with a shared read buffer emits no 'data': its owner calls receive().
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('timeout', () => {
       if (this.slots.length === 0) this.close('idle timeout (connections.max.idle.ms)');
     });
@@ -119,7 +120,8 @@ export class Connection implements ConnectionInfo {
     return this.slots.length;
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes read from the socket; `chunk` may be reused by the caller once this returns. */
+  receive(chunk: Buffer): void {
     if (this.closed || this.closingReason !== undefined) return;
     this.frames.push(chunk);
     for (;;) {

@@ -1,7 +1,11 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
 import { FramePool } from './frame-pool.ts';
 import { RequestMetrics } from './request-metrics.ts';
+import { adoptWithSharedReadBuffer } from './shared-read-buffer.ts';
+
+/** Every connection's socket reads land here (a read is consumed before the next one starts). */
+const READ_BUFFER_BYTES = 256 * 1024;
 
 export interface ListenAddress {
   host: string;
@@ -31,6 +35,7 @@ export class SocketServer {
   private readonly pool = new FramePool();
   /** Per-API request timings of every connection. */
   readonly requestMetrics = new RequestMetrics();
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 
   constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
     this.handler = handler;
@@ -46,20 +51,11 @@ export class SocketServer {
   async listen(addresses: ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const address of addresses) {
-      const server = createServer({ noDelay: true }, (socket) => {
-        const connection = new Connection(
-          this.nextConnectionId++,
-          socket,
-          `${address.host}:${address.port}`,
-          this.handler,
-          this.limits,
-          this.log,
-          (c) => this.connections.delete(c),
-          this.pool,
-          this.requestMetrics,
-        );
-        this.connections.add(connection);
-      });
+      const listener = `${address.host}:${address.port}`;
+      // Paused, so that nothing is read before the socket is adopted with the shared buffer.
+      const server = createServer({ noDelay: true, pauseOnConnect: true }, (accepted) =>
+        this.accept(accepted, listener),
+      );
       server.on('error', (err) => this.log.warn({ err }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -74,6 +70,24 @@ export class SocketServer {
       this.servers.push(server);
     }
     return bound;
+  }
+
+  private accept(accepted: Socket, listener: string): void {
+    let connection: Connection | undefined;
+    // No bytes arrive before the connection exists: reads are delivered from a later I/O phase.
+    const { socket } = adoptWithSharedReadBuffer(accepted, this.readBuffer, (chunk) => connection?.receive(chunk));
+    connection = new Connection(
+      this.nextConnectionId++,
+      socket,
+      listener,
+      this.handler,
+      this.limits,
+      this.log,
+      (c) => this.connections.delete(c),
+      this.pool,
+      this.requestMetrics,
+    );
+    this.connections.add(connection);
   }
 
   /** Stops accepting, finishes in-flight requests (up to timeoutMs), closes connections. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FramePool } from '../../../src/network/frame-pool.ts';
 import { FrameReader } from '../../../src/network/frame-reader.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 
@@ -30,9 +31,12 @@ test('frames split at every kind of boundary come out whole and in order', () =>
     for (let pos = 0; pos < stream.length; ) {
       // Chunks of 1 byte up to larger than a frame, so size fields and payloads both split.
       const n = Math.min(stream.length - pos, 1 + Math.floor(rand() * (rand() < 0.3 ? 3 : 5000)));
-      reader.push(stream.subarray(pos, pos + n));
+      // Each chunk is a reused read buffer: overwritten once the reader has drained it.
+      const chunk = Buffer.from(stream.subarray(pos, pos + n));
+      reader.push(chunk);
       pos += n;
-      for (let f = reader.next(); f !== undefined; f = reader.next()) out.push(Buffer.from(f));
+      for (let f = reader.next(); f !== undefined; f = reader.next()) out.push(f);
+      chunk.fill(0xee);
     }
     assert.deepEqual(out, payloads, `seed ${seed}`);
     assert.equal(reader.bufferedBytes, 0);
@@ -61,4 +65,19 @@ test('an incomplete frame waits for more bytes', () => {
   reader.push(f.subarray(7));
   assert.equal(reader.next()?.toString(), 'hello');
   assert.equal(reader.next(), undefined);
+});
+
+test('frames from the pool and pushing before draining', () => {
+  const pool = new FramePool();
+  const reader = new FrameReader(1 << 20, pool);
+  const big = Buffer.alloc(100_000, 7);
+  reader.push(frame(big));
+  const f = reader.next();
+  assert.ok(f !== undefined && f.equals(big));
+  // A pooled frame is a view at the start of a power-of-two buffer, so it can be released.
+  assert.equal(f.buffer.byteLength, 131072);
+  assert.equal(reader.next(), undefined);
+  reader.push(Buffer.concat([frame(Buffer.from('a')), frame(Buffer.from('b'))]));
+  assert.equal(reader.next()?.toString(), 'a');
+  assert.throws(() => reader.push(Buffer.from([0])), /not drained/);
 });
