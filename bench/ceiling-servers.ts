@@ -2,7 +2,8 @@
  * The machine's ceilings for the broker benchmark, run as separate processes:
  *   produce-server PORT FILE   accepts int32-framed frames, CRC-32C checks each, appends it to FILE
  *                              (reads, checksums and up to 8 writes overlap; frame buffers are reused)
- *   produce-client PORT MB     sends MB frames of 1 MiB as fast as the socket takes them
+ *   produce-client PORT MB     sends MB frames of 1 MiB as fast as the socket takes them (a run
+ *                              over 20 s also reports the rate of its last 10 s)
  *   consume-server PORT FILE   streams FILE (read once, served from the page cache) to each client
  *   consume-client PORT        reads until the server closes, prints bytes
  * Each client prints one JSON line {bytes, seconds}.
@@ -85,10 +86,13 @@ function produceClient(megabytes: number): void {
   const socket = connect(port, '127.0.0.1');
   const started = process.hrtime.bigint();
   let sent = 0;
+  // When each frame left for the kernel: the rate of the last 10 s is the sustained one.
+  const flushedAt: number[] = [];
+  const onFlushed = () => flushedAt.push(performance.now());
   const pump = () => {
     while (sent < megabytes) {
       sent++;
-      if (!socket.write(frame)) {
+      if (!socket.write(frame, onFlushed)) {
         socket.once('drain', pump);
         return;
       }
@@ -99,7 +103,10 @@ function produceClient(megabytes: number): void {
   socket.on('data', () => {});
   socket.on('close', () => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    console.log(JSON.stringify({ bytes: megabytes * 1024 * 1024, seconds }));
+    const last = flushedAt.at(-1) ?? 0;
+    const lastTenSeconds = flushedAt.filter((t) => t >= last - 10_000).length;
+    const lastTenSecondsMbPerSec = seconds > 20 ? lastTenSeconds / 10 : Number.NaN;
+    console.log(JSON.stringify({ bytes: megabytes * 1024 * 1024, seconds, lastTenSecondsMbPerSec }));
   });
 }
 
