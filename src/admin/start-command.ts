@@ -66,9 +66,9 @@ export async function startCommand(argv: string[]): Promise<number> {
   const broker = await startBroker({ ...sources, dataDir: config.dataDir, temporary: false, logger: log });
   const ms = (performance.now() - started).toFixed(0);
   log.info({ listeners: broker.config.listeners, dataDir: broker.dataDir, startupMs: Number(ms) }, 'broker started');
-  console.log(`Samsa broker ${broker.config.nodeId} listening on ${broker.bootstrap} (data in ${broker.dataDir})`);
-
-  return await new Promise<number>((resolve) => {
+  // The handlers are in place before the listening line: whoever waits for that line may signal
+  // at once, and a signal before them would kill the process the default way.
+  const exitCode = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
@@ -91,4 +91,6 @@ export async function startCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  console.log(`Samsa broker ${broker.config.nodeId} listening on ${broker.bootstrap} (data in ${broker.dataDir})`);
+  return await exitCode;
 }
