@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { FramePool } from './frame-pool.ts';
+import type { BufferPool } from '../util/buffer-pool.ts';
 import { FrameReader } from './frame-reader.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 
@@ -73,7 +73,7 @@ export class Connection implements ConnectionInfo {
   private readonly handler: FrameHandler;
   private readonly limits: ConnectionLimits;
   private readonly log: NetworkLogger;
-  private readonly pool: FramePool | undefined;
+  private readonly pool: BufferPool | undefined;
   private readonly metrics: RequestMetrics | undefined;
 
   constructor(
@@ -84,7 +84,7 @@ export class Connection implements ConnectionInfo {
     limits: ConnectionLimits,
     log: NetworkLogger,
     onClose: (c: Connection) => void,
-    pool?: FramePool,
+    pool?: BufferPool,
     metrics?: RequestMetrics,
   ) {
     this.pool = pool;
@@ -190,11 +190,24 @@ export class Connection implements ConnectionInfo {
       const head = this.slots.shift()!;
       this.inFlightBytes -= head.size;
       if (head.response !== null) {
+        const chunks = head.response;
+        // Once written, a response's chunks are no longer referenced: pooled ones (log reads of
+        // a Fetch) go back to the pool. Writes complete in order, so the last one's callback
+        // says every chunk is out; after a failed write they are left to the GC.
+        const pool = this.pool;
+        const written =
+          pool === undefined
+            ? undefined
+            : (err?: Error | null) => {
+                if (err == null) for (const chunk of chunks) pool.release(chunk);
+              };
         let ok = true;
-        if (head.response.length === 1) ok = this.socket.write(head.response[0]!);
+        if (chunks.length === 1) ok = this.socket.write(chunks[0]!, written);
         else {
           this.socket.cork();
-          for (const chunk of head.response) ok = this.socket.write(chunk);
+          for (let i = 0; i < chunks.length; i++) {
+            ok = this.socket.write(chunks[i]!, i === chunks.length - 1 ? written : undefined);
+          }
           this.socket.uncork();
         }
         if (!ok) this.waitingForDrain = true;

@@ -1,5 +1,5 @@
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
-import type { FramePool } from './frame-pool.ts';
+import type { BufferPool } from '../util/buffer-pool.ts';
 
 const EMPTY = Buffer.alloc(0);
 /** Frames at least this big come from the pool (when there is one); smaller ones from Node's slab. */
@@ -17,7 +17,7 @@ const POOLED_FRAME_BYTES = 16 * 1024;
  */
 export class FrameReader {
   private readonly maxFrameBytes: number;
-  private readonly pool: FramePool | undefined;
+  private readonly pool: BufferPool | undefined;
   /** The chunk being read and how far. */
   private chunk: Buffer = EMPTY;
   private pos = 0;
@@ -28,7 +28,7 @@ export class FrameReader {
   private partial: Buffer | undefined;
   private partialFilled = 0;
 
-  constructor(maxFrameBytes: number, pool?: FramePool) {
+  constructor(maxFrameBytes: number, pool?: BufferPool) {
     this.maxFrameBytes = maxFrameBytes;
     this.pool = pool;
   }

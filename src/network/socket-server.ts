@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { sharedBufferPool } from '../util/buffer-pool.ts';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
-import { FramePool } from './frame-pool.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { adoptWithSharedReadBuffer } from './shared-read-buffer.ts';
 
@@ -32,7 +32,7 @@ export class SocketServer {
   private readonly limits: ConnectionLimits;
   private readonly log: NetworkLogger;
   /** Shared by all connections: large request frames reuse buffers instead of page-faulting new ones. */
-  private readonly pool = new FramePool();
+  private readonly pool = sharedBufferPool;
   /** Per-API request timings of every connection. */
   readonly requestMetrics = new RequestMetrics();
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);

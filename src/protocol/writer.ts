@@ -3,7 +3,7 @@ import type { UnknownTaggedField } from './reader.ts';
 import { uuidToBytes } from './uuid.ts';
 
 /** Buffers at least this large are appended by reference instead of copied. */
-const ZERO_COPY_THRESHOLD = 4096;
+export const ZERO_COPY_THRESHOLD = 4096;
 
 /**
  * Growable big-endian encoder. Small values go into a scratch buffer; large byte arrays (record

@@ -34,11 +34,20 @@ import {
   type RecordBatchHeader,
   readBatchHeader,
 } from '../protocol/records/batch-header.ts';
+import { ZERO_COPY_THRESHOLD } from '../protocol/writer.ts';
+import { sharedBufferPool } from '../util/buffer-pool.ts';
 import { reservationChunk } from './block-reservation.ts';
 import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
 import type { FileLayer } from './file-layer.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
+
+/**
+ * Reads that may return this much use the shared buffer pool. A Fetch response gives a pooled
+ * buffer back once written, but the response encoder copies byte fields smaller than this, so
+ * a smaller result is copied out and its pooled buffer given back at once.
+ */
+const POOLED_READ_BYTES = ZERO_COPY_THRESHOLD;
 
 export const LOG_FILE_SUFFIX = '.log';
 export const INDEX_FILE_SUFFIX = '.index';
@@ -394,7 +403,10 @@ export class LogSegment {
     if (!first) return null;
     const wanted = Math.min(limit - first.position, Math.max(maxSize, minOneMessage ? first.size : 0));
     if (wanted < first.size && !minOneMessage) return { records: Buffer.alloc(0), firstBatch: first };
-    const buf = Buffer.allocUnsafe(wanted);
+    // Pooled (POOLED_READ_BYTES): reads of a few hundred MB/s into fresh buffers made V8 run a
+    // full GC every few hundred ms.
+    const pooled = wanted >= POOLED_READ_BYTES;
+    const buf = pooled ? sharedBufferPool.acquire(wanted) : Buffer.allocUnsafe(wanted);
     const n = await this.#log.use((f) => f.read(buf, 0, wanted, first.position));
     // Return whole batches only: cut a batch that the size limit split.
     let end = 0;
@@ -402,6 +414,11 @@ export class LogSegment {
       const size = LOG_OVERHEAD + buf.readInt32BE(end + 8);
       if (size < LOG_OVERHEAD + MIN_BATCH_LENGTH || end + size > n) break;
       end += size;
+    }
+    if (pooled && end < POOLED_READ_BYTES) {
+      const records = Buffer.from(buf.subarray(0, end));
+      sharedBufferPool.release(buf);
+      return { records, firstBatch: first };
     }
     return { records: buf.subarray(0, end), firstBatch: first };
   }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FramePool } from '../../../src/network/frame-pool.ts';
 import { FrameReader } from '../../../src/network/frame-reader.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
+import { BufferPool } from '../../../src/util/buffer-pool.ts';
 
 function frame(payload: Buffer): Buffer {
   const size = Buffer.alloc(4);
@@ -68,7 +68,7 @@ test('an incomplete frame waits for more bytes', () => {
 });
 
 test('frames from the pool and pushing before draining', () => {
-  const pool = new FramePool();
+  const pool = new BufferPool();
   const reader = new FrameReader(1 << 20, pool);
   const big = Buffer.alloc(100_000, 7);
   reader.push(frame(big));

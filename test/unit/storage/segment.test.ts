@@ -5,6 +5,7 @@ import { setBaseOffset } from '../../../src/protocol/records/batch-header.ts';
 import { FileHandleCache } from '../../../src/storage/file-handle-cache.ts';
 import { realFileLayer } from '../../../src/storage/file-layer.ts';
 import { filenamePrefixFromOffset, LogSegment, type SegmentAppendBatch } from '../../../src/storage/segment.ts';
+import { sharedBufferPool } from '../../../src/util/buffer-pool.ts';
 import { decodeAll, tempDir, valuesBatch } from './helpers.ts';
 
 function opts(handles = new FileHandleCache(realFileLayer, 16)) {
@@ -58,6 +59,29 @@ test('segment reads whole batches from the one containing the offset', async (t)
   const bounded = await seg.read(100n, 1 << 20, r.firstBatch.position, true);
   assert.equal(decodeAll(bounded!.records).at(-1)!.offset, 134n);
   assert.equal(await seg.read(500n, 100, seg.size, true), null);
+});
+
+test('large reads come from the shared buffer pool; a small result is a copy and its buffer goes back', async (t) => {
+  const dir = await tempDir(t);
+  const seg = await filled(dir, 20, 50);
+  // A large result is a pooled buffer (a view at the start of a power-of-two buffer).
+  const big = await seg.read(100n, 1 << 20, seg.size, true);
+  assert.ok(big !== null && big.records.length >= 4096);
+  assert.equal(big.records.byteOffset, 0);
+  assert.equal(Math.log2(big.records.buffer.byteLength) % 1, 0);
+  sharedBufferPool.release(big.records);
+  // Up to 4 KiB asked (a pooled read), but whole batches make less: the result is copied out and
+  // the pooled buffer is free again at once. The pool is seeded with a known 4 KiB buffer first.
+  const seed = sharedBufferPool.acquire(4096);
+  sharedBufferPool.release(seed);
+  const small = await seg.read(100n, 4096, seg.size, true);
+  assert.ok(small !== null && small.records.length > 0 && small.records.length < 4096);
+  assert.ok(decodeAll(small.records).length > 0);
+  assert.ok(small.records.buffer !== seed.buffer, 'the result is a copy');
+  const again = sharedBufferPool.acquire(4096);
+  assert.ok(again.buffer === seed.buffer, 'the buffer behind the small read was given back');
+  sharedBufferPool.release(again);
+  await seg.close();
 });
 
 test('segment finds the first batch by timestamp', async (t) => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FramePool } from '../../../src/network/frame-pool.ts';
+import { BufferPool } from '../../../src/util/buffer-pool.ts';
 
 test('released frames are reused for frames of the same size class; foreign buffers are ignored', () => {
-  const pool = new FramePool(1 << 24);
+  const pool = new BufferPool(1 << 24);
   const a = pool.acquire(100_000);
   assert.equal(a.length, 100_000);
   pool.release(a);
@@ -17,7 +17,7 @@ test('released frames are reused for frames of the same size class; foreign buff
 });
 
 test('the pool keeps at most its byte budget', () => {
-  const pool = new FramePool(256 * 1024);
+  const pool = new BufferPool(256 * 1024);
   const frames = [pool.acquire(200_000), pool.acquire(200_000), pool.acquire(200_000)];
   for (const f of frames) pool.release(f);
   const reused = [pool.acquire(200_000), pool.acquire(200_000)].filter((f) =>
