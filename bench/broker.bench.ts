@@ -490,6 +490,51 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
       ]),
     };
     halfLoadMedians = { defaults: defaults.p99, tuned: tuned.p99 };
+    // The same half load while a consumer reads everything back as it arrives (`perf consume
+    // --from-latest`), as in a real pipeline: Fetch reads then share the broker with the appends.
+    {
+      const half = Math.floor(Math.min(bestConfig.recordsPerSec, sustainedRecordsPerSec) / 2);
+      const topic = 'perf-half-consumed';
+      run(node, [cli, 'topic', 'create', '--bootstrap', bootstrap, '--topic', topic, '--partitions', '8']);
+      const consumer = spawn(
+        node,
+        [
+          ...PERF_NODE_FLAGS,
+          cli,
+          'perf',
+          'consume',
+          '--bootstrap',
+          bootstrap,
+          '--topic',
+          topic,
+          '--messages',
+          String(half * 12),
+          '--from-latest',
+          '--reporting-interval',
+          '60000',
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let consumed = '';
+      consumer.stdout!.on('data', (d: Buffer) => {
+        consumed += d.toString();
+      });
+      const consumerExit = new Promise((resolve) => consumer.once('exit', resolve));
+      await new Promise((r) => setTimeout(r, 1000)); // its first Fetch is in place
+      const r = perfProduce(topic, half * 12, bestConfig.acks, 8, [
+        '--warmup-records',
+        String(half * 2),
+        '--throughput',
+        String(half),
+      ]);
+      await consumerExit;
+      const c = parseConsumePerf(consumed);
+      rows.push({
+        name: `Samsa produce at half load with a consumer reading along (${half} records/s, acks=${bestConfig.acks}, 8 partitions; the consumer got ${fmt(c.recordsPerSec, 0)} records/s)`,
+        ...r,
+      });
+      await deleteTopic(topic);
+    }
     // The same half load from a C client: librdkafka's producer (bench/rdkafka-latency.c), when
     // Debian's librdkafka-dev is there to build it.
     const rdkafka = buildRdkafkaLatency();
