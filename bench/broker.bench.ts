@@ -290,32 +290,15 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
   let tunedRecordsPerSec = 0;
   // The default-settings run with the most records/s: the latency run uses its settings at half its rate.
   let bestConfig = { acks: '1', partitions: 1, recordsPerSec: 0 };
-  // `samsa perf produce` of `count` 1 KiB records, as bin/samsa.js runs it.
-  const perfProduce = (topic: string, count: number, acks: string, partitions: number, extra: string[] = []) =>
-    parseProducePerf(
-      run(node, [
-        ...PERF_NODE_FLAGS,
-        cli,
-        'perf',
-        'produce',
-        '--bootstrap',
-        bootstrap,
-        '--topic',
-        topic,
-        '--num-records',
-        String(count),
-        '--record-size',
-        '1024',
-        `--acks=${acks}`,
-        '--partitions',
-        String(partitions),
-        '--reporting-interval',
-        '60000',
-        ...extra,
-      ]),
-    );
-  // A full-speed run's one-second progress lines, as records/s.
-  const perfProduceLines = (topic: string, count: number, acks: string, partitions: number) =>
+  // `samsa perf produce` of `count` 1 KiB records, as bin/samsa.js runs it: its output.
+  const perfProduceOutput = (
+    topic: string,
+    count: number,
+    acks: string,
+    partitions: number,
+    reportingMs: number,
+    extra: string[] = [],
+  ) =>
     run(node, [
       ...PERF_NODE_FLAGS,
       cli,
@@ -333,8 +316,14 @@ async function samsa(): Promise<{ produceMax: number; consumeMax: number; p99AtH
       '--partitions',
       String(partitions),
       '--reporting-interval',
-      '1000',
-    ])
+      String(reportingMs),
+      ...extra,
+    ]);
+  const perfProduce = (topic: string, count: number, acks: string, partitions: number, extra: string[] = []) =>
+    parseProducePerf(perfProduceOutput(topic, count, acks, partitions, 60_000, extra));
+  // A full-speed run's one-second progress lines, as records/s.
+  const perfProduceLines = (topic: string, count: number, acks: string, partitions: number) =>
+    perfProduceOutput(topic, count, acks, partitions, 1000)
       .split('\n')
       .filter((l) => / records\/sec .* max latency\.$/.test(l))
       .map((l) => Number(/([\d.]+) records\/sec/.exec(l)?.[1]));
