@@ -15,7 +15,8 @@ const API_VERSIONS_KEY = 18;
  * Turns request frames into response frames: decodes the header and body with the generated
  * codecs, calls the API's handler, encodes the response with the right header version.
  * A malformed frame, unknown API key or unsupported version throws (the connection closes),
- * except ApiVersions, which answers an unsupported version in v0 format (KIP-511).
+ * except ApiVersions, which answers an unsupported version in v0 format (KIP-511). Bytes after
+ * the body are ignored, as Kafka ignores them.
  * A handler exception becomes the API's UNKNOWN_SERVER_ERROR response plus one log line.
  */
 export class RequestDispatcher {
@@ -75,9 +76,18 @@ export class RequestDispatcher {
       throw err;
     }
     if (r.remaining !== 0) {
-      throw new ProtocolError(
-        ProtocolErrorCodes.invalid,
-        `${spec.name} v${apiVersion} has ${r.remaining} trailing bytes`,
+      // Kafka parses what the schema names and ignores the rest of the frame (RequestContext.
+      // parseRequest), and clients rely on it: librdkafka 2.x ends every all-topics Metadata v9+
+      // request with 3 such bytes (its bug #5049). So do we, with a debug line.
+      this.log.debug(
+        {
+          connection: connection.id,
+          api: spec.name,
+          apiVersion,
+          trailingBytes: r.remaining,
+          clientId: header.clientId,
+        },
+        'ignoring bytes after the request body',
       );
     }
     let result: unknown;

@@ -247,10 +247,14 @@ export class Reader {
     const count = this.uvarint();
     this.length(count, 'tagged fields');
     let unknown: UnknownTaggedField[] | undefined;
+    // Writers put tags in ascending order, but Kafka's generated readers do not check it (a
+    // repeated known tag overwrites the earlier one), so neither do we; unknown ones are kept in
+    // tag order, the order they are written back in.
     let lastTag = -1;
+    let sorted = true;
     for (let i = 0; i < count; i++) {
       const tag = this.uvarint();
-      if (tag <= lastTag) throw new ProtocolError(ProtocolErrorCodes.invalid, `tagged field ${tag} out of order`);
+      if (tag <= lastTag) sorted = false;
       lastTag = tag;
       const size = this.uvarint();
       const start = this.pos;
@@ -270,6 +274,7 @@ export class Reader {
       unknown ??= [];
       unknown.push({ tag, data });
     }
+    if (!sorted && unknown !== undefined) unknown.sort((a, b) => a.tag - b.tag);
     return unknown;
   }
 }
