@@ -167,10 +167,10 @@ export class Reader {
     return this.stringOfLength(n);
   }
 
+  /** Any negative length is null, as in Kafka's generated readers (not only -1). */
   nullableString(): string | null {
     const n = this.int16();
-    if (n === -1) return null;
-    if (n < 0) throw new ProtocolError(ProtocolErrorCodes.invalid, `string length ${n}`);
+    if (n < 0) return null;
     return this.stringOfLength(n);
   }
 
@@ -192,10 +192,10 @@ export class Reader {
     return this.bytesOfLength(n);
   }
 
+  /** Any negative length is null, as in Kafka's generated readers (not only -1). */
   nullableBytes(): Buffer | null {
     const n = this.int32();
-    if (n === -1) return null;
-    if (n < 0) throw new ProtocolError(ProtocolErrorCodes.invalid, `bytes length ${n}`);
+    if (n < 0) return null;
     return this.bytesOfLength(n);
   }
 
@@ -230,12 +230,12 @@ export class Reader {
     return this.checkCount(n, nullable);
   }
 
+  /** Any negative count is null (-1), as in Kafka's generated readers; refused if not nullable. */
   private checkCount(n: number, nullable: boolean): number {
-    if (n === -1) {
-      if (!nullable) throw new ProtocolError(ProtocolErrorCodes.invalid, 'non-nullable array is null');
+    if (n < 0) {
+      if (!nullable) throw new ProtocolError(ProtocolErrorCodes.invalid, `non-nullable array has length ${n}`);
       return -1;
     }
-    if (n < 0) throw new ProtocolError(ProtocolErrorCodes.invalid, `array length ${n}`);
     return this.length(n, 'array');
   }
 

@@ -174,3 +174,28 @@ test('request header tagged fields out of order are read, as Kafka reads them', 
     conn.close();
   }
 });
+
+test('a nullable length below -1 is read as null, as Kafka reads it (client_id -2, Metadata v1 topics -3)', async () => {
+  const conn = await RawConnection.connect(broker.bootstrap);
+  try {
+    const responses = new Responses(conn);
+    // Kafka's generated readers take any negative length of a nullable string, bytes or array as
+    // null; only a non-nullable field refuses it.
+    const frame = Buffer.alloc(4 + 2 + 2 + 4 + 2 + 4);
+    let at = frame.writeInt32BE(frame.length - 4, 0);
+    at = frame.writeInt16BE(ApiKeys.Metadata, at);
+    at = frame.writeInt16BE(1, at);
+    at = frame.writeInt32BE(9, at);
+    at = frame.writeInt16BE(-2, at); // client_id: NULLABLE_STRING
+    frame.writeInt32BE(-3, at); // topics: ARRAY, nullable in v1+ (null = all topics)
+    const answered = responses.next(9);
+    conn.write(frame);
+    const md = decodeResponse<MetadataResponse>(ApiKeys.Metadata, 1, await answered);
+    assert.ok(
+      md.topics.some((t) => t.name === topic),
+      'all topics listed',
+    );
+  } finally {
+    conn.close();
+  }
+});
