@@ -507,7 +507,8 @@ export class LogManager {
     for (const c of candidates) {
       if (this.#shuttingDown) break;
       try {
-        const result = await this.#cleaner.clean(c.log, c.range);
+        // A wrong index entry is repaired and the pass retried; corrupt data fails it, logged once.
+        const result = await c.log.withIndexRepair(() => this.#cleaner.clean(c.log, c.range));
         if (result) {
           cleaned++;
           c.dir.firstDirty.set(key(c.log.topic, c.log.partition), result.cleanedUpTo);

@@ -51,6 +51,7 @@ import { LeaderEpochCache } from './leader-epoch-cache.ts';
 import { LogConfig } from './log-config.ts';
 import {
   CLEANED_FILE_SUFFIX,
+  CorruptSegmentError,
   DELETED_FILE_SUFFIX,
   INDEX_FILE_SUFFIX,
   LOG_FILE_SUFFIX,
@@ -349,6 +350,7 @@ export class PartitionLog {
       }
     }
     const active = this.activeSegment;
+    if (clean) await this.#verifyTail(active);
     await active.loadIndexes();
     const loadedEnd = await active.readNextOffset();
     this.#setLogEnd(maxOffset(loadedEnd, active.baseOffset));
@@ -368,17 +370,45 @@ export class PartitionLog {
     await this.#leaderEpochCache.truncateFromStart(this.#logStartOffset);
 
     // 6. Make the recovered state durable so the recovery point can start at the log end.
+    for (const seg of this.#segments) {
+      if (this.#dirtySegments.has(seg)) await seg.flush();
+    }
+    this.#dirtySegments.clear();
     if (!clean) {
-      for (const seg of this.#segments) {
-        if (this.#dirtySegments.has(seg)) await seg.flush();
-      }
-      this.#dirtySegments.clear();
       if (this.#segments.length > 1) {
         for (const seg of this.#segments.slice(0, -1)) await seg.onBecomeInactiveSegment();
       }
     }
     this.#recoveryPoint = this.#logEndOffset;
     this.#durableOffset = this.#logEndOffset;
+  }
+
+  /**
+   * A clean start trusts the files, but checks the active segment's tail cheaply: a torn tail
+   * (a failed write, a copy or a disk fault after the clean shutdown) would otherwise move the
+   * log end back and have new appends written behind the garbage. On a mismatch the segment is
+   * recovered: every batch validated and the invalid bytes cut, as after an unclean stop.
+   */
+  async #verifyTail(active: LogSegment): Promise<void> {
+    try {
+      await active.verifyTail();
+      return;
+    } catch (err) {
+      if (!(err instanceof CorruptSegmentError)) throw err;
+      const truncated = await active.recover(this.#config.indexIntervalBytes);
+      this.recoveredTruncatedBytes += truncated;
+      this.#dirtySegments.add(active);
+      this.#logger.warn(
+        {
+          topic: this.topic,
+          partition: this.partition,
+          segment: active.logPath,
+          truncatedBytes: truncated,
+          reason: err.message,
+        },
+        'the log tail was invalid after a clean shutdown; recovered the active segment',
+      );
+    }
   }
 
   async #unlinkIfExists(path: string): Promise<void> {
@@ -929,20 +959,22 @@ export class PartitionLog {
     const target = upTo ?? this.#logEndOffset;
     await this.#requestSync(target);
     if (target <= this.#recoveryPoint) return;
-    await this.#queue.run(async () => {
-      if (this.#offline || this.#closed) return;
-      try {
-        for (const seg of this.#segments) {
-          if (seg.baseOffset >= target) break;
-          const next = await seg.readNextOffset();
-          if (next <= this.#recoveryPoint) continue;
-          await seg.flush();
+    await this.#queue.run(() =>
+      this.withIndexRepair(async () => {
+        if (this.#offline || this.#closed) return;
+        try {
+          for (const seg of this.#segments) {
+            if (seg.baseOffset >= target) break;
+            const next = await seg.readNextOffset();
+            if (next <= this.#recoveryPoint) continue;
+            await seg.flush();
+          }
+        } catch (err) {
+          throw this.#ioError(err, 'flush');
         }
-      } catch (err) {
-        throw this.#ioError(err, 'flush');
-      }
-      if (target > this.#recoveryPoint) this.#recoveryPoint = target;
-    });
+        if (target > this.#recoveryPoint) this.#recoveryPoint = target;
+      }, true),
+    );
   }
 
   /** flush.ms check used by the log manager's scheduler. */
@@ -962,7 +994,11 @@ export class PartitionLog {
    * last stable offset (read_committed) or the log end (replication).
    * OFFSET_OUT_OF_RANGE outside [logStartOffset, logEndOffset].
    */
-  async read(fetchOffset: bigint, maxBytes: number, options: ReadOptions = {}): Promise<FetchDataInfo> {
+  read(fetchOffset: bigint, maxBytes: number, options: ReadOptions = {}): Promise<FetchDataInfo> {
+    return this.withIndexRepair(() => this.#read(fetchOffset, maxBytes, options));
+  }
+
+  async #read(fetchOffset: bigint, maxBytes: number, options: ReadOptions): Promise<FetchDataInfo> {
     this.#checkOnline();
     const isolation = options.isolation ?? 'highWatermark';
     const minOneMessage = options.minOneMessage ?? true;
@@ -1033,6 +1069,55 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * Runs `op` (a read of segments); when a segment finds an index entry that does not name the
+   * batch at its position, that segment's indexes are rebuilt from its log and `op` runs again.
+   * The rebuild runs on the log's queue (`underQueue`: the caller already holds it) so no append
+   * races it. Corrupt batches fail `op` with KAFKA_STORAGE_ERROR and one error line per segment.
+   */
+  async withIndexRepair<T>(op: () => Promise<T>, underQueue = false): Promise<T> {
+    const rebuilt = new Set<LogSegment>();
+    for (;;) {
+      try {
+        return await op();
+      } catch (err) {
+        if (!(err instanceof CorruptSegmentError)) throw err;
+        const seg = err.segment;
+        if (!err.indexSuspect || rebuilt.has(seg)) {
+          this.#reportCorruption(err);
+          throw err;
+        }
+        rebuilt.add(seg);
+        const rebuild = async (): Promise<void> => {
+          if (seg.deleted || !this.#segments.includes(seg)) return;
+          const stopped = await seg.rebuildIndexes(this.#config.indexIntervalBytes);
+          this.#logger.warn(
+            { topic: this.topic, partition: this.partition, segment: seg.logPath, reason: err.message, stopped },
+            "an index entry did not match the log; rebuilt the segment's indexes from its data",
+          );
+        };
+        await (underQueue ? rebuild() : this.#queue.run(rebuild));
+      }
+    }
+  }
+
+  #reportedCorruption = new WeakSet<LogSegment>();
+
+  #reportCorruption(err: CorruptSegmentError): void {
+    if (this.#reportedCorruption.has(err.segment)) return;
+    this.#reportedCorruption.add(err.segment);
+    this.#logger.error(
+      {
+        topic: this.topic,
+        partition: this.partition,
+        segment: err.segment.logPath,
+        position: err.position,
+        err: err.message,
+      },
+      'corrupt record batch below the log end; reads reaching it fail with KAFKA_STORAGE_ERROR',
+    );
+  }
+
   #floorSegmentIndex(segments: readonly LogSegment[], offset: bigint): number {
     let lo = 0;
     let hi = segments.length - 1;
@@ -1054,10 +1139,14 @@ export class PartitionLog {
    * index for the first batch whose max timestamp reaches it, then that batch's records), or one of
    * Kafka's special timestamps. null when no such record exists below the isolation bound.
    */
-  async fetchOffsetByTimestamp(
+  fetchOffsetByTimestamp(
     timestamp: bigint,
     isolation: FetchIsolation = 'highWatermark',
   ): Promise<TimestampAndOffset | null> {
+    return this.withIndexRepair(() => this.#fetchOffsetByTimestamp(timestamp, isolation));
+  }
+
+  async #fetchOffsetByTimestamp(timestamp: bigint, isolation: FetchIsolation): Promise<TimestampAndOffset | null> {
     this.#checkOnline();
     const epochOf = (offset: bigint): number => this.#leaderEpochCache.epochForOffset(offset);
     const upper =

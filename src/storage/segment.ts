@@ -22,6 +22,7 @@
  * fails its sanity check).
  */
 import { join } from 'node:path';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import {
   CRC_OFFSET,
@@ -39,7 +40,7 @@ import { sharedBufferPool } from '../util/buffer-pool.ts';
 import { reservationChunk } from './block-reservation.ts';
 import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
 import type { FileLayer } from './file-layer.ts';
-import { OffsetIndex } from './offset-index.ts';
+import { OffsetIndex, type OffsetPosition } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
 
 /**
@@ -96,6 +97,42 @@ export interface SegmentOptions {
 
 const SCAN_CHUNK = 64 * 1024;
 
+/**
+ * Segment bytes that are not what the log wrote: below the segment's end, a batch that does not
+ * parse, overruns the end or goes back in offsets; or an index entry that does not name the batch
+ * at its position. Reads must never take this for the end of the data (that silently skips
+ * records), so it fails the read with KAFKA_STORAGE_ERROR; the log stays online, as Kafka
+ * answers a read of corrupt data with an error rather than taking the directory offline.
+ */
+export class CorruptSegmentError extends KafkaError {
+  readonly segment: LogSegment;
+  readonly position: number;
+  /** Found where an index entry pointed: the index may be what is wrong (rebuild it and retry). */
+  readonly indexSuspect: boolean;
+
+  constructor(segment: LogSegment, position: number, reason: string, indexSuspect: boolean) {
+    super(ErrorCode.KAFKA_STORAGE_ERROR, `corrupt log segment ${segment.logPath} at position ${position}: ${reason}`);
+    this.segment = segment;
+    this.position = position;
+    this.indexSuspect = indexSuspect;
+  }
+}
+
+/** Indexes and running values built from a scan of the .log (recovery and index rebuilds). */
+interface LogScan {
+  /** End of the last valid batch. */
+  end: number;
+  next: bigint;
+  offsetIndex: OffsetIndex;
+  timeIndex: TimeIndex;
+  maxTimestamp: bigint;
+  offsetOfMaxTimestamp: bigint;
+  rollingBasedTimestamp: bigint | null;
+  bytesSinceLastIndexEntry: number;
+  /** Why the scan stopped before the end it was given (null: it reached it). */
+  stoppedBecause: string | null;
+}
+
 export class LogSegment {
   readonly baseOffset: bigint;
   readonly dir: string;
@@ -114,6 +151,8 @@ export class LogSegment {
   /** Largest batch max timestamp seen, and the last offset of that batch; -1n when unknown/none. */
   maxTimestampSoFar = -1n;
   offsetOfMaxTimestampSoFar = -1n;
+  /** Set only during verifyTail: the last batch readNextOffset walks and the bytes read with it. */
+  #tailProbe: { last: BatchLocation | null; chunk: Buffer; chunkStart: number } | null = null;
   /** Max timestamp of the first batch: segment.ms counts from it (Kafka's rollingBasedTimestamp). */
   rollingBasedTimestamp: bigint | null = null;
   createdMs: number;
@@ -197,12 +236,13 @@ export class LogSegment {
   async #loadIndexes(): Promise<void> {
     const oi = await OffsetIndex.load(this.#files, this.indexPath, this.baseOffset, this.#maxIndexSize, this.size);
     const ti = await TimeIndex.load(this.#files, this.timeIndexPath, this.baseOffset, this.#maxIndexSize);
-    this.#offsetIndex = oi.index;
-    this.#timeIndex = ti.index;
     if (!oi.ok || !ti.ok) {
+      // Published only once rebuilt, so a concurrent reader never looks up the corrupt entries.
       await this.rebuildIndexes();
       return;
     }
+    this.#offsetIndex = oi.index;
+    this.#timeIndex = ti.index;
     const last = ti.index.lastEntry;
     if (last.timestamp > this.maxTimestampSoFar) {
       this.maxTimestampSoFar = last.timestamp;
@@ -218,25 +258,79 @@ export class LogSegment {
     let maxTs = this.maxTimestampSoFar;
     let maxTsOffset = this.offsetOfMaxTimestampSoFar;
     let first = true;
-    const start = this.#offsetIndex!.lastEntry.position;
-    await this.scanBatches(start, this.size, (loc) => {
-      next = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) + 1n;
-      if (loc.header.maxTimestamp > maxTs) {
-        maxTs = loc.header.maxTimestamp;
-        maxTsOffset = next - 1n;
-      }
-      if (first && start === 0) this.rollingBasedTimestamp = loc.header.maxTimestamp;
-      first = false;
-      return true;
-    });
+    const entry = this.#offsetIndex!.lastEntry;
+    const start = entry.position;
+    const probe = this.#tailProbe;
+    await this.scanBatches(
+      start,
+      this.size,
+      (loc, chunk, chunkStart) => {
+        if (probe !== null) {
+          probe.last = loc;
+          probe.chunk = chunk;
+          probe.chunkStart = chunkStart;
+        }
+        next = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) + 1n;
+        if (loc.header.maxTimestamp > maxTs) {
+          maxTs = loc.header.maxTimestamp;
+          maxTsOffset = next - 1n;
+        }
+        if (first && start === 0) this.rollingBasedTimestamp = loc.header.maxTimestamp;
+        first = false;
+        return true;
+      },
+      entry,
+    );
     this.#nextOffset = next;
     this.maxTimestampSoFar = maxTs;
     this.offsetOfMaxTimestampSoFar = maxTsOffset;
     if (this.rollingBasedTimestamp === null && this.size > 0) {
-      const firstBatch = await this.#readHeaderAt(0);
+      let firstBatch: RecordBatchHeader | null = null;
+      try {
+        firstBatch = await this.#readHeaderAt(0);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        throw new CorruptSegmentError(this, 0, err.message, false);
+      }
       this.rollingBasedTimestamp = firstBatch?.maxTimestamp ?? null;
     }
     return next;
+  }
+
+  /**
+   * The cheap check of a clean start (Kafka trusts a cleanly shut down log; a torn tail after it
+   * would have new appends land behind garbage): the batches after the last index entry must
+   * parse and end exactly at the file's end, and the last one's CRC must hold. Throws
+   * CorruptSegmentError otherwise (the log then recovers this segment).
+   */
+  async verifyTail(): Promise<void> {
+    const probe: { last: BatchLocation | null; chunk: Buffer; chunkStart: number } = {
+      last: null,
+      chunk: Buffer.alloc(0),
+      chunkStart: 0,
+    };
+    this.#nextOffset = null;
+    this.#tailProbe = probe;
+    try {
+      await this.readNextOffset();
+    } finally {
+      this.#tailProbe = null;
+    }
+    const last = probe.last;
+    if (last === null) return;
+    // Usually the walk read the whole tail in one chunk; otherwise read the last batch again.
+    let bytes = probe.chunk;
+    let at = last.position - probe.chunkStart;
+    if (at + last.size > bytes.length) {
+      bytes = await this.readBytes(last.position, last.size);
+      at = 0;
+      if (bytes.length < last.size) {
+        throw new CorruptSegmentError(this, last.position, 'the file ends inside its last batch', false);
+      }
+    }
+    if (computeBatchCrc(bytes, at, last.size) !== bytes.readUInt32BE(at + CRC_OFFSET)) {
+      throw new CorruptSegmentError(this, last.position, 'the last batch fails its CRC check', false);
+    }
   }
 
   /** Known next offset (active segments and scanned ones). */
@@ -338,32 +432,63 @@ export class LogSegment {
   }
 
   /**
-   * Walks the batch headers in [from, end), reading in chunks. `visit` returns false to stop.
-   * Stops silently at a partial or unparsable header (callers that care use `recover`).
+   * Walks the batch headers in [from, end), reading in chunks; `end` is a batch boundary (the
+   * segment's size or a position captured from it). `visit` returns false to stop. Bytes below
+   * `end` that are not whole batches with increasing offsets throw CorruptSegmentError: taking
+   * them for the end of the data would make reads skip records. `entry`, when `from` came from
+   * the offset index, is checked against the batch found there (it must end at entry.offset).
+   * A segment truncated meanwhile (its size dropped below `end`) just ends the walk.
    */
-  async scanBatches(from: number, end: number, visit: (loc: BatchLocation) => boolean): Promise<void> {
+  async scanBatches(
+    from: number,
+    end: number,
+    visit: (loc: BatchLocation, chunk: Buffer, chunkStart: number) => boolean,
+    entry?: OffsetPosition,
+  ): Promise<void> {
     let chunk = Buffer.allocUnsafe(0);
     let chunkStart = from;
     let position = from;
-    while (position + RECORD_BATCH_HEADER_SIZE <= end) {
+    let nextOffset = this.baseOffset;
+    const corrupt = (reason: string): boolean => {
+      if (this.size < end) return true;
+      throw new CorruptSegmentError(this, position, reason, position === from && from > 0);
+    };
+    while (position < end) {
+      if (end - position < RECORD_BATCH_HEADER_SIZE) {
+        if (corrupt(`${end - position} bytes before the segment's end are too few for a batch`)) return;
+      }
       if (position + RECORD_BATCH_HEADER_SIZE > chunkStart + chunk.length) {
         const len = Math.min(SCAN_CHUNK, end - position);
         const buf = Buffer.allocUnsafe(len);
         const n = await this.#log.use((f) => f.read(buf, 0, len, position));
         chunk = buf.subarray(0, n);
         chunkStart = position;
-        if (n < RECORD_BATCH_HEADER_SIZE) return;
+        if (n < RECORD_BATCH_HEADER_SIZE && corrupt(`the file ends ${n} bytes after this position`)) return;
       }
       let header: RecordBatchHeader;
       try {
         header = readBatchHeader(chunk, position - chunkStart);
       } catch (err) {
-        if (err instanceof ProtocolError) return;
+        if (!(err instanceof ProtocolError)) throw err;
+        if (corrupt(err.message)) return;
         throw err;
       }
       const size = LOG_OVERHEAD + header.batchLength;
-      if (position + size > end) return;
-      if (!visit({ position, size, header })) return;
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (position + size > end && corrupt(`a batch of ${size} bytes runs past the segment's end ${end}`)) return;
+      if (
+        (header.lastOffsetDelta < 0 || header.baseOffset < nextOffset) &&
+        corrupt(`batch offsets ${header.baseOffset}..${last} go backwards`)
+      )
+        return;
+      if (entry !== undefined && position === from && from > 0 && last !== entry.offset) {
+        if (
+          corrupt(`the offset index names offset ${entry.offset} here, the batch holds ${header.baseOffset}..${last}`)
+        )
+          return;
+      }
+      if (!visit({ position, size, header }, chunk, chunkStart)) return;
+      nextOffset = last + 1n;
       position += size;
     }
   }
@@ -374,15 +499,20 @@ export class LogSegment {
    */
   async translateOffset(offset: bigint, maxPosition = this.size): Promise<BatchLocation | null> {
     await this.loadIndexes();
-    const start = this.#offsetIndex!.lookup(offset).position;
+    const entry = this.#offsetIndex!.lookup(offset);
     let found: BatchLocation | null = null;
-    await this.scanBatches(start, Math.min(maxPosition, this.size), (loc) => {
-      if (loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) >= offset) {
-        found = loc;
-        return false;
-      }
-      return true;
-    });
+    await this.scanBatches(
+      entry.position,
+      Math.min(maxPosition, this.size),
+      (loc) => {
+        if (loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta) >= offset) {
+          found = loc;
+          return false;
+        }
+        return true;
+      },
+      entry,
+    );
     return found;
   }
 
@@ -438,16 +568,44 @@ export class LogSegment {
     await this.loadIndexes();
     const ts = this.#timeIndex!.lookup(timestamp);
     const from = ts.offset > startingOffset ? ts.offset : startingOffset;
-    const start = this.#offsetIndex!.lookup(from).position;
+    const entry = this.#offsetIndex!.lookup(from);
+    // A time-index entry (T, X) was written when the batch ending at X raised the segment's
+    // largest timestamp to T: the scan passes that batch and checks it, so a wrong entry cannot
+    // make the lookup start past the first batch reaching the timestamp.
+    let unchecked = ts.timestamp >= 0n && from === ts.offset;
     let found: BatchLocation | null = null;
-    await this.scanBatches(start, this.size, (loc) => {
-      const last = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta);
-      if (last >= startingOffset && loc.header.maxTimestamp >= timestamp) {
-        found = loc;
-        return false;
-      }
-      return true;
-    });
+    await this.scanBatches(
+      entry.position,
+      this.size,
+      (loc) => {
+        const last = loc.header.baseOffset + BigInt(loc.header.lastOffsetDelta);
+        if (unchecked && last >= ts.offset) {
+          if (loc.header.baseOffset > ts.offset || loc.header.maxTimestamp !== ts.timestamp) {
+            throw new CorruptSegmentError(
+              this,
+              loc.position,
+              `the time index names (${ts.timestamp}, ${ts.offset}), the batch holds ${loc.header.baseOffset}..${last} with max timestamp ${loc.header.maxTimestamp}`,
+              true,
+            );
+          }
+          unchecked = false;
+        }
+        if (last >= startingOffset && loc.header.maxTimestamp >= timestamp) {
+          found = loc;
+          return false;
+        }
+        return true;
+      },
+      entry,
+    );
+    if (unchecked) {
+      throw new CorruptSegmentError(
+        this,
+        entry.position,
+        `the time index names offset ${ts.offset} past the segment's last batch`,
+        true,
+      );
+    }
     return found;
   }
 
@@ -457,69 +615,131 @@ export class LogSegment {
    * number of bytes truncated. Kafka's LogSegment.recover.
    */
   async recover(indexIntervalBytes: number, maxBatchSize = 2147483647): Promise<number> {
-    this.#offsetIndex ??= OffsetIndex.create(this.indexPath, this.baseOffset, this.#maxIndexSize);
-    this.#timeIndex ??= TimeIndex.create(this.timeIndexPath, this.baseOffset, this.#maxIndexSize);
-    this.#offsetIndex.reset();
-    this.#timeIndex.reset();
-    this.maxTimestampSoFar = -1n;
-    this.offsetOfMaxTimestampSoFar = -1n;
-    this.rollingBasedTimestamp = null;
-    this.#bytesSinceLastIndexEntry = 0;
     const fileSize = await this.#log.use((f) => f.size());
-    let position = 0;
-    let next = this.baseOffset;
-    let chunk = Buffer.allocUnsafe(0);
-    let chunkStart = 0;
-    while (position < fileSize) {
-      if (fileSize - position < RECORD_BATCH_HEADER_SIZE) break;
-      // Make sure the header is in the chunk, then the whole batch.
-      const ensure = async (len: number): Promise<boolean> => {
-        if (position >= chunkStart && position + len <= chunkStart + chunk.length) return true;
-        const want = Math.min(Math.max(len, SCAN_CHUNK * 16), fileSize - position);
-        if (want < len) return false;
-        const buf = Buffer.allocUnsafe(want);
-        const n = await this.#log.use((f) => f.read(buf, 0, want, position));
-        chunk = buf.subarray(0, n);
-        chunkStart = position;
-        return n >= len;
-      };
-      if (!(await ensure(RECORD_BATCH_HEADER_SIZE))) break;
-      const at = position - chunkStart;
-      const batchLength = chunk.readInt32BE(at + 8);
-      const size = LOG_OVERHEAD + batchLength;
-      if (batchLength < MIN_BATCH_LENGTH || size > maxBatchSize || chunk[at + MAGIC_OFFSET] !== CURRENT_MAGIC) break;
-      if (position + size > fileSize) break;
-      if (!(await ensure(size))) break;
-      const bat = position - chunkStart;
-      if (computeBatchCrc(chunk, bat, size) !== chunk.readUInt32BE(bat + CRC_OFFSET)) break;
-      const header = readBatchHeader(chunk, bat);
-      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-      if (header.lastOffsetDelta < 0 || header.baseOffset < next || !this.canConvertToRelativeOffset(last)) break;
-      if (this.#offsetIndex.isFull() || this.#timeIndex.isFull()) {
-        // An index can only fill if segment.index.bytes shrank; keep the data, stop indexing densely.
-        this.#bytesSinceLastIndexEntry = Number.NEGATIVE_INFINITY;
-      }
-      this.#indexBatch(last, header.maxTimestamp, position, size, indexIntervalBytes);
-      next = last + 1n;
-      position += size;
-    }
-    const truncated = fileSize - position;
-    if (truncated > 0) await this.#log.use((f) => f.truncate(position));
-    this.size = position;
-    this.#nextOffset = next;
-    this.unflushedBytes = truncated > 0 || position > 0 ? position : 0;
-    if (this.#bytesSinceLastIndexEntry < 0) this.#bytesSinceLastIndexEntry = 0;
+    const scan = await this.#scanLog(fileSize, indexIntervalBytes, maxBatchSize);
+    this.#installScan(scan);
+    const truncated = fileSize - scan.end;
+    if (truncated > 0) await this.#log.use((f) => f.truncate(scan.end));
+    this.size = scan.end;
+    this.#nextOffset = scan.next;
+    this.unflushedBytes = scan.end;
     return truncated;
   }
 
-  /** Rebuilds the indexes of a segment whose log is trusted (an index file was missing or corrupt). */
-  async rebuildIndexes(indexIntervalBytes = 4096): Promise<void> {
-    const sizeBefore = this.size;
-    const truncated = await this.recover(indexIntervalBytes);
-    if (truncated > 0 || this.size !== sizeBefore) {
-      // Only happens if the log itself was damaged below the recovery point; recovery cut it.
-      this.unflushedBytes = this.size;
+  /**
+   * Rebuilds both indexes from the .log without changing the .log (an index file was missing or
+   * failed its sanity check, or an entry did not name the batch at its position), and writes the
+   * index files. Batches below the segment's end are trusted here: if the scan meets invalid
+   * bytes, the indexes cover what precedes them and a read reaching them fails with
+   * CorruptSegmentError instead of this cutting acknowledged data. Returns why the scan stopped
+   * early, or null. Callers keep appends out meanwhile (the log's queue, or a segment that is
+   * not active).
+   */
+  async rebuildIndexes(indexIntervalBytes = 4096): Promise<string | null> {
+    const scan = await this.#scanLog(this.size, indexIntervalBytes, 2147483647);
+    this.#installScan(scan);
+    if (scan.stoppedBecause === null) this.#nextOffset = scan.next;
+    if (this.maxTimestampSoFar >= 0n) {
+      this.#timeIndex!.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
     }
+    // Best effort: the indexes in memory are right; a file that cannot be written now is
+    // rebuilt again at its next load.
+    await this.#offsetIndex!.trim(this.#files).catch(() => undefined);
+    await this.#timeIndex!.trim(this.#files).catch(() => undefined);
+    return scan.stoppedBecause;
+  }
+
+  #installScan(scan: LogScan): void {
+    // Fresh objects swapped in at once: a concurrent reader sees the old or the new index.
+    this.#offsetIndex = scan.offsetIndex;
+    this.#timeIndex = scan.timeIndex;
+    this.maxTimestampSoFar = scan.maxTimestamp;
+    this.offsetOfMaxTimestampSoFar = scan.offsetOfMaxTimestamp;
+    this.rollingBasedTimestamp = scan.rollingBasedTimestamp;
+    this.#bytesSinceLastIndexEntry = Math.max(0, scan.bytesSinceLastIndexEntry);
+  }
+
+  /**
+   * Validates the batches in [0, end) (length, magic, CRC, increasing offsets that fit the
+   * segment) and builds the indexes of the valid prefix, by the same rule as appends.
+   */
+  async #scanLog(end: number, indexIntervalBytes: number, maxBatchSize: number): Promise<LogScan> {
+    const scan: LogScan = {
+      end: 0,
+      next: this.baseOffset,
+      offsetIndex: OffsetIndex.create(this.indexPath, this.baseOffset, this.#maxIndexSize),
+      timeIndex: TimeIndex.create(this.timeIndexPath, this.baseOffset, this.#maxIndexSize),
+      maxTimestamp: -1n,
+      offsetOfMaxTimestamp: -1n,
+      rollingBasedTimestamp: null,
+      bytesSinceLastIndexEntry: 0,
+      stoppedBecause: null,
+    };
+    let position = 0;
+    let chunk = Buffer.allocUnsafe(0);
+    let chunkStart = 0;
+    // Make sure [position, position + len) is in the chunk.
+    const ensure = async (len: number): Promise<boolean> => {
+      if (position >= chunkStart && position + len <= chunkStart + chunk.length) return true;
+      const want = Math.min(Math.max(len, SCAN_CHUNK * 16), end - position);
+      if (want < len) return false;
+      const buf = Buffer.allocUnsafe(want);
+      const n = await this.#log.use((f) => f.read(buf, 0, want, position));
+      chunk = buf.subarray(0, n);
+      chunkStart = position;
+      return n >= len;
+    };
+    const stop = (reason: string): void => {
+      scan.stoppedBecause = reason;
+    };
+    while (position < end) {
+      if (end - position < RECORD_BATCH_HEADER_SIZE || !(await ensure(RECORD_BATCH_HEADER_SIZE))) {
+        stop('a partial batch header');
+        break;
+      }
+      const at = position - chunkStart;
+      const batchLength = chunk.readInt32BE(at + 8);
+      const size = LOG_OVERHEAD + batchLength;
+      if (batchLength < MIN_BATCH_LENGTH || size > maxBatchSize || chunk[at + MAGIC_OFFSET] !== CURRENT_MAGIC) {
+        stop(`an invalid batch header (batchLength ${batchLength}, magic ${chunk[at + MAGIC_OFFSET]})`);
+        break;
+      }
+      if (position + size > end || !(await ensure(size))) {
+        stop(`a batch of ${size} bytes running past the end`);
+        break;
+      }
+      const bat = position - chunkStart;
+      if (computeBatchCrc(chunk, bat, size) !== chunk.readUInt32BE(bat + CRC_OFFSET)) {
+        stop('a batch failing its CRC check');
+        break;
+      }
+      const header = readBatchHeader(chunk, bat);
+      const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (header.lastOffsetDelta < 0 || header.baseOffset < scan.next || !this.canConvertToRelativeOffset(last)) {
+        stop(`batch offsets ${header.baseOffset}..${last} out of order`);
+        break;
+      }
+      if (scan.offsetIndex.isFull() || scan.timeIndex.isFull()) {
+        // An index can only fill if segment.index.bytes shrank; keep the data, stop indexing densely.
+        scan.bytesSinceLastIndexEntry = Number.NEGATIVE_INFINITY;
+      }
+      // The indexing rule of #indexBatch, applied to the new indexes.
+      scan.rollingBasedTimestamp ??= header.maxTimestamp;
+      if (header.maxTimestamp > scan.maxTimestamp) {
+        scan.maxTimestamp = header.maxTimestamp;
+        scan.offsetOfMaxTimestamp = last;
+      }
+      if (scan.bytesSinceLastIndexEntry > indexIntervalBytes) {
+        scan.offsetIndex.append(last, position);
+        if (scan.maxTimestamp >= 0n) scan.timeIndex.maybeAppend(scan.maxTimestamp, scan.offsetOfMaxTimestamp);
+        scan.bytesSinceLastIndexEntry = 0;
+      }
+      scan.bytesSinceLastIndexEntry += size;
+      scan.next = last + 1n;
+      position += size;
+    }
+    scan.end = position;
+    return scan;
   }
 
   /**
