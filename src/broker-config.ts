@@ -21,6 +21,8 @@ export interface BrokerConfig {
   defaultReplicationFactor: number;
   socketRequestMaxBytes: number;
   connectionsMaxIdleMs: number;
+  /** samsa.client.log.interval.ms: at most one line per client host per interval for what a client causes. */
+  clientLogIntervalMs: number;
   rack: string | null;
   /** Every property as given (for DescribeConfigs and the storage engine's log.* settings). */
   properties: Record<string, string>;
@@ -96,6 +98,8 @@ const BROKER_KEYS = new Set([
   'samsa.log.max.open.segment.files',
   'samsa.log.inline.write.max.bytes',
   'samsa.log.reserve.ahead.bytes',
+  // Samsa's own network settings (src/network/socket-server.ts)
+  'samsa.client.log.interval.ms',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 
@@ -208,6 +212,7 @@ export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
       defaultReplicationFactor: intValue(props, 'default.replication.factor', 1, 1),
       socketRequestMaxBytes: intValue(props, 'socket.request.max.bytes', 104857600, 1),
       connectionsMaxIdleMs: intValue(props, 'connections.max.idle.ms', 600000, 1),
+      clientLogIntervalMs: intValue(props, 'samsa.client.log.interval.ms', 10000, 0),
       rack: props['broker.rack'] ?? null,
       properties: props,
     },

@@ -171,13 +171,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     if (spec === undefined || h.maxVersion > spec.maxVersion)
       throw new Error(`handler for ${h.apiKey} exceeds the schema`);
   }
-  dispatcher = new RequestDispatcher(HANDLERS, services, log);
+  dispatcher = new RequestDispatcher(HANDLERS, services, log, config.clientLogIntervalMs);
   const server = new SocketServer(
     dispatcher.handleFrame,
     {
       ...DEFAULT_CONNECTION_LIMITS,
       maxFrameBytes: config.socketRequestMaxBytes,
       idleTimeoutMs: config.connectionsMaxIdleMs,
+      clientLogIntervalMs: config.clientLogIntervalMs,
       // A Produce request's bytes are written to the log before its handler returns and are not
       // kept afterwards, so its frame buffer can be reused (API key 0 = Produce).
       recyclable: (frame) => frame.length >= 2 && frame.readInt16BE(0) === 0,

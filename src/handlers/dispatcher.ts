@@ -1,4 +1,5 @@
 import type { ConnectionInfo, FrameHandler, NetworkLogger } from '../network/connection.ts';
+import { LogRateLimiter, suppressedField } from '../network/log-limiter.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
 import { apiKeyInfo, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/api-keys.ts';
@@ -17,21 +18,26 @@ const API_VERSIONS_KEY = 18;
  * A malformed frame, unknown API key or unsupported version throws (the connection closes),
  * except ApiVersions, which answers an unsupported version in v0 format (KIP-511). Bytes after
  * the body are ignored, as Kafka ignores them.
- * A handler exception becomes the API's UNKNOWN_SERVER_ERROR response plus one log line.
+ * A handler exception becomes the API's UNKNOWN_SERVER_ERROR response plus one log line (at
+ * most one per client host and API per interval: a client can repeat such a request at will).
  */
 export class RequestDispatcher {
   private readonly handlers: (ApiHandler | undefined)[] = [];
   private readonly services: BrokerServices;
   private readonly log: NetworkLogger & { error(obj: object, msg: string): void };
+  private readonly errorLogLimiter: LogRateLimiter;
 
+  /** `clientLogIntervalMs`: samsa.client.log.interval.ms (unexpected-error lines per client host and API). */
   constructor(
     handlers: readonly ApiHandler[],
     services: BrokerServices,
     log: NetworkLogger & { error(obj: object, msg: string): void },
+    clientLogIntervalMs = 10000,
   ) {
     for (const h of handlers) this.handlers[h.apiKey] = h;
     this.services = services;
     this.log = log;
+    this.errorLogLimiter = new LogRateLimiter(clientLogIntervalMs);
   }
 
   /** The handlers, for the ApiVersions response. */
@@ -116,16 +122,21 @@ export class RequestDispatcher {
   }
 
   private failure(ctx: RequestContext, handler: ApiHandler, request: unknown, err: unknown): Buffer[] {
-    this.log.error(
-      {
-        err,
-        api: apiKeyInfo(ctx.apiKey)?.name,
-        apiVersion: ctx.apiVersion,
-        clientId: ctx.clientId,
-        correlationId: ctx.correlationId,
-      },
-      'request failed with an unexpected error',
-    );
+    const suppressed = this.errorLogLimiter.admit(`${ctx.connection.remoteHost} ${ctx.apiKey}`);
+    if (suppressed !== undefined) {
+      this.log.error(
+        {
+          err,
+          api: apiKeyInfo(ctx.apiKey)?.name,
+          apiVersion: ctx.apiVersion,
+          clientId: ctx.clientId,
+          correlationId: ctx.correlationId,
+          remote: ctx.connection.remoteAddress,
+          ...suppressedField(suppressed),
+        },
+        'request failed with an unexpected error',
+      );
+    }
     return this.encode(ctx, handler.errorResponse(ctx, request as never, ErrorCode.UNKNOWN_SERVER_ERROR));
   }
 

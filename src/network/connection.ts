@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { BufferPool } from '../util/buffer-pool.ts';
 import { FrameReader } from './frame-reader.ts';
+import { type LogRateLimiter, suppressedField } from './log-limiter.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 
 /** The subset of a pino logger the network layer uses. */
@@ -12,7 +13,10 @@ export interface NetworkLogger {
 
 export interface ConnectionInfo {
   readonly id: number;
+  /** `host:port` of the client. */
   readonly remoteAddress: string;
+  /** The client's host alone (log lines a client causes are rate-limited per host). */
+  readonly remoteHost: string;
   readonly listener: string;
 }
 
@@ -32,6 +36,11 @@ export interface ConnectionLimits {
   maxInFlightBytes: number;
   /** connections.max.idle.ms */
   idleTimeoutMs: number;
+  /**
+   * samsa.client.log.interval.ms: at most one 'closing connection' line per client host per
+   * this many ms, the next one counting those held back (0: every one). Default 10 s.
+   */
+  clientLogIntervalMs?: number;
   /**
    * Whether a request frame's bytes are unreferenced once its handler has finished, so a pooled
    * frame buffer may be reused (the broker says yes for Produce only).
@@ -58,6 +67,7 @@ interface Slot {
 export class Connection implements ConnectionInfo {
   readonly id: number;
   readonly remoteAddress: string;
+  readonly remoteHost: string;
   readonly listener: string;
   private readonly socket: Socket;
   private readonly frames: FrameReader;
@@ -75,6 +85,7 @@ export class Connection implements ConnectionInfo {
   private readonly log: NetworkLogger;
   private readonly pool: BufferPool | undefined;
   private readonly metrics: RequestMetrics | undefined;
+  private readonly logLimiter: LogRateLimiter | undefined;
 
   constructor(
     id: number,
@@ -86,7 +97,9 @@ export class Connection implements ConnectionInfo {
     onClose: (c: Connection) => void,
     pool?: BufferPool,
     metrics?: RequestMetrics,
+    logLimiter?: LogRateLimiter,
   ) {
+    this.logLimiter = logLimiter;
     this.pool = pool;
     this.metrics = metrics;
     this.id = id;
@@ -95,7 +108,8 @@ export class Connection implements ConnectionInfo {
     this.log = log;
     this.socket = socket;
     this.listener = listener;
-    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteHost = socket.remoteAddress ?? 'unknown';
+    this.remoteAddress = `${this.remoteHost}:${socket.remotePort}`;
     this.frames = new FrameReader(limits.maxFrameBytes, pool);
     this.onClose = onClose;
     socket.setNoDelay(true);
@@ -228,7 +242,7 @@ export class Connection implements ConnectionInfo {
     if (this.closed || this.closingReason !== undefined) return;
     this.closingReason = reason;
     this.socket.pause();
-    this.log.warn({ connection: this.id, remote: this.remoteAddress, reason }, 'closing connection');
+    this.warnClosing(reason);
     if (this.slots.length === 0) this.endGracefully();
   }
 
@@ -265,8 +279,18 @@ export class Connection implements ConnectionInfo {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.log.warn({ connection: this.id, remote: this.remoteAddress, reason }, 'closing connection');
+    this.warnClosing(reason);
     this.socket.destroy();
+  }
+
+  /** One 'closing connection' line, unless this client's host had one within the interval. */
+  private warnClosing(reason: string): void {
+    const suppressed = this.logLimiter === undefined ? 0 : this.logLimiter.admit(this.remoteHost);
+    if (suppressed === undefined) return;
+    this.log.warn(
+      { connection: this.id, remote: this.remoteAddress, reason, ...suppressedField(suppressed) },
+      'closing connection',
+    );
   }
 
   /** Graceful: wait for in-flight responses to be written, then end the socket. */

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { sharedBufferPool } from '../util/buffer-pool.ts';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
+import { LogRateLimiter } from './log-limiter.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { adoptWithSharedReadBuffer } from './shared-read-buffer.ts';
 
@@ -17,6 +18,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxInFlightRequests: 100,
   maxInFlightBytes: 128 * 1024 * 1024,
   idleTimeoutMs: 600000, // connections.max.idle.ms
+  clientLogIntervalMs: 10000, // samsa.client.log.interval.ms
 };
 
 /**
@@ -36,11 +38,14 @@ export class SocketServer {
   /** Per-API request timings of every connection. */
   readonly requestMetrics = new RequestMetrics();
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  /** 'closing connection' lines, per client host. */
+  private readonly closeLogLimiter: LogRateLimiter;
 
   constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
     this.handler = handler;
     this.limits = limits;
     this.log = log;
+    this.closeLogLimiter = new LogRateLimiter(limits.clientLogIntervalMs ?? 10000);
   }
 
   get connectionCount(): number {
@@ -86,6 +91,7 @@ export class SocketServer {
       (c) => this.connections.delete(c),
       this.pool,
       this.requestMetrics,
+      this.closeLogLimiter,
     );
     this.connections.add(connection);
   }
