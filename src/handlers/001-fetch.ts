@@ -28,6 +28,16 @@ import {
 import type { RequestContext } from './handler.ts';
 import { defineHandler } from './handler.ts';
 
+/**
+ * Kafka's record set of an error partition: empty, never null. KafkaApis passes every partition of
+ * a client Fetch through FetchResponse.recordsOrFail (null becomes MemoryRecords.EMPTY), and a
+ * failed log read carries MemoryRecords.EMPTY. librdkafka refuses a whole response in which one
+ * partition's record set is null ("invalid MessageSetSize -1") and fetches again at once, never
+ * seeing the error: no auto.offset.reset, a spin on a deleted topic (issue 11 item 9).
+ */
+const NO_RECORDS = Buffer.alloc(0);
+
+/** Kafka's FetchResponse.partitionResponse(partition, error). */
 function partitionError(partition: number, errorCode: number): FetchResponsePartitionDataInput {
   return {
     partitionIndex: partition,
@@ -35,7 +45,7 @@ function partitionError(partition: number, errorCode: number): FetchResponsePart
     highWatermark: -1n,
     lastStableOffset: -1n,
     logStartOffset: -1n,
-    records: null,
+    records: NO_RECORDS,
   };
 }
 
