@@ -3,7 +3,7 @@
  * registers one handler per API key, starts the listeners. `startBroker` is also the embedding
  * API: `const broker = await startBroker(); ... await broker.close()`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -53,6 +53,7 @@ import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
+import { type DataDirectoryLock, lockDataDirectory } from './storage/data-dir-lock.ts';
 
 const HANDLERS: readonly ApiHandler[] = [
   produceHandler,
@@ -122,6 +123,30 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   if (unknownKeys.length > 0)
     log.warn({ keys: unknownKeys }, `unknown configuration keys ignored: ${unknownKeys.join(', ')}`);
 
+  // Held for the broker's lifetime: a second broker on this directory refuses to start.
+  let lock: DataDirectoryLock | undefined;
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    lock = await lockDataDirectory(config.dataDir);
+  } catch (err) {
+    if (temporary) await rm(config.dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  try {
+    return await startLockedBroker(config, log, temporary, lock);
+  } catch (err) {
+    await lock.release();
+    if (temporary) await rm(config.dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function startLockedBroker(
+  config: BrokerConfig,
+  log: Logger,
+  temporary: boolean,
+  lock: DataDirectoryLock,
+): Promise<RunningBroker> {
   const store = await LocalMetadataStore.open(config.dataDir);
   const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
   const configs = new ConfigManager(store, config.properties, (t) => logs.updateConfig(t));
@@ -205,6 +230,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       await groups.close();
       await server.close();
       await logs.close();
+      await lock.release();
       if (temporary) await rm(config.dataDir, { recursive: true, force: true });
     },
   };

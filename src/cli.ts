@@ -3,6 +3,7 @@
  * the Kafka protocol to any broker (--bootstrap).
  */
 import { ConfigError } from './broker-config.ts';
+import { DataDirectoryLockedError } from './storage/data-dir-lock.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -50,7 +51,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof DataDirectoryLockedError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       console.error(`samsa: ${(err as Error).message}`);
       process.exitCode = 2;
       return;

@@ -10,10 +10,17 @@
  *
  * The file's size never includes reserved blocks, so recovery, reads and replication see exactly
  * what they saw before; the blocks past the end are given back when the segment is rolled or
- * closed (ftruncate to its size). Where the tool is missing or the file system cannot reserve
- * blocks, reservation turns itself off after the first failure and appends work as before.
+ * closed (ftruncate to its size), and when a segment is opened holding blocks a killed run
+ * reserved. Where the tool is missing or the file system cannot reserve blocks, reservation turns
+ * itself off after the first failure and appends work as before.
+ *
+ * How much: in proportion to what a segment's appends consume (reservationChunk), so 10,000
+ * partitions that each received a record hold no reserved disk (a fixed 1 MiB first chunk held
+ * 10 GiB), and never below a floor of free space (a reservation must not be what fills a disk).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 export interface BlockReservation {
   /** Largest reservation ahead of a segment's end. */
@@ -166,18 +173,43 @@ function refStream(stream: object, ref: boolean): void {
   else s.unref?.();
 }
 
+/** Below this much free space (or 5% of the file system, if more) nothing more is reserved. */
+export const DEFAULT_MIN_FREE_BYTES = 1024 * 1024 * 1024;
+/** How long a statfs answer is trusted (reservations are subtracted from it meanwhile). */
+const FREE_SPACE_TTL_MS = 1000;
+
 export class FallocateReservation implements BlockReservation {
   readonly maxAheadBytes: number;
   readonly #helper: FallocateHelper | undefined;
   readonly #run: ReserveCommand;
   readonly #onDisabled: (err: unknown) => void;
+  readonly #minFreeBytes: number | undefined;
+  readonly #onLowSpace: (freeBytes: number, floorBytes: number) => void;
+  /** Free space per data directory, from statfs, minus what was reserved since. */
+  readonly #free = new Map<string, { bytes: number; floor: number; at: number }>();
+  #lowSpace = false;
   #disabled = false;
 
-  constructor(maxAheadBytes: number, options: { run?: ReserveCommand; onDisabled?: (err: unknown) => void } = {}) {
+  /**
+   * `minFreeBytes`: the floor of free space a reservation must leave (default: the larger of
+   * 1 GiB and 5% of the file system). `onLowSpace` is told once each time reservations start
+   * being refused for it.
+   */
+  constructor(
+    maxAheadBytes: number,
+    options: {
+      run?: ReserveCommand;
+      onDisabled?: (err: unknown) => void;
+      minFreeBytes?: number;
+      onLowSpace?: (freeBytes: number, floorBytes: number) => void;
+    } = {},
+  ) {
     this.maxAheadBytes = maxAheadBytes;
     this.#helper = options.run === undefined ? new FallocateHelper() : undefined;
     this.#run = options.run ?? this.#helper!.run;
     this.#onDisabled = options.onDisabled ?? (() => undefined);
+    this.#minFreeBytes = options.minFreeBytes;
+    this.#onLowSpace = options.onLowSpace ?? (() => undefined);
   }
 
   close(): void {
@@ -191,23 +223,55 @@ export class FallocateReservation implements BlockReservation {
   async reserve(path: string, offset: number, length: number): Promise<boolean> {
     if (this.#disabled || length <= 0) return false;
     try {
+      if (!(await this.#leavesFloor(path, length))) return false;
       await this.#run(path, offset, length);
       return true;
     } catch (err) {
       // A segment deleted meanwhile is not a reason to stop reserving for the others.
-      if (/No such file/i.test((err as Error).message)) return false;
+      if (/No such file/i.test((err as Error).message) || (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return false;
+      }
       this.#disabled = true;
       this.#onDisabled(err);
       return false;
     }
   }
+
+  /** Whether reserving `length` more keeps the file system's free space above the floor. */
+  async #leavesFloor(path: string, length: number): Promise<boolean> {
+    // Segments live in <data dir>/<topic>-<partition>/: one statfs per data dir per second.
+    const key = dirname(dirname(path));
+    let free = this.#free.get(key);
+    const now = performance.now();
+    if (free === undefined || now - free.at > FREE_SPACE_TTL_MS) {
+      const fs = await statfs(dirname(path));
+      const floor = this.#minFreeBytes ?? Math.max(DEFAULT_MIN_FREE_BYTES, 0.05 * fs.blocks * fs.bsize);
+      free = { bytes: fs.bavail * fs.bsize, floor, at: now };
+      this.#free.set(key, free);
+    }
+    if (free.bytes - length < free.floor) {
+      if (!this.#lowSpace) {
+        this.#lowSpace = true;
+        this.#onLowSpace(free.bytes, free.floor);
+      }
+      return false;
+    }
+    this.#lowSpace = false;
+    free.bytes -= length;
+    return true;
+  }
 }
 
+/** A segment reserves nothing until this run has appended this much to it; also the first chunk. */
+export const MIN_RESERVATION_BYTES = 64 * 1024;
+
 /**
- * How far ahead of `size` to reserve: as much as the segment already holds, between 1 MiB and
- * `maxAhead`, so a partition that receives a few records reserves little and a busy one stays
- * seconds ahead of its appends.
+ * How far ahead of a segment's end to reserve, given the bytes this run has appended to it: as
+ * much again (so what is reserved stays in proportion to what the partition writes: a partition
+ * that receives a few records reserves nothing, a busy one stays seconds ahead of its appends),
+ * from MIN_RESERVATION_BYTES up to `maxAhead`. 0: do not reserve yet.
  */
-export function reservationChunk(size: number, maxAhead: number): number {
-  return Math.min(maxAhead, Math.max(1024 * 1024, size));
+export function reservationChunk(appended: number, maxAhead: number): number {
+  if (appended < MIN_RESERVATION_BYTES) return 0;
+  return Math.min(maxAhead, appended);
 }

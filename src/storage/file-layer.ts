@@ -37,6 +37,8 @@ export interface FileStat {
   size: number;
   mtimeMs: number;
   isDirectory: boolean;
+  /** Bytes of disk allocated to the file (st_blocks * 512), where the file system tells. */
+  allocatedBytes?: number;
 }
 
 export interface FileLayer {
@@ -204,7 +206,7 @@ export class RealFileLayer implements FileLayer {
   async stat(path: string): Promise<FileStat | null> {
     try {
       const s = await fsp.stat(path);
-      return { size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
+      return { size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), allocatedBytes: s.blocks * 512 };
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;

@@ -105,6 +105,11 @@ export function realFilesFor(
         ? new FallocateReservation(reserveAheadBytes, {
             onDisabled: (err) =>
               logger.warn({ err }, 'cannot reserve disk blocks ahead of segments; appends work without'),
+            onLowSpace: (freeBytes, floorBytes) =>
+              logger.warn(
+                { freeBytes, floorBytes },
+                'free disk space is below the floor: no more blocks are reserved ahead of segments until there is more',
+              ),
           })
         : undefined,
   });

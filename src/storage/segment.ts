@@ -96,6 +96,8 @@ export interface SegmentOptions {
 }
 
 const SCAN_CHUNK = 64 * 1024;
+/** Allocated bytes past a file's end not worth an ftruncate (file-system metadata blocks). */
+const RESERVED_PAST_END_SLACK = 64 * 1024;
 
 /**
  * Segment bytes that are not what the log wrote: below the segment's end, a batch that does not
@@ -164,6 +166,8 @@ export class LogSegment {
   #deleted = false;
   /** End of the disk blocks this process reserved for the .log (past `size`; see block-reservation.ts). */
   #reservedTo = 0;
+  /** Bytes this process appended to the .log: what is reserved ahead grows with it. */
+  #appended = 0;
   #reserving: Promise<void> | null = null;
   /** The give-back started at roll (runs in the background; see onBecomeInactiveSegment). */
   #releasing: Promise<void> = Promise.resolve();
@@ -213,6 +217,10 @@ export class LogSegment {
     if (!stat) throw new Error(`segment file ${seg.logPath} does not exist`);
     seg.size = stat.size;
     seg.createdMs = Math.min(opts.createdMs, stat.mtimeMs);
+    // Blocks reserved past the end by a run that was killed (or stopped before giving them back)
+    // are given back now; nothing else would free them before the segment rolls.
+    const pastEnd = (stat.allocatedBytes ?? 0) - Math.ceil(stat.size / 4096) * 4096;
+    if (pastEnd > RESERVED_PAST_END_SLACK) await seg.#log.use((f) => f.truncate(seg.size));
     return seg;
   }
 
@@ -367,6 +375,7 @@ export class LogSegment {
       position += b.data.length;
     }
     this.unflushedBytes += position - start;
+    this.#appended += position - start;
     this.size = position;
     this.#nextOffset = batches.at(-1)!.lastOffset + 1n;
     this.#maybeReserve();
@@ -376,8 +385,8 @@ export class LogSegment {
   #maybeReserve(): void {
     const reservation = this.#files.reservation;
     if (reservation === undefined || this.#suffix !== '' || this.#reserving !== null || this.#deleted) return;
-    const chunk = reservationChunk(this.size, reservation.maxAheadBytes);
-    if (this.#reservedTo - this.size >= chunk / 2) return;
+    const chunk = reservationChunk(this.#appended, reservation.maxAheadBytes);
+    if (chunk === 0 || this.#reservedTo - this.size >= chunk / 2) return;
     const from = Math.max(this.#reservedTo, this.size);
     this.#reserving = reservation
       .reserve(this.logPath, from, chunk)
