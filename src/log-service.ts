@@ -263,7 +263,9 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     return this.state(topic, partition).log.size;
   }
 
-  async logDirs(): Promise<{ path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean }[]> {
+  async logDirs(): Promise<
+    { path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean; outOfSpace: boolean }[]
+  > {
     const fs = await statfs(this.dataDir, { bigint: true });
     return [
       {
@@ -271,6 +273,7 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
         totalBytes: fs.blocks * fs.bsize,
         usableBytes: fs.bavail * fs.bsize,
         offline: [...this.partitions.values()].some((s) => s.log.isOffline),
+        outOfSpace: this.manager.outOfSpaceDirs.length > 0,
       },
     ];
   }

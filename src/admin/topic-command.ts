@@ -208,6 +208,7 @@ async function describeTopics(client: KafkaClient, topics: string[] | null): Pro
     client,
     found.map((t) => t.name),
   );
+  const dirErrors = await logDirErrors(client, found);
   const lines: string[] = [];
   for (const t of found) {
     const rf = t.partitions[0]?.replicas.length ?? 0;
@@ -220,11 +221,51 @@ async function describeTopics(client: KafkaClient, topics: string[] | null): Pro
       let line = `\tTopic: ${t.name}\tPartition: ${p.partition}\tLeader: ${p.leaderId < 0 ? 'none' : p.leaderId}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}`;
       if (p.offlineReplicas.length > 0) line += `\tOffline: ${p.offlineReplicas.join(',')}`;
       if (p.errorCode !== ErrorCode.NONE) line += `\tError: ${errorName(p.errorCode)}`;
+      const dirError = dirErrors.get(`${p.leaderId}/${t.name}/${p.partition}`);
+      if (dirError !== undefined) line += `\tLogDirError: ${errorName(dirError)}`;
       lines.push(line);
     }
   }
   if (lines.length > 0) console.log(lines.join('\n'));
   return exitCode;
+}
+
+/**
+ * Partitions whose leader's log directory answers DescribeLogDirs with an error (a full disk, an
+ * I/O error), by `leader/topic/partition`, each failing directory also named on stderr: such a
+ * partition has a leader but does not take appends. Brokers without DescribeLogDirs, or that
+ * cannot be reached, add nothing.
+ */
+async function logDirErrors(client: KafkaClient, topics: readonly TopicMetadata[]): Promise<Map<string, number>> {
+  const result = new Map<string, number>();
+  const leaders = new Set(topics.flatMap((t) => t.partitions.map((p) => p.leaderId)).filter((id) => id >= 0));
+  for (const nodeId of leaders) {
+    let response: Awaited<ReturnType<typeof describeLogDirs>>;
+    try {
+      response = await describeLogDirs(client, nodeId, topics);
+    } catch {
+      continue;
+    }
+    for (const d of response?.results ?? []) {
+      if (d.errorCode === ErrorCode.NONE) continue;
+      const usable = d.usableBytes >= 0n ? ` with ${d.usableBytes} bytes usable` : '';
+      console.error(
+        `samsa topic: broker ${nodeId} log directory ${d.logDir}: ${errorName(d.errorCode)}${usable}; its partitions do not take appends until it is fixed (see the broker's log)`,
+      );
+      for (const t of d.topics) {
+        for (const p of t.partitions) result.set(`${nodeId}/${t.name}/${p.partitionIndex}`, d.errorCode);
+      }
+    }
+  }
+  return result;
+}
+
+async function describeLogDirs(client: KafkaClient, nodeId: number, topics: readonly TopicMetadata[]) {
+  const conn = await client.connection(nodeId);
+  if (!conn.supports(ApiKey.DescribeLogDirs)) return undefined;
+  return conn.request(ApiKey.DescribeLogDirs, {
+    topics: topics.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partition) })),
+  });
 }
 
 /**

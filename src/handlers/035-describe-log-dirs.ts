@@ -34,7 +34,8 @@ export const describeLogDirsHandler = defineHandler<DescribeLogDirsRequest, Desc
       throttleTimeMs: 0,
       errorCode: 0,
       results: dirs.map((d) => ({
-        errorCode: d.offline ? ErrorCode.KAFKA_STORAGE_ERROR : 0,
+        // A full directory too: appends to it fail (Kafka would have taken it offline).
+        errorCode: d.offline || d.outOfSpace ? ErrorCode.KAFKA_STORAGE_ERROR : 0,
         logDir: d.path,
         topics: wanted.map((w) => ({
           name: w.topic.name,

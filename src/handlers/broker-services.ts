@@ -82,7 +82,10 @@ export interface LogService {
   /** Bytes on disk of a partition (DescribeLogDirs). */
   partitionSize(topic: TopicMetadata, partition: number): number;
   /** The data directory holding the logs, and its disk space. */
-  logDirs(): Promise<{ path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean }[]>;
+  /** `outOfSpace`: online, but the last write found the file system full (appends fail, reads go on). */
+  logDirs(): Promise<
+    { path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean; outOfSpace: boolean }[]
+  >;
 }
 
 /** The small interface the request context hands to handlers (see src/broker.ts). */

@@ -5,11 +5,15 @@
  * Every change is written to a temporary file, fsynced and renamed over the old one, so a crash
  * leaves either the old or the new state, never a torn file. Topic IDs never change once
  * assigned, which Java consumers rely on (Fetch v13+ addresses partitions by topic ID).
- * Changes are serialised through one queue; reads are synchronous snapshots of memory.
+ * Changes are serialised through one queue; reads are synchronous snapshots of memory, which
+ * changes only once the file holds the new state (a failed write, e.g. a full disk, changes
+ * nothing).
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { randomUuid } from '../protocol/uuid.ts';
+import { isOutOfSpaceError } from '../storage/file-layer.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 export interface TopicMetadata {
@@ -51,14 +55,17 @@ export class LocalMetadataStore {
   static async open(dir: string): Promise<LocalMetadataStore> {
     await mkdir(dir, { recursive: true });
     let state: StoredState;
+    let fresh = false;
     try {
       state = JSON.parse(await readFile(join(dir, FILE), 'utf8')) as StoredState;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       state = { version: 1, clusterId: randomUuid(), topics: [], brokerConfigs: {} };
+      fresh = true;
     }
     const store = new LocalMetadataStore(dir, state);
-    await store.persist();
+    // Only a new cluster id needs writing: a restart on a full disk must not fail here.
+    if (fresh) await store.persist(state);
     return store;
   }
 
@@ -98,9 +105,10 @@ export class LocalMetadataStore {
         configs: { ...configs },
         leaderEpochs: new Array<number>(partitions).fill(0),
       };
-      this.state.topics.push(topic);
+      const next = { ...this.state, topics: [...this.state.topics, topic] };
+      await this.persist(next);
+      this.state = next;
       this.index(topic);
-      await this.persist();
       return topic;
     });
   }
@@ -109,10 +117,11 @@ export class LocalMetadataStore {
     return this.queue.run(async () => {
       const topic = this.byName.get(name);
       if (topic === undefined) return undefined;
-      this.state.topics = this.state.topics.filter((t) => t.name !== name);
+      const next = { ...this.state, topics: this.state.topics.filter((t) => t.name !== name) };
+      await this.persist(next);
+      this.state = next;
       this.byName.delete(name);
       this.byId.delete(topic.topicId);
-      await this.persist();
       return topic;
     });
   }
@@ -131,8 +140,9 @@ export class LocalMetadataStore {
 
   setBrokerConfigs(configs: Record<string, string>): Promise<void> {
     return this.queue.run(async () => {
-      this.state.brokerConfigs = { ...configs };
-      await this.persist();
+      const next = { ...this.state, brokerConfigs: { ...configs } };
+      await this.persist(next);
+      this.state = next;
     });
   }
 
@@ -144,8 +154,9 @@ export class LocalMetadataStore {
     return this.queue.run(async () => {
       const first = BigInt(this.state.nextProducerIdBlock ?? '0');
       const end = first + BigInt(size);
-      this.state.nextProducerIdBlock = end.toString();
-      await this.persist();
+      const next = { ...this.state, nextProducerIdBlock: end.toString() };
+      await this.persist(next);
+      this.state = next;
       return { first, end };
     });
   }
@@ -157,9 +168,13 @@ export class LocalMetadataStore {
 
   setTransactionalId(id: string, producerId: bigint, producerEpoch: number): Promise<void> {
     return this.queue.run(async () => {
-      this.state.transactionalIds ??= {};
-      this.state.transactionalIds[id] = { producerId: producerId.toString(), producerEpoch };
-      await this.persist();
+      const transactionalIds = {
+        ...this.state.transactionalIds,
+        [id]: { producerId: producerId.toString(), producerEpoch },
+      };
+      const next = { ...this.state, transactionalIds };
+      await this.persist(next);
+      this.state = next;
     });
   }
 
@@ -168,9 +183,10 @@ export class LocalMetadataStore {
       const old = this.byName.get(name);
       if (old === undefined) throw new Error(`unknown topic ${name}`);
       const updated = change(old);
-      this.state.topics = this.state.topics.map((t) => (t.name === name ? updated : t));
+      const next = { ...this.state, topics: this.state.topics.map((t) => (t.name === name ? updated : t)) };
+      await this.persist(next);
+      this.state = next;
       this.index(updated);
-      await this.persist();
       return updated;
     });
   }
@@ -180,16 +196,27 @@ export class LocalMetadataStore {
     this.byId.set(t.topicId, t);
   }
 
-  private async persist(): Promise<void> {
+  /** Writes `state` (write tmp, fsync, rename); a full disk is KAFKA_STORAGE_ERROR saying so. */
+  private async persist(state: StoredState): Promise<void> {
     const path = join(this.dir, FILE);
     const tmp = `${path}.tmp`;
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(JSON.stringify(this.state, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(state, null, 1));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+    } catch (err) {
+      if (!isOutOfSpaceError(err)) throw err;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new KafkaError(
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        `log directory ${this.dir} is out of space: cannot write ${FILE}; free space and retry`,
+        { cause: err },
+      );
     }
-    await rename(tmp, path);
   }
 }

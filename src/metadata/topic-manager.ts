@@ -94,7 +94,14 @@ export class TopicManager {
       return { name, topicId: '', partitions, replicationFactor, configs, leaderEpochs: [] };
     }
     const topic = await this.store.createTopic(name, partitions, replicationFactor, configs);
-    await this.logs.createLogs(topic, 0);
+    try {
+      await this.logs.createLogs(topic, 0);
+    } catch (err) {
+      // Not a topic without logs (e.g. the disk filled up meanwhile): undo it, as far as possible.
+      await this.logs.deleteLogs(topic).catch(() => undefined);
+      await this.store.deleteTopic(name).catch(() => undefined);
+      throw err;
+    }
     return topic;
   }
 

@@ -250,3 +250,9 @@ export async function writeFileAtomic(files: FileLayer, path: string, data: Buff
 export function isMissingFileError(err: unknown): boolean {
   return isMissing(err);
 }
+
+/** The file system is full (ENOSPC) or the quota is used up (EDQUOT): recoverable once space is freed. */
+export function isOutOfSpaceError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}

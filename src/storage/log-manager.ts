@@ -35,7 +35,7 @@ import {
   RECOVERY_POINT_CHECKPOINT_FILE,
 } from './checkpoint-file.ts';
 import { FileHandleCache } from './file-handle-cache.ts';
-import { type FileLayer, RealFileLayer, realFileLayer } from './file-layer.ts';
+import { type FileLayer, isOutOfSpaceError, RealFileLayer, realFileLayer } from './file-layer.ts';
 import { InlineWritePolicy } from './inline-writes.ts';
 import { LogCleaner } from './log-cleaner.ts';
 import { DEFAULT_LOG_MANAGER_SETTINGS, LogConfig, type LogManagerSettings } from './log-config.ts';
@@ -68,6 +68,8 @@ export interface LogManagerOptions {
 interface DataDir {
   path: string;
   offline: boolean;
+  /** A write found the file system full; cleared by the next append written there. */
+  outOfSpace: boolean;
   recoveryPoints: OffsetCheckpointFile;
   logStartOffsets: OffsetCheckpointFile;
   cleanerOffsets: OffsetCheckpointFile;
@@ -151,6 +153,7 @@ export class LogManager {
     this.#dirs = options.dataDirs.map((path) => ({
       path,
       offline: false,
+      outOfSpace: false,
       recoveryPoints: new OffsetCheckpointFile(this.#files, path, RECOVERY_POINT_CHECKPOINT_FILE),
       logStartOffsets: new OffsetCheckpointFile(this.#files, path, LOG_START_OFFSET_CHECKPOINT_FILE),
       cleanerOffsets: new OffsetCheckpointFile(this.#files, path, CLEANER_OFFSET_CHECKPOINT_FILE),
@@ -172,6 +175,11 @@ export class LogManager {
     return this.#dirs.filter((d) => d.offline).map((d) => d.path);
   }
 
+  /** Online directories whose last write found the file system full (appends fail, reads go on). */
+  get outOfSpaceDirs(): string[] {
+    return this.#dirs.filter((d) => d.outOfSpace && !d.offline).map((d) => d.path);
+  }
+
   // ------------------------------------------------------------------------------------------
   // Start-up
 
@@ -181,7 +189,7 @@ export class LogManager {
       try {
         await this.#loadDir(dir);
       } catch (err) {
-        this.#markDirOffline(dir, err);
+        this.#markDirOffline(dir, err, false);
       }
     }
   }
@@ -277,6 +285,10 @@ export class LogManager {
       logger: this.#logger,
       highWatermarkFollowsLogEnd: this.#hwFollowsLogEnd,
       onIoError: (err) => this.#markDirOffline(dir, err),
+      onOutOfSpace: (err) => this.#markDirOutOfSpace(dir, err),
+      onAppendWritten: () => {
+        if (dir.outOfSpace) this.#spaceFreed(dir);
+      },
       ...extra,
     };
   }
@@ -322,7 +334,10 @@ export class LogManager {
     } catch (err) {
       if (err instanceof KafkaError) throw err;
       this.#markDirOffline(dir, err);
-      throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `cannot create log for ${k}`, { cause: err });
+      const message = isOutOfSpaceError(err)
+        ? `cannot create the log of ${k}: log directory ${dir.path} is out of space; free space and retry`
+        : `cannot create the log of ${k}: I/O error in log directory ${dir.path}`;
+      throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, message, { cause: err });
     }
   }
 
@@ -392,7 +407,16 @@ export class LogManager {
     for (const { log } of this.#logs.values()) await log.awaitPendingDeletes();
   }
 
-  #markDirOffline(dir: DataDir, err: unknown): void {
+  /**
+   * An I/O error takes the directory offline. A full file system does not (`recoverable`, except
+   * at start-up and shutdown, where a failed write must not be followed by a clean-shutdown
+   * marker): appends fail, reads go on, and appends resume once space is freed.
+   */
+  #markDirOffline(dir: DataDir, err: unknown, recoverable = true): void {
+    if (recoverable && !this.#shuttingDown && isOutOfSpaceError(err)) {
+      this.#markDirOutOfSpace(dir, err);
+      return;
+    }
     if (dir.offline) return;
     dir.offline = true;
     // The one log line for this failure; every partition in the directory now answers KAFKA_STORAGE_ERROR.
@@ -407,6 +431,21 @@ export class LogManager {
       }
     }
     for (const l of this.#failureListeners) l(dir.path, err);
+  }
+
+  #markDirOutOfSpace(dir: DataDir, err: unknown): void {
+    if (dir.outOfSpace || dir.offline) return;
+    dir.outOfSpace = true;
+    // The one error line of this episode; DescribeLogDirs reports KAFKA_STORAGE_ERROR meanwhile.
+    this.#logger.error(
+      { dir: dir.path, err: (err as Error)?.message ?? String(err) },
+      `log directory ${dir.path} is out of space: appends fail with KAFKA_STORAGE_ERROR until space is freed; reads go on`,
+    );
+  }
+
+  #spaceFreed(dir: DataDir): void {
+    dir.outOfSpace = false;
+    this.#logger.info({ dir: dir.path }, 'log directory has space again; appends resume');
   }
 
   // ------------------------------------------------------------------------------------------
@@ -560,7 +599,7 @@ export class LogManager {
       try {
         await log.close();
       } catch (err) {
-        this.#markDirOffline(dir, err);
+        this.#markDirOffline(dir, err, false);
       }
     }
     await this.checkpointRecoveryPoints();
@@ -574,7 +613,7 @@ export class LogManager {
         await f.close();
         await this.#files.fsyncDir(dir.path);
       } catch (err) {
-        this.#markDirOffline(dir, err);
+        this.#markDirOffline(dir, err, false);
       }
     }
     this.#files.reservation?.close?.();

@@ -29,7 +29,7 @@
  * (flush.messages=1) survives a power loss; otherwise it survives a process crash (it is in the
  * page cache) but not a power loss. Recovery truncates at the first invalid byte.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
 import {
@@ -46,7 +46,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import { LeaderEpochCheckpointFile } from './checkpoint-file.ts';
 import { FileHandleCache } from './file-handle-cache.ts';
-import { type FileLayer, realFileLayer } from './file-layer.ts';
+import { type FileLayer, isOutOfSpaceError, realFileLayer } from './file-layer.ts';
 import { LeaderEpochCache } from './leader-epoch-cache.ts';
 import { LogConfig } from './log-config.ts';
 import {
@@ -146,6 +146,13 @@ export interface PartitionLogOptions {
   highWatermarkFollowsLogEnd?: boolean;
   /** Called on an I/O error; the log manager takes the directory offline. */
   onIoError?: (err: unknown, log: PartitionLog) => void;
+  /**
+   * Called instead when a write found the file system full (ENOSPC, EDQUOT): the log stays online,
+   * reads go on, appends fail with KAFKA_STORAGE_ERROR until one succeeds again.
+   */
+  onOutOfSpace?: (err: unknown, log: PartitionLog) => void;
+  /** Called after each append written (the log manager learns that a full directory has space again). */
+  onAppendWritten?: () => void;
 }
 
 interface PendingAppend {
@@ -201,6 +208,8 @@ export class PartitionLog {
   readonly #clock: Clock;
   readonly #logger: StorageLogger;
   readonly #onIoError: ((err: unknown, log: PartitionLog) => void) | undefined;
+  readonly #onOutOfSpace: ((err: unknown, log: PartitionLog) => void) | undefined;
+  readonly #onAppendWritten: (() => void) | undefined;
   readonly #hwFollowsLogEnd: boolean;
   readonly #queue = new SerialQueue();
 
@@ -244,6 +253,8 @@ export class PartitionLog {
     this.#clock = opts.clock ?? systemClock;
     this.#logger = opts.logger ?? silentLogger;
     this.#onIoError = opts.onIoError;
+    this.#onOutOfSpace = opts.onOutOfSpace;
+    this.#onAppendWritten = opts.onAppendWritten;
     this.#hwFollowsLogEnd = opts.highWatermarkFollowsLogEnd ?? true;
     this.#lastFlushMs = this.#clock.now();
   }
@@ -369,18 +380,35 @@ export class PartitionLog {
     await this.#leaderEpochCache.truncateFromEnd(this.#logEndOffset);
     await this.#leaderEpochCache.truncateFromStart(this.#logStartOffset);
 
-    // 6. Make the recovered state durable so the recovery point can start at the log end.
+    // 6. Make the recovered state durable so the recovery point can start at the log end. On a
+    // full disk the rebuilt indexes stay in memory and the recovery point stays before them, so
+    // the log still opens and serves; the next flush writes them.
+    let unflushedFrom: bigint | null = null;
+    const tolerateFullDisk = async (seg: LogSegment, write: () => Promise<void>): Promise<void> => {
+      try {
+        await write();
+        if (unflushedFrom === null) this.#dirtySegments.delete(seg);
+      } catch (err) {
+        if (!isOutOfSpaceError(err)) throw err;
+        unflushedFrom ??= seg.baseOffset;
+        this.#logger.warn(
+          { topic: this.topic, partition: this.partition, segment: seg.logPath, err: (err as Error).message },
+          'log directory is out of space: recovered indexes are kept in memory until they can be written',
+        );
+      }
+    };
     for (const seg of this.#segments) {
-      if (this.#dirtySegments.has(seg)) await seg.flush();
+      if (this.#dirtySegments.has(seg)) await tolerateFullDisk(seg, () => seg.flush());
     }
-    this.#dirtySegments.clear();
     if (!clean) {
       if (this.#segments.length > 1) {
-        for (const seg of this.#segments.slice(0, -1)) await seg.onBecomeInactiveSegment();
+        for (const seg of this.#segments.slice(0, -1)) {
+          await tolerateFullDisk(seg, () => seg.onBecomeInactiveSegment());
+        }
       }
     }
-    this.#recoveryPoint = this.#logEndOffset;
-    this.#durableOffset = this.#logEndOffset;
+    this.#recoveryPoint = unflushedFrom ?? this.#logEndOffset;
+    this.#durableOffset = this.#recoveryPoint;
   }
 
   /**
@@ -564,8 +592,21 @@ export class PartitionLog {
     this.#flushTimer = null;
   }
 
-  #ioError(err: unknown, what: string): KafkaError {
+  /**
+   * The KafkaError for a failed operation. An I/O error takes the log offline, except a full file
+   * system (`recoverable`: every operation but fdatasync, whose failure may have dropped written
+   * pages), which fails only this operation.
+   */
+  #ioError(err: unknown, what: string, recoverable = true): KafkaError {
     if (!isIoError(err)) return err as KafkaError;
+    if (recoverable && isOutOfSpaceError(err)) {
+      this.#onOutOfSpace?.(err, this);
+      return new KafkaError(
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        `${what} failed for ${this.topic}-${this.partition}: log directory ${dirname(this.dir)} is out of space; free space and retry`,
+        { cause: err },
+      );
+    }
     const e = storageError(err, `${what} failed for ${this.topic}-${this.partition}`);
     this.markOffline((err as Error)?.message ?? String(err));
     this.#onIoError?.(err, this);
@@ -689,6 +730,7 @@ export class PartitionLog {
     this.#drainScheduled = false;
     const requests = this.#pending.splice(0);
     if (requests.length === 0) return;
+    const activeBefore = this.activeSegment;
     const done: Array<{ req: PendingAppend; info: AppendInfo }> = [];
     let group: SegmentAppendBatch[] = [];
     let groupBytes = 0;
@@ -782,11 +824,13 @@ export class PartitionLog {
       await writeGroup();
     } catch (err) {
       const e = this.#ioError(err, 'append');
+      if (!this.#offline) await this.#undoFailedAppend(activeBefore);
       for (const p of requests) p.reject(e);
       return;
     }
     if (done.length === 0) return;
     this.#setLogEnd(next);
+    this.#onAppendWritten?.();
     if (this.#hwFollowsLogEnd) this.#highWatermark = next;
     this.#notifyAppend();
     if (this.#syncWaiters.length > 0 && !this.#syncing) void this.#runSyncs();
@@ -815,6 +859,36 @@ export class PartitionLog {
       );
     } else {
       for (const d of done) d.req.resolve(d.info);
+    }
+  }
+
+  /**
+   * An append that failed without taking the log offline (the disk is full) may have written part
+   * of its batches, rolled segments or recorded a leader epoch. All of it goes, so the next append
+   * continues at the log end with no torn bytes behind it and no offset given twice. If that
+   * fails too, the log goes offline.
+   */
+  async #undoFailedAppend(activeBefore: LogSegment): Promise<void> {
+    try {
+      const rolled = this.#segments.filter((s) => s.baseOffset > activeBefore.baseOffset);
+      if (rolled.length > 0) {
+        this.#segments = this.#segments.filter((s) => s.baseOffset <= activeBefore.baseOffset);
+        for (const s of rolled) {
+          this.#dirtySegments.delete(s);
+          await s.whenUnused();
+          await s.deleteFiles();
+        }
+      }
+      await activeBefore.truncateTo(this.#logEndOffset);
+      await activeBefore.cutTornBytes();
+      this.#setLogEnd(this.#logEndOffset);
+      // In memory at once; a checkpoint file that cannot be rewritten yet may stay ahead of the
+      // log, which the next assignment or the next start corrects (see LeaderEpochCache).
+      await this.#leaderEpochCache.truncateFromEnd(this.#logEndOffset).catch((err: unknown) => {
+        if (!isOutOfSpaceError(err)) throw err;
+      });
+    } catch (err) {
+      this.#ioError(err, 'append', false);
     }
   }
 
@@ -916,7 +990,7 @@ export class PartitionLog {
           for (const s of segs) if (!s.deleted) await s.flushLog();
         } catch (err) {
           for (const s of segs) this.#dirtySegments.add(s);
-          const e = this.#ioError(err, 'fdatasync');
+          const e = this.#ioError(err, 'fdatasync', false);
           for (const w of this.#syncWaiters.splice(0)) w.reject(e);
           return;
         } finally {

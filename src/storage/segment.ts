@@ -409,6 +409,14 @@ export class LogSegment {
     this.#reservedTo = 0;
   }
 
+  /** Cuts the bytes past `size` that a failed append left in the file (and blocks reserved there). */
+  async cutTornBytes(): Promise<void> {
+    if (this.#reserving !== null) await this.#reserving;
+    await this.#releasing;
+    await this.#log.use((f) => f.truncate(this.size));
+    this.#reservedTo = 0;
+  }
+
   #indexBatch(lastOffset: bigint, maxTimestamp: bigint, position: number, size: number, interval: number): void {
     if (this.rollingBasedTimestamp === null) this.rollingBasedTimestamp = maxTimestamp;
     if (maxTimestamp > this.maxTimestampSoFar) {

@@ -3,6 +3,8 @@
  * - fail the next write or fdatasync (`failNextWrite`, `failNextSync`) with an EIO error;
  * - tear the next write at a byte (`tearNextWrite(n)`): only its first n bytes reach the file, then
  *   the layer behaves as if the process died (every later call fails);
+ * - run out of space (`spaceLeft`): writes store what still fits, then fail with ENOSPC, until
+ *   the test gives space back;
  * - simulate a crash or power loss (`crash()`): the layer stops, then every file it wrote is cut to
  *   the bytes known durable (its size at the last fdatasync) plus a random prefix of the bytes
  *   written after it; with `garbage: true` the kept unsynced bytes may also be scrambled, as a
@@ -28,6 +30,12 @@ export class CrashedError extends Error {
   }
 }
 
+function enospc(): NodeJS.ErrnoException {
+  const err = new Error('ENOSPC: no space left on device, write (injected)') as NodeJS.ErrnoException;
+  err.code = 'ENOSPC';
+  return err;
+}
+
 function eio(what: string): NodeJS.ErrnoException {
   const err = new Error(`EIO: i/o error, ${what} (injected)`) as NodeJS.ErrnoException;
   err.code = 'EIO';
@@ -46,6 +54,11 @@ export class FaultyFileLayer implements FileLayer {
   syncs = 0;
   /** Called before each write with its running number; return true to crash instead of writing. */
   crashBeforeWrite: ((n: number) => boolean) | null = null;
+  /**
+   * Bytes writes may still store (null: no limit). A write that does not fit stores what fits and
+   * fails with ENOSPC, as a full file system does; the test sets it again to free space.
+   */
+  spaceLeft: number | null = null;
 
   get crashed(): boolean {
     return this.#crashed;
@@ -103,6 +116,17 @@ export class FaultyFileLayer implements FileLayer {
         throw eio('write');
       }
       const total = buffers.reduce((n, b) => n + b.length, 0);
+      if (this.spaceLeft !== null) {
+        if (total > this.spaceLeft) {
+          const fits = this.spaceLeft;
+          this.spaceLeft = 0;
+          if (fits > 0) await f.write(Buffer.concat(buffers as Buffer[]).subarray(0, fits), position);
+          const t = tracked();
+          t.size = Math.max(t.size, position + fits);
+          throw enospc();
+        }
+        this.spaceLeft -= total;
+      }
       if (this.#tearAt !== null) {
         const keep = Math.min(this.#tearAt, total);
         this.#tearAt = null;
