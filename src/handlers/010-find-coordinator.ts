@@ -44,9 +44,12 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
         errorMessage = err.message;
       }
     }
+    // Kafka's message on success is never null: below v4 error.message() of Errors.NONE, which is
+    // "NONE"; from v4 on the schema default, "".
+    const noError = ctx.apiVersion >= 4 ? '' : 'NONE';
     const found = (key: string): FindCoordinatorResponseCoordinatorInput =>
       errorCode === ErrorCode.NONE
-        ? { key, nodeId: services.nodeId, host: self.host, port: self.port, errorCode, errorMessage: null }
+        ? { key, nodeId: services.nodeId, host: self.host, port: self.port, errorCode, errorMessage: noError }
         : { key, nodeId: -1, host: '', port: -1, errorCode, errorMessage };
     if (ctx.apiVersion >= 4) {
       return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map(found) };

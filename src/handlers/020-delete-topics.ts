@@ -3,7 +3,7 @@
  * v1: throttle time. v4: flexible. v5: error messages. v6 (KIP-516): topics by name or ID.
  * Partition data is removed from disk asynchronously by the log manager.
  */
-import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { ErrorCode, errorInfo, KafkaError } from '../protocol/error-codes.ts';
 import {
   type DeleteTopicsRequest,
   type DeleteTopicsResponseDeletableTopicResultInput,
@@ -32,10 +32,13 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
       const byId = r.name === null || r.name === '';
       const t = byId ? topics.getById(r.topicId) : topics.get(r.name!);
       if (t === undefined) {
+        // Kafka: new ApiError(code), whose message is the code's default message.
+        const errorCode = byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         responses.push({
           name: r.name,
           topicId: r.topicId,
-          errorCode: byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          errorCode,
+          errorMessage: errorInfo(errorCode)?.message ?? null,
         });
         continue;
       }

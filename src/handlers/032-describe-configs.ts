@@ -29,9 +29,10 @@ export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, Desc
           resource.kind === 'topic'
             ? services.configs.describeTopic(resource.topic, res.configurationKeys)
             : services.configs.describeBroker(res.configurationKeys);
+        // Kafka's ConfigHelper leaves a successful result's message at its schema default, "".
         return {
           errorCode: 0,
-          errorMessage: null,
+          errorMessage: '',
           resourceType: res.resourceType,
           resourceName: res.resourceName,
           configs: entries.map((e) => ({
