@@ -24,6 +24,7 @@ import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBrok
 import { LogManager } from './storage/log-manager.ts';
 import type { PartitionLog } from './storage/partition-log.ts';
 import { type ProducerEntry, ProducerStateManager } from './storage/producer-state.ts';
+import { CorruptSegmentError } from './storage/segment.ts';
 import { SerialQueue } from './util/serial-queue.ts';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
@@ -325,7 +326,18 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     }
     const now = Date.now();
     while (from < log.logEndOffset) {
-      const chunk = await log.read(from, REPLAY_CHUNK_BYTES, { isolation: 'logEnd', minOneMessage: true });
+      let chunk: Awaited<ReturnType<PartitionLog['read']>>;
+      try {
+        chunk = await log.read(from, REPLAY_CHUNK_BYTES, { isolation: 'logEnd', minOneMessage: true });
+      } catch (err) {
+        if (!(err instanceof CorruptSegmentError)) throw err;
+        // One damaged partition must not keep the broker from starting; reads reaching the damage fail.
+        this.log.warn(
+          { dir: log.dir, offset: String(from), err: err.message },
+          'producer state replay stopped at a corrupt record batch; idempotent producers may see sequence errors',
+        );
+        break;
+      }
       if (chunk.records.length === 0) break;
       let next = from;
       for (const { header } of iterateBatches(chunk.records, { partialTail: 'stop', verifyCrc: false })) {

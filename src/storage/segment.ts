@@ -487,7 +487,8 @@ export class LogSegment {
         header = readBatchHeader(chunk, position - chunkStart);
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        if (corrupt(err.message)) return;
+        // The parser's position is relative to the chunk; the error names the file position.
+        if (corrupt(err.message.replace(/ at \d+/, ''))) return;
         throw err;
       }
       const size = LOG_OVERHEAD + header.batchLength;
