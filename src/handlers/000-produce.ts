@@ -66,7 +66,13 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
               };
             } catch (err) {
               if (!(err instanceof KafkaError)) throw err;
-              return errorPartition(pd.index, err.errorCode, err.message);
+              // KIP-467: clients fail only the records named, the rest of the batch with a
+              // generic error (retrying them is the application's choice).
+              const recordErrors = err.recordErrors.map((e) => ({
+                batchIndex: e.batchIndex,
+                batchIndexErrorMessage: e.message,
+              }));
+              return { ...errorPartition(pd.index, err.errorCode, err.message), recordErrors };
             }
           }),
         );

@@ -494,6 +494,12 @@ export function errorName(code: number): string {
   return BY_CODE.get(code)?.name ?? `UNKNOWN(${code})`;
 }
 
+/** One invalid record of a batch (Kafka's RecordError, Produce v8+). */
+export interface RecordError {
+  readonly batchIndex: number;
+  readonly message: string | null;
+}
+
 /**
  * What services throw when a request fails with a Kafka error; the handler puts `errorCode` into the
  * response. `message` defaults to Kafka's default message for the code. Kafka's constant name and
@@ -502,11 +508,14 @@ export function errorName(code: number): string {
  */
 export class KafkaError extends Error {
   readonly errorCode: number;
+  /** KIP-467: the records of a rejected batch that were invalid (index within the partition's records). */
+  readonly recordErrors: readonly RecordError[];
 
-  constructor(errorCode: number, message?: string, options?: { cause?: unknown }) {
+  constructor(errorCode: number, message?: string, options?: { cause?: unknown; recordErrors?: RecordError[] }) {
     super(message ?? BY_CODE.get(errorCode)?.message ?? errorName(errorCode), options);
     this.name = 'KafkaError';
     this.errorCode = errorCode;
+    this.recordErrors = options?.recordErrors ?? [];
   }
 
   /** Kafka's constant name for `errorCode`, e.g. 'NOT_LEADER_OR_FOLLOWER'. */

@@ -30,7 +30,7 @@
  * page cache) but not a power loss. Recovery truncates at the first invalid byte.
  */
 import { dirname, join } from 'node:path';
-import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { ErrorCode, KafkaError, type RecordError } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
 import {
   isControl,
@@ -654,6 +654,8 @@ export class PartitionLog {
     const batches: PendingAppend['batches'] = [];
     let recordCount = 0;
     const now = BigInt(this.#clock.now());
+    /** Batches whose header timestamps are out of range: their records are checked one by one. */
+    const outOfRange: { position: number; size: number; firstIndex: number }[] = [];
     try {
       for (const { offset, size, header } of iterateBatches(records)) {
         if (size > config.maxMessageBytes && origin !== 'replication') {
@@ -673,7 +675,8 @@ export class PartitionLog {
           if (isControl(header.attributes)) {
             throw new KafkaError(ErrorCode.INVALID_RECORD, 'clients may not append control batches');
           }
-          if (config.messageTimestampType === 'CreateTime') this.#validateTimestamps(header, now);
+          if (config.messageTimestampType === 'CreateTime' && !this.#timestampsInRange(header, now))
+            outOfRange.push({ position: offset, size, firstIndex: recordCount });
         }
         batches.push({ position: offset, size, header });
         recordCount += header.recordCount;
@@ -695,6 +698,7 @@ export class PartitionLog {
         `append of ${records.length} bytes exceeds segment.bytes ${config.segmentBytes}`,
       );
     }
+    if (outOfRange.length > 0) await this.#rejectTimestamps(records, outOfRange, now);
     if (config.compact && origin === 'client') await this.#rejectKeyless(records, batches);
     return { batches, recordCount };
   }
@@ -703,26 +707,59 @@ export class PartitionLog {
    * message.timestamp.before.max.ms / after.max.ms, checked on the batch's base timestamp (the
    * first record's) and max timestamp without decoding records.
    */
-  #validateTimestamps(header: RecordBatchHeader, now: bigint): void {
+  #timestampsInRange(header: RecordBatchHeader, now: bigint): boolean {
     const before = BigInt(this.#config.messageTimestampBeforeMaxMs);
     const after = BigInt(this.#config.messageTimestampAfterMaxMs);
     const lo = minOffset(header.baseTimestamp, header.maxTimestamp);
-    if (header.maxTimestamp === -1n) return;
-    if (now - lo > before || header.maxTimestamp - now > after) {
-      throw new KafkaError(
-        ErrorCode.INVALID_TIMESTAMP,
-        `timestamp ${lo}..${header.maxTimestamp} is outside [now - ${before}, now + ${after}] (message.timestamp.before/after.max.ms)`,
-      );
-    }
+    if (header.maxTimestamp === -1n) return true;
+    return !(now - lo > before || header.maxTimestamp - now > after);
   }
 
-  async #rejectKeyless(records: Buffer, batches: PendingAppend['batches']): Promise<void> {
+  /** INVALID_TIMESTAMP naming each record out of range (KIP-467), as Kafka's LogValidator does. */
+  async #rejectTimestamps(
+    records: Buffer,
+    batches: { position: number; size: number; firstIndex: number }[],
+    now: bigint,
+  ): Promise<void> {
+    const before = BigInt(this.#config.messageTimestampBeforeMaxMs);
+    const after = BigInt(this.#config.messageTimestampAfterMaxMs);
+    const errors: RecordError[] = [];
     for (const b of batches) {
       const decoded = await decodeRecords(records.subarray(b.position, b.position + b.size), { verifyCrc: false });
-      if (decoded.some((r) => r.key === null)) {
-        throw new KafkaError(ErrorCode.INVALID_RECORD, 'compacted topic cannot accept message without key');
+      decoded.forEach((r, i) => {
+        if (r.timestamp === -1n || (now - r.timestamp <= before && r.timestamp - now <= after)) return;
+        errors.push({
+          batchIndex: b.firstIndex + i,
+          message: `Timestamp ${r.timestamp} of message with offset ${b.firstIndex + i} is out of range. The timestamp should be within [${now - before}, ${now + after}]`,
+        });
+      });
+    }
+    // A header range that no single record explains (e.g. a forged max timestamp) still fails.
+    if (errors.length === 0)
+      errors.push({ batchIndex: batches[0]!.firstIndex, message: 'batch timestamps out of range' });
+    throw recordValidationError(
+      ErrorCode.INVALID_TIMESTAMP,
+      errors,
+      'message.timestamp.before.max.ms / message.timestamp.after.max.ms',
+    );
+  }
+
+  /** INVALID_RECORD naming each keyless record (KIP-467): a compacted topic keeps records by key. */
+  async #rejectKeyless(records: Buffer, batches: PendingAppend['batches']): Promise<void> {
+    const errors: RecordError[] = [];
+    let index = 0;
+    for (const b of batches) {
+      const decoded = await decodeRecords(records.subarray(b.position, b.position + b.size), { verifyCrc: false });
+      for (const r of decoded) {
+        if (r.key === null)
+          errors.push({
+            batchIndex: index,
+            message: `Compacted topic cannot accept message without key in topic partition ${this.topic}-${this.partition}.`,
+          });
+        index++;
       }
     }
+    if (errors.length > 0) throw recordValidationError(ErrorCode.INVALID_RECORD, errors, 'cleanup.policy=compact');
   }
 
   /** Writes every queued append: assigns offsets, rolls as needed, one writev per segment. */
@@ -1589,4 +1626,17 @@ export class PartitionLog {
   static firstBatchHeader(records: Buffer): RecordBatchHeader {
     return readBatchHeader(records, 0);
   }
+}
+
+/** Kafka's RecordValidationException: the batch is refused, naming the first three bad records. */
+function recordValidationError(code: number, errors: RecordError[], setting: string): KafkaError {
+  const shown = errors
+    .slice(0, 3)
+    .map((e) => `${e.batchIndex}: ${e.message}`)
+    .join('; ');
+  return new KafkaError(
+    code,
+    `One or more records have been rejected due to ${errors.length} record errors in total (${setting}), and only showing the first three errors at most: ${shown}`,
+    { recordErrors: errors },
+  );
 }

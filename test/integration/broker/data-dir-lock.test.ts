@@ -56,7 +56,7 @@ test('two brokers on one data directory: startBroker() refuses the second and le
   const dataDir = await tempDir(t);
   const first = await startBroker({ dataDir, temporary: false });
   t.after(() => first.close());
-  const second = await startBroker({ dataDir, temporary: false }).catch((err: unknown) => err);
+  const second = await startBroker({ dataDir, temporary: false }).catch((err: unknown) => err as Error);
   if (!(second instanceof Error)) {
     await second.close();
     assert.fail('a second broker started on the same data directory');
