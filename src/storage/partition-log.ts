@@ -1187,29 +1187,52 @@ export class PartitionLog {
    * races it. Corrupt batches fail `op` with KAFKA_STORAGE_ERROR and one error line per segment.
    */
   async withIndexRepair<T>(op: () => Promise<T>, underQueue = false): Promise<T> {
-    const rebuilt = new Set<LogSegment>();
+    let retried: Set<LogSegment> | null = null;
     for (;;) {
       try {
         return await op();
       } catch (err) {
         if (!(err instanceof CorruptSegmentError)) throw err;
         const seg = err.segment;
-        if (!err.indexSuspect || rebuilt.has(seg)) {
+        if (!err.indexSuspect || retried?.has(seg)) {
           this.#reportCorruption(err);
           throw err;
         }
-        rebuilt.add(seg);
-        const rebuild = async (): Promise<void> => {
-          if (seg.deleted || !this.#segments.includes(seg)) return;
-          const stopped = await seg.rebuildIndexes(this.#config.indexIntervalBytes);
-          this.#logger.warn(
-            { topic: this.topic, partition: this.partition, segment: seg.logPath, reason: err.message, stopped },
-            "an index entry did not match the log; rebuilt the segment's indexes from its data",
-          );
-        };
-        await (underQueue ? rebuild() : this.#queue.run(rebuild));
+        (retried ??= new Set()).add(seg);
+        // Once per segment, however many readers ran into it; a holder of the queue rebuilds
+        // itself (waiting for a rebuild queued behind it would never end).
+        if (underQueue) {
+          await this.#rebuildIndexes(seg, err);
+        } else {
+          let pending = this.#indexRebuilds.get(seg);
+          if (pending === undefined) {
+            pending = this.#queue.run(() => this.#rebuildIndexes(seg, err));
+            this.#indexRebuilds.set(seg, pending);
+            void pending.finally(() => this.#indexRebuilds.delete(seg)).catch(() => undefined);
+          }
+          await pending;
+        }
       }
     }
+  }
+
+  /** Segments whose indexes were rebuilt after a lookup found a wrong entry, and rebuilds queued. */
+  #indexesRebuilt = new WeakSet<LogSegment>();
+  #indexRebuilds = new WeakMap<LogSegment, Promise<void>>();
+
+  async #rebuildIndexes(seg: LogSegment, cause: CorruptSegmentError): Promise<void> {
+    if (this.#indexesRebuilt.has(seg) || seg.deleted || !this.#segments.includes(seg)) return;
+    let stopped: string | null;
+    try {
+      stopped = await seg.rebuildIndexes(this.#config.indexIntervalBytes);
+    } catch (err) {
+      throw this.#ioError(err, 'index rebuild');
+    }
+    this.#indexesRebuilt.add(seg);
+    this.#logger.warn(
+      { topic: this.topic, partition: this.partition, segment: seg.logPath, reason: cause.message, stopped },
+      "an index entry did not match the log; rebuilt the segment's indexes from its data",
+    );
   }
 
   #reportedCorruption = new WeakSet<LogSegment>();

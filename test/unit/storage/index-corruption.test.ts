@@ -245,3 +245,19 @@ test('the cleaner does not drop the batches after a corrupt one', async (t) => {
   assert.ok(await readable(), 'still readable after the cleaner ran');
   assert.ok(failure instanceof KafkaError && failure.errorCode === ErrorCode.KAFKA_STORAGE_ERROR, String(failure));
 });
+
+test('concurrent reads that meet one wrong index entry rebuild the indexes once', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(dir);
+  await patchOffsetIndex(dir, 0n, 3, (e) => ({ rel: e.rel, pos: e.pos + 7 }));
+  const entryOffset = BigInt((await readFile(segPath(dir, 0n, '.index'))).readInt32BE(3 * 8));
+  const logger = capturingLogger();
+  const log = await openLog(dir, true, logger);
+  onCleanup(t, () => log.close());
+  const reads = await Promise.all(Array.from({ length: 8 }, () => log.read(entryOffset, 1)));
+  for (const r of reads) {
+    const recs = decodeAll(r.records);
+    assert.ok(recs.some((x) => x.offset === entryOffset), 'each read returns the batch holding the offset');
+  }
+  assert.equal(logger.lines.filter((l) => /rebuilt/.test(l.msg)).length, 1, 'one rebuild, one line');
+});
