@@ -6,6 +6,7 @@
  * v11: same as v10. acks=0 sends no response at all, as in Kafka.
  * Not implemented: transactional produce (needs the transaction coordinator), quotas.
  */
+import { isInternalTopic } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type ProduceRequest,
@@ -51,6 +52,14 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
               return errorPartition(pd.index, ErrorCode.INVALID_REQUIRED_ACKS);
             if (topic === undefined || pd.index < 0 || pd.index >= topic.partitions) {
               return errorPartition(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+            }
+            // Kafka lets only its own admin tools ("__admin_client") write the coordinators' logs.
+            if (isInternalTopic(topic.name) && ctx.clientId !== '__admin_client') {
+              return errorPartition(
+                pd.index,
+                ErrorCode.INVALID_TOPIC_EXCEPTION,
+                `Cannot append to internal topic ${topic.name}`,
+              );
             }
             if (pd.records === null || pd.records.length === 0) {
               return errorPartition(pd.index, ErrorCode.INVALID_RECORD, 'no records');

@@ -5,10 +5,12 @@
  * v9: flexible. v10: topic IDs (KIP-516). v11: cluster authorized operations removed. v12: topics
  * by ID (name null). Topics requested by name that do not exist are auto-created when
  * auto.create.topics.enable and the request allows it (v4+; always for older versions).
- * Not implemented: authorized operations (no ACLs yet: -2147483648 = not requested).
+ * Authorized operations: without an authorizer, every operation (as Kafka), when asked.
+ * A name that is not a legal topic name gets INVALID_TOPIC_EXCEPTION, as in Kafka.
  */
 
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import { isInternalTopic, validateTopicName } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type MetadataRequest,
@@ -18,10 +20,11 @@ import {
   writeMetadataResponse,
 } from '../protocol/messages/003-metadata.ts';
 import { ZERO_UUID } from '../protocol/uuid.ts';
+import { authorizedOperations, CLUSTER_OPERATIONS, TOPIC_OPERATIONS } from './authorized-operations.ts';
 import type { BrokerServices } from './broker-services.ts';
 import { defineHandler } from './handler.ts';
 
-function topicEntry(services: BrokerServices, t: TopicMetadata): MetadataResponseTopicInput {
+function topicEntry(services: BrokerServices, t: TopicMetadata, operations: number): MetadataResponseTopicInput {
   const partitions = [];
   for (let p = 0; p < t.partitions; p++) {
     partitions.push({
@@ -34,7 +37,25 @@ function topicEntry(services: BrokerServices, t: TopicMetadata): MetadataRespons
       offlineReplicas: [],
     });
   }
-  return { errorCode: 0, name: t.name, topicId: t.topicId, isInternal: t.name.startsWith('__'), partitions };
+  return {
+    errorCode: 0,
+    name: t.name,
+    topicId: t.topicId,
+    isInternal: isInternalTopic(t.name),
+    partitions,
+    topicAuthorizedOperations: operations,
+  };
+}
+
+/** INVALID_TOPIC_EXCEPTION for a name no topic can have, else undefined. */
+function invalidName(name: string): MetadataResponseTopicInput | undefined {
+  try {
+    validateTopicName(name);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof KafkaError)) throw err;
+    return { errorCode: err.errorCode, name, topicId: ZERO_UUID, partitions: [] };
+  }
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseInput>({
@@ -46,45 +67,49 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
   async handle(ctx, request) {
     const { services } = ctx;
     const v = ctx.apiVersion;
+    const topicOperations = authorizedOperations(request.includeTopicAuthorizedOperations, TOPIC_OPERATIONS);
     const topics: MetadataResponseTopicInput[] = [];
     // v0 used an empty array to mean "all topics"; v1+ use null.
     const all = request.topics === null || (v === 0 && request.topics.length === 0);
     if (all) {
-      for (const t of services.topics.list()) topics.push(topicEntry(services, t));
+      for (const t of services.topics.list()) topics.push(topicEntry(services, t, topicOperations));
     } else {
       const allowCreate = services.autoCreateTopicsEnable && (v < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics ?? []) {
-        if (requested.name === null || requested.name === '') {
+        // Only v12+ may leave the name out (null) and ask by topic ID.
+        if (requested.name === null) {
           const t = requested.topicId !== ZERO_UUID ? services.topics.getById(requested.topicId) : undefined;
           if (t === undefined) {
             topics.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_ID, name: null, topicId: requested.topicId });
-          } else topics.push(topicEntry(services, t));
+          } else topics.push(topicEntry(services, t, topicOperations));
           continue;
         }
         let t = services.topics.get(requested.name);
+        if (t === undefined) {
+          const invalid = invalidName(requested.name);
+          if (invalid !== undefined) {
+            topics.push(invalid);
+            continue;
+          }
+        }
         if (t === undefined && allowCreate) {
           try {
-            t = await services.topics.create(
+            // Concurrent requests for one new topic all get it (creation is serialised), and
+            // creation is complete (logs exist, this node leads), so the topic is served at once
+            // instead of Kafka's transient LEADER_NOT_AVAILABLE.
+            t = await services.topics.getOrCreate(
               requested.name,
               services.defaultPartitions,
               services.defaultReplicationFactor,
-              {},
-              false,
             );
           } catch (err) {
             if (!(err instanceof KafkaError)) throw err;
-            // A concurrent request may have created it meanwhile.
-            t = services.topics.get(requested.name);
-            if (t === undefined) {
-              topics.push({ errorCode: err.errorCode, name: requested.name });
-              continue;
-            }
+            topics.push({ errorCode: err.errorCode, name: requested.name, topicId: ZERO_UUID, partitions: [] });
+            continue;
           }
-          // Creation is complete (logs exist, this node leads), so the topic is served at once
-          // instead of Kafka's transient LEADER_NOT_AVAILABLE.
         }
         if (t === undefined) topics.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name: requested.name });
-        else topics.push(topicEntry(services, t));
+        else topics.push(topicEntry(services, t, topicOperations));
       }
     }
     const self = services.advertisedListener();
@@ -94,6 +119,7 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
       clusterId: services.clusterId,
       controllerId: services.nodeId,
       topics,
+      clusterAuthorizedOperations: authorizedOperations(request.includeClusterAuthorizedOperations, CLUSTER_OPERATIONS),
     };
   },
   errorResponse(_ctx, request, errorCode) {

@@ -5,7 +5,7 @@
  * (ConsumerGroupDescribe describes it fully).
  * v1: throttle time. v2: same as v1. v3: authorized operations (KIP-430). v4: group.instance.id.
  * v5: flexible.
- * Not implemented: authorized operations (no ACLs yet: always "not provided").
+ * Authorized operations: without an authorizer, every group operation (as Kafka).
  */
 import {
   type DescribeGroupsRequest,
@@ -13,6 +13,7 @@ import {
   readDescribeGroupsRequest,
   writeDescribeGroupsResponse,
 } from '../protocol/messages/015-describe-groups.ts';
+import { authorizedOperations, GROUP_OPERATIONS } from './authorized-operations.ts';
 import { orErrorResponse, requestInfo } from './group-common.ts';
 import { defineHandler } from './handler.ts';
 
@@ -43,6 +44,10 @@ export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, Descri
               memberAssignment: m.memberAssignment,
               ...(v >= 4 ? { groupInstanceId: m.groupInstanceId } : {}),
             })),
+            authorizedOperations: authorizedOperations(
+              request.includeAuthorizedOperations && g.errorCode === 0,
+              GROUP_OPERATIONS,
+            ),
           })),
         };
       },

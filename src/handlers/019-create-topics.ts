@@ -5,6 +5,7 @@
  * echoed back (KIP-525). v7: topic IDs in the response (KIP-516).
  * Manual replica assignments are accepted only when they name this broker.
  */
+import { excessivePartitionsError, MAX_PARTITIONS_PER_REQUEST } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type CreateTopicsRequest,
@@ -24,6 +25,31 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
   async handle(ctx, request) {
     const { services } = ctx;
     const results: CreateTopicsResponseCreatableTopicResultInput[] = [];
+    // Kafka refuses the whole request past 10,000 new partitions (KAFKA-17870): a single request
+    // for 2^31-1 partitions took the broker down.
+    let requested = 0;
+    for (const t of request.topics) {
+      const n =
+        t.assignments.length > 0
+          ? t.assignments.length
+          : t.numPartitions === -1
+            ? services.defaultPartitions
+            : t.numPartitions;
+      requested += Math.max(0, n);
+    }
+    if (requested > MAX_PARTITIONS_PER_REQUEST) {
+      const err = excessivePartitionsError();
+      return {
+        throttleTimeMs: 0,
+        topics: request.topics.map((t) => ({
+          name: t.name,
+          errorCode: err.errorCode,
+          errorMessage: err.message,
+          numPartitions: -1,
+          replicationFactor: -1,
+        })),
+      };
+    }
     const seen = new Set<string>();
     for (const t of request.topics) {
       if (seen.has(t.name)) {

@@ -3,6 +3,7 @@
  * (-1: to the high watermark); whole segments below it are deleted. v1: same. v2: flexible.
  * Offsets above the high watermark fail with OFFSET_OUT_OF_RANGE.
  */
+import { isInternalTopic } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type DeleteRecordsRequest,
@@ -30,6 +31,14 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
                 partitionIndex: p.partitionIndex,
                 lowWatermark: -1n,
                 errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+              };
+            }
+            // Kafka's ReplicaManager refuses this too: the coordinators' state would be gone.
+            if (isInternalTopic(topic.name)) {
+              return {
+                partitionIndex: p.partitionIndex,
+                lowWatermark: -1n,
+                errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION,
               };
             }
             try {

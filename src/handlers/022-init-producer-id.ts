@@ -4,7 +4,7 @@
  * v4 (KIP-588): PRODUCER_FENCED may be returned. v5 (KIP-890): same as v4.
  * Not implemented: transactions (a transactional id gets its id and a bumped epoch, nothing more).
  */
-import { KafkaError } from '../protocol/error-codes.ts';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type InitProducerIdRequest,
   type InitProducerIdResponseInput,
@@ -20,6 +20,15 @@ export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitPr
   minVersion: 0,
   maxVersion: 5,
   async handle(ctx, request) {
+    const failed = (errorCode: number) => ({ throttleTimeMs: 0, errorCode, producerId: -1n, producerEpoch: -1 });
+    // As Kafka's TransactionCoordinator: a transactional id must be non-empty and its timeout
+    // within (0, transaction.max.timeout.ms].
+    if (request.transactionalId !== null) {
+      if (request.transactionalId === '') return failed(ErrorCode.INVALID_REQUEST);
+      const timeout = request.transactionTimeoutMs;
+      if (timeout <= 0 || timeout > ctx.services.transactionMaxTimeoutMs)
+        return failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
+    }
     try {
       const r = await ctx.services.producerIds.initProducerId(
         request.transactionalId,
@@ -29,7 +38,7 @@ export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitPr
       return { throttleTimeMs: 0, errorCode: 0, producerId: r.producerId, producerEpoch: r.producerEpoch };
     } catch (err) {
       if (!(err instanceof KafkaError)) throw err;
-      return { throttleTimeMs: 0, errorCode: err.errorCode, producerId: -1n, producerEpoch: -1 };
+      return failed(err.errorCode);
     }
   },
   errorResponse(_ctx, _request, errorCode) {

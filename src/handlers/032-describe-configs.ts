@@ -42,7 +42,7 @@ export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, Desc
             // v0 says is_default; v1+ say config_source and synonyms instead; v3+ add config_type.
             isDefault: ctx.apiVersion === 0 ? e.isDefault : false,
             configSource: ctx.apiVersion === 0 ? -1 : e.source,
-            isSensitive: false,
+            isSensitive: e.isSensitive,
             synonyms: ctx.apiVersion >= 1 && request.includeSynonyms ? e.synonyms : [],
             configType: ctx.apiVersion >= 3 ? e.configType : 0,
             documentation: null,

@@ -10,6 +10,7 @@ import {
   readDescribeClusterRequest,
   writeDescribeClusterResponse,
 } from '../protocol/messages/060-describe-cluster.ts';
+import { authorizedOperations, CLUSTER_OPERATIONS } from './authorized-operations.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeClusterHandler = defineHandler<DescribeClusterRequest, DescribeClusterResponseInput>({
@@ -36,7 +37,7 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
       clusterId: services.clusterId,
       controllerId: services.nodeId,
       brokers: [{ brokerId: services.nodeId, host: self.host, port: self.port, rack: services.rack }],
-      clusterAuthorizedOperations: -2147483648,
+      clusterAuthorizedOperations: authorizedOperations(request.includeClusterAuthorizedOperations, CLUSTER_OPERATIONS),
     };
   },
   errorResponse(_ctx, _request, errorCode) {

@@ -10,6 +10,7 @@ import {
   readConsumerGroupDescribeRequest,
   writeConsumerGroupDescribeResponse,
 } from '../protocol/messages/069-consumer-group-describe.ts';
+import { authorizedOperations, GROUP_OPERATIONS } from './authorized-operations.ts';
 import { orErrorResponse, requestInfo } from './group-common.ts';
 import { defineHandler } from './handler.ts';
 
@@ -48,6 +49,10 @@ export const consumerGroupDescribeHandler = defineHandler<
               assignment: { topicPartitions: m.assignment },
               targetAssignment: { topicPartitions: m.targetAssignment },
             })),
+            authorizedOperations: authorizedOperations(
+              request.includeAuthorizedOperations && g.errorCode === 0,
+              GROUP_OPERATIONS,
+            ),
           })),
         };
       },

@@ -4,6 +4,7 @@
  * name. Eligible leader replicas are this node (single node, always in sync).
  */
 import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import { isInternalTopic } from '../metadata/topic-manager.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
 import {
   type DescribeTopicPartitionsRequest,
@@ -12,6 +13,7 @@ import {
   readDescribeTopicPartitionsRequest,
   writeDescribeTopicPartitionsResponse,
 } from '../protocol/messages/075-describe-topic-partitions.ts';
+import { TOPIC_OPERATIONS } from './authorized-operations.ts';
 import { defineHandler } from './handler.ts';
 
 export const describeTopicPartitionsHandler = defineHandler<
@@ -64,9 +66,10 @@ export const describeTopicPartitionsHandler = defineHandler<
         errorCode: 0,
         name,
         topicId: t.topicId,
-        isInternal: name.startsWith('__'),
+        isInternal: isInternalTopic(name),
         partitions,
-        topicAuthorizedOperations: -2147483648,
+        // Kafka fills this for every DescribeTopicPartitions (there is no flag to ask).
+        topicAuthorizedOperations: TOPIC_OPERATIONS,
       });
       if (nextCursor !== null) break;
     }

@@ -6,7 +6,9 @@
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { LOG_CONFIG_DEFS, LogConfig, logConfigDefaultsFromBroker } from '../storage/log-config.ts';
+import { isDynamicBrokerKey, isSensitiveBrokerKey } from './dynamic-broker-configs.ts';
 import type { LocalMetadataStore, TopicMetadata } from './local-metadata-store.ts';
+import { isInternalTopic } from './topic-manager.ts';
 
 /** Kafka's DescribeConfigsResponse.ConfigSource values. */
 export const ConfigSource = {
@@ -27,8 +29,10 @@ export interface ConfigEntry {
   source: number;
   isDefault: boolean;
   readOnly: boolean;
+  /** A secret: its value is never shown (null), as in Kafka. */
+  isSensitive: boolean;
   configType: number;
-  synonyms: { name: string; value: string; source: number }[];
+  synonyms: { name: string; value: string | null; source: number }[];
 }
 
 export const AlterOp = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
@@ -43,15 +47,18 @@ export class ConfigManager {
   private readonly store: LocalMetadataStore;
   private readonly staticProps: Readonly<Record<string, string>>;
   private readonly onTopicConfigChange: (topic: TopicMetadata) => void;
+  private readonly internalTopicChangesEnable: boolean;
 
   constructor(
     store: LocalMetadataStore,
     staticProps: Readonly<Record<string, string>>,
     onTopicConfigChange: (topic: TopicMetadata) => void,
+    internalTopicChangesEnable = false,
   ) {
     this.store = store;
     this.staticProps = staticProps;
     this.onTopicConfigChange = onTopicConfigChange;
+    this.internalTopicChangesEnable = internalTopicChangesEnable;
   }
 
   /** Broker-level log defaults: dynamic broker configs over server.properties. */
@@ -86,6 +93,7 @@ export class ConfigManager {
         source: effective.source,
         isDefault: effective.source === ConfigSource.DEFAULT_CONFIG,
         readOnly: false,
+        isSensitive: false,
         configType: CONFIG_TYPE[def.type] ?? 0,
         synonyms,
       });
@@ -112,14 +120,16 @@ export class ConfigManager {
       if (def !== undefined) synonyms.push({ name, value: def.defaultValue, source: ConfigSource.DEFAULT_CONFIG });
       const effective = synonyms[0];
       if (effective === undefined) continue;
+      const isSensitive = isSensitiveBrokerKey(name);
       out.push({
         name,
-        value: effective.value,
+        value: isSensitive ? null : effective.value,
         source: effective.source,
         isDefault: effective.source === ConfigSource.DEFAULT_CONFIG,
-        readOnly: def === undefined,
+        readOnly: def === undefined && !isDynamicBrokerKey(name),
+        isSensitive,
         configType: def !== undefined ? (CONFIG_TYPE[def.type] ?? 0) : 2,
-        synonyms,
+        synonyms: isSensitive ? synonyms.map((s) => ({ ...s, value: null })) : synonyms,
       });
     }
     return out;
@@ -137,7 +147,15 @@ export class ConfigManager {
       if (def === undefined) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config '${name}'`);
       return def.type === 'list';
     });
-    new LogConfig(next, this.brokerLogDefaults()); // validates
+    const effective = new LogConfig(next, this.brokerLogDefaults()); // validates
+    // The coordinators' state lives in internal topics as compacted records: a delete policy
+    // would let retention remove committed offsets and group metadata.
+    if (isInternalTopic(topic.name) && !this.internalTopicChangesEnable && (!effective.compact || effective.delete)) {
+      throw new KafkaError(
+        ErrorCode.INVALID_REQUEST,
+        `Topic ${topic.name} is a kafka internal topic: its cleanup.policy must stay compact (samsa.internal.topic.changes.enable allows this)`,
+      );
+    }
     if (validateOnly) return;
     const updated = await this.store.setTopicConfigs(topic.name, next);
     this.onTopicConfigChange(updated);
@@ -148,6 +166,7 @@ export class ConfigManager {
     const next = applyChanges(replace ? {} : { ...this.store.brokerConfigs() }, changes, (name) => {
       const def = LOG_CONFIG_DEFS.find((d) => d.brokerName === name);
       if (def === undefined) {
+        if (isDynamicBrokerKey(name)) return /(protocols|suites|mechanisms|reporters|providers|rules)$/.test(name);
         throw new KafkaError(ErrorCode.INVALID_CONFIG, `broker config '${name}' cannot be updated dynamically`);
       }
       return def.type === 'list';
