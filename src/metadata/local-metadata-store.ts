@@ -96,7 +96,8 @@ export class LocalMetadataStore {
     configs: Record<string, string>,
   ): Promise<TopicMetadata> {
     return this.queue.run(async () => {
-      if (this.byName.has(name)) throw new Error(`topic ${name} exists`);
+      if (this.byName.has(name))
+        throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
       const topic: TopicMetadata = {
         name,
         topicId: randomUuid(),
@@ -181,7 +182,7 @@ export class LocalMetadataStore {
   private update(name: string, change: (t: TopicMetadata) => TopicMetadata): Promise<TopicMetadata> {
     return this.queue.run(async () => {
       const old = this.byName.get(name);
-      if (old === undefined) throw new Error(`unknown topic ${name}`);
+      if (old === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic '${name}'`);
       const updated = change(old);
       const next = { ...this.state, topics: this.state.topics.map((t) => (t.name === name ? updated : t)) };
       await this.persist(next);
