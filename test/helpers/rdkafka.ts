@@ -3,6 +3,11 @@
  * confluent-kafka-python (librdkafka 2.0.2), which cannot show the defects a current librdkafka
  * meets (issue 11). `npm ci` builds it from source; its addon is tied to the Node ABI, so it must
  * be built against Node 24's headers (.ci/run says how). Promise wrappers over its callbacks.
+ *
+ * node-rdkafka runs its blocking calls (connect, getMetadata, consume, disconnect) on libuv's
+ * thread pool, 4 threads, which an in-process broker (startBroker) needs for its file I/O: a few
+ * clients are fine, but a dozen concurrent calls starve the broker until they time out. Many
+ * clients at once belong against a broker process (spawnBroker).
  */
 import { createRequire } from 'node:module';
 import type * as RdKafkaModule from 'node-rdkafka';
@@ -91,12 +96,14 @@ export class DeliveringProducer {
     });
   }
 
+  /** Topic settings (message.timeout.ms, acks, ...) go in `topicConfig`: node-rdkafka replaces the default topic config with it. */
   static async create(
     bootstrap: string,
     config: Partial<RdKafkaModule.ProducerGlobalConfig> = {},
+    topicConfig: RdKafkaModule.ProducerTopicConfig = {},
   ): Promise<DeliveringProducer> {
     const { Producer } = rdkafka();
-    const producer = new Producer({ ...baseConfig(bootstrap), dr_cb: true, ...config });
+    const producer = new Producer({ ...baseConfig(bootstrap), dr_cb: true, ...config }, topicConfig);
     return new DeliveringProducer(await connect(producer));
   }
 
