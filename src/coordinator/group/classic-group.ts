@@ -17,6 +17,7 @@
  */
 import { readConsumerProtocolSubscription } from '../../protocol/messages/data/consumer-protocol-subscription.ts';
 import { Reader } from '../../protocol/reader.ts';
+import { snapshotObject } from './undo-log.ts';
 
 export const ClassicGroupState = {
   Empty: 'Empty',
@@ -145,6 +146,16 @@ export class ClassicGroup {
   constructor(groupId: string, now: number) {
     this.groupId = groupId;
     this.stateTimestamp = now;
+  }
+
+  /** Captures the group and its members; the returned function puts them back in place (undo). */
+  snapshot(): () => void {
+    const restoreGroup = snapshotObject(this);
+    const restoreMembers = [...this.members.values()].map(snapshotObject);
+    return () => {
+      restoreGroup();
+      for (const restore of restoreMembers) restore();
+    };
   }
 
   transitionTo(state: ClassicGroupState, now: number): void {

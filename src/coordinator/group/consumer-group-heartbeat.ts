@@ -17,7 +17,8 @@
  *     partitions no longer include them; new partitions are handed out only once no other member
  *     still owns them (UNRELEASED_PARTITIONS), with the epoch bumped to the assignment epoch
  *     (ConsumerGroupCurrentMemberAssignment).
- * State changes go through records replayed at once, so loading the topic rebuilds the same state.
+ * State changes go through records replayed at once, so loading the topic rebuilds the same state;
+ * replay snapshots the group first, so the runtime can undo an operation whose append failed.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, KafkaError } from '../../protocol/error-codes.ts';
@@ -720,6 +721,7 @@ export class ConsumerGroupProtocol {
         const g = this.consumerGroup(groupId);
         if (g?.members.has(memberId)) this.removeMember(g, memberId);
       },
+      groupId,
     );
   }
 
@@ -730,19 +732,24 @@ export class ConsumerGroupProtocol {
     const { memberId, memberEpoch } = member;
     const timeout =
       member.rebalanceTimeoutMs > 0 ? member.rebalanceTimeoutMs : this.config.consumerGroupSessionTimeoutMs;
-    this.coordinator.timers.schedule(name, this.coordinator.now() + timeout, () => {
-      const g = this.consumerGroup(groupId);
-      const m = g?.members.get(memberId);
-      // Fenced: it did not revoke its partitions within its rebalance timeout.
-      if (
-        g !== undefined &&
-        m !== undefined &&
-        m.state === MemberState.UnrevokedPartitions &&
-        m.memberEpoch === memberEpoch
-      ) {
-        this.removeMember(g, memberId);
-      }
-    });
+    this.coordinator.timers.schedule(
+      name,
+      this.coordinator.now() + timeout,
+      () => {
+        const g = this.consumerGroup(groupId);
+        const m = g?.members.get(memberId);
+        // Fenced: it did not revoke its partitions within its rebalance timeout.
+        if (
+          g !== undefined &&
+          m !== undefined &&
+          m.state === MemberState.UnrevokedPartitions &&
+          m.memberEpoch === memberEpoch
+        ) {
+          this.removeMember(g, memberId);
+        }
+      },
+      groupId,
+    );
   }
 
   /** After loading: every member must heartbeat within the session timeout again. */
@@ -854,6 +861,8 @@ export class ConsumerGroupProtocol {
   }
 
   replay(record: CoordinatorRecord): void {
+    // Inside an operation, the group is snapshotted before its first change (undo).
+    this.coordinator.touch(record.group);
     switch (record.type) {
       case 'ConsumerGroupMetadata': {
         if (record.value === null) {

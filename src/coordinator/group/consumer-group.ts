@@ -12,6 +12,8 @@
  *   Stable      every member is at the assignment epoch
  */
 
+import { snapshotObject } from './undo-log.ts';
+
 /** topic id -> partitions. */
 export type Assignment = Map<string, Set<number>>;
 
@@ -60,6 +62,16 @@ export class ConsumerGroup {
 
   constructor(groupId: string) {
     this.groupId = groupId;
+  }
+
+  /** Captures the group and its members; the returned function puts them back in place (undo). */
+  snapshot(): () => void {
+    const restoreGroup = snapshotObject(this);
+    const restoreMembers = [...this.members.values()].map(snapshotObject);
+    return () => {
+      restoreGroup();
+      for (const restore of restoreMembers) restore();
+    };
   }
 
   isEmpty(): boolean {

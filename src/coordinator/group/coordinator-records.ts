@@ -139,7 +139,9 @@ export function encodeRecord(record: CoordinatorRecord): EncodedRecord {
       k.int32(record.partition);
       const v = record.value;
       if (v !== null) {
-        const version = v.expireTimestamp >= 0n ? OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY : OFFSET_COMMIT_VALUE_VERSION;
+        // Kafka writes v1 whenever an expire timestamp is present (-1 = none), even a negative one.
+        const version =
+          v.expireTimestamp !== -1n ? OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY : OFFSET_COMMIT_VALUE_VERSION;
         value = withValue(version, (w) => writeOffsetCommitValue(w, version, v));
       }
       break;

@@ -27,6 +27,11 @@ export interface GroupCoordinatorConfig {
   consumerGroupMaxSize: number;
   /** group.consumer.assignors: the first is the default (KIP-848) */
   consumerGroupAssignors: string[];
+  /**
+   * message.max.bytes: the broker's default max.message.bytes, which `__consumer_offsets` has
+   * unless overridden. The runtime keeps its batches of records under it.
+   */
+  messageMaxBytes: number;
 }
 
 export const DEFAULT_GROUP_COORDINATOR_CONFIG: Readonly<GroupCoordinatorConfig> = Object.freeze({
@@ -42,6 +47,7 @@ export const DEFAULT_GROUP_COORDINATOR_CONFIG: Readonly<GroupCoordinatorConfig> 
   consumerGroupHeartbeatIntervalMs: 5000,
   consumerGroupMaxSize: 2_147_483_647,
   consumerGroupAssignors: ['uniform', 'range'],
+  messageMaxBytes: 1_048_588,
 });
 
 function int(props: Readonly<Record<string, string>>, key: string, fallback: number, min: number): number {
@@ -85,5 +91,6 @@ export function groupCoordinatorConfigFrom(props: Readonly<Record<string, string
             .split(',')
             .map((a) => a.trim())
             .filter((a) => a !== ''),
+    messageMaxBytes: int(props, 'message.max.bytes', d.messageMaxBytes, 0),
   };
 }

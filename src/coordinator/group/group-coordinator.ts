@@ -7,6 +7,11 @@
  * - `records` must be appended to `__consumer_offsets` (partition `partitionForGroup`) before
  *   the response is sent; `completions` (responses to parked JoinGroup/SyncGroup requests, which
  *   this operation completed) must run after that append too.
+ * - If the append fails, `revert(result)` undoes the operation (its `undo` log: group map
+ *   entries, groups snapshotted before their first change, committed offsets, timers), so the
+ *   state is again exactly what the log holds, and `onFailure` says what to do next (Kafka's
+ *   append-future failure callbacks). Operations of one `__consumer_offsets` partition are undone
+ *   newest first; the owner must undo every operation that ran on top of a failed one.
  * - `replay(record)` applies a record read back from the topic; replaying every record of a
  *   coordinator into a fresh one gives the same groups and offsets (tests check it).
  *   Offset and KIP-848 records are applied through replay even when generated here, so the two
@@ -44,6 +49,7 @@ import {
 import type { CoordinatorRecord } from './coordinator-records.ts';
 import { DeadlineTimers } from './deadline-timers.ts';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG, type GroupCoordinatorConfig } from './group-config.ts';
+import { UndoLog } from './undo-log.ts';
 
 export type { JoinGroupResult, SyncGroupResult } from './classic-group.ts';
 
@@ -59,6 +65,13 @@ export interface CoordinatorResult<T> {
   records: CoordinatorRecord[];
   /** Responses to parked requests, to deliver once `records` are appended. */
   completions: (() => void)[];
+  /** How to undo the operation's changes to the in-memory state (`revert`), if the append fails. */
+  undo: UndoLog;
+  /**
+   * What to do after a failed append was reverted (Kafka's append-future failure callbacks),
+   * given the error code the requests get; run as an operation of its own.
+   */
+  onFailure: ((errorCode: number) => void)[];
 }
 
 export interface OffsetEntry {
@@ -161,6 +174,36 @@ export interface ListedGroup {
 
 export type Group = ClassicGroup | ConsumerGroup;
 
+/** The coordinator's groups; every set and delete is reported first, for undo logging. */
+export class GroupMap extends Map<string, Group> {
+  onChange: ((groupId: string, next: Group | undefined) => void) | undefined;
+
+  override set(groupId: string, group: Group): this {
+    this.onChange?.(groupId, group);
+    return super.set(groupId, group);
+  }
+
+  override delete(groupId: string): boolean {
+    if (!this.has(groupId)) return false;
+    this.onChange?.(groupId, undefined);
+    return super.delete(groupId);
+  }
+
+  /** Puts an entry back as it was (undo); not reported. */
+  restore(groupId: string, group: Group | undefined): void {
+    if (group === undefined) super.delete(groupId);
+    else super.set(groupId, group);
+  }
+}
+
+/** Kafka's Long range: client-supplied int64 arithmetic saturates instead of overflowing. */
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+export function saturatedInt64(value: bigint): bigint {
+  return value > INT64_MAX ? INT64_MAX : value < INT64_MIN ? INT64_MIN : value;
+}
+
 const UNKNOWN_MEMBER_ID = '';
 const EMPTY = Buffer.alloc(0);
 
@@ -199,15 +242,17 @@ export class GroupCoordinator {
   readonly clock: Clock;
   readonly config: GroupCoordinatorConfig;
   readonly timers = new DeadlineTimers();
-  readonly groups = new Map<string, Group>();
+  readonly groups = new GroupMap();
   /** group -> topic -> partition -> committed offset. */
   readonly offsets = new Map<string, Map<string, Map<number, OffsetEntry>>>();
   readonly newId: () => string;
   readonly consumerProtocol: ConsumerGroupProtocol;
 
-  /** Records and completions of the operation in progress (see `run`). */
+  /** Records, completions, undo log and failure callbacks of the operation in progress (`run`). */
   #records: CoordinatorRecord[] = [];
   #completions: (() => void)[] = [];
+  #undo: UndoLog | undefined;
+  #onFailure: ((errorCode: number) => void)[] = [];
 
   constructor(options: GroupCoordinatorOptions) {
     this.clock = options.clock;
@@ -217,28 +262,95 @@ export class GroupCoordinator {
       this,
       options.topics ?? { byName: () => undefined, all: () => [] },
     );
+    this.groups.onChange = (groupId, next) => {
+      const undo = this.#undo;
+      if (undo === undefined) return;
+      const previous = this.groups.get(groupId);
+      if (next !== undefined && next !== previous) undo.created(next);
+      undo.add(() => this.groups.restore(groupId, previous));
+    };
+    this.timers.journal = (name, previous) => this.#undo?.add(() => this.timers.restore(name, previous));
   }
 
   // ------------------------------------------------------------------------------------------
   // Operation plumbing
 
-  /** Runs one operation, collecting the records and completions it produces. */
+  /**
+   * Runs one operation, collecting the records and completions it produces and an undo log of
+   * its changes to the in-memory state. An operation that throws is undone before the error
+   * propagates; one whose records cannot be appended must be undone with `revert`.
+   */
   run<T>(op: () => T): CoordinatorResult<T> {
     const outerRecords = this.#records;
     const outerCompletions = this.#completions;
+    const outerUndo = this.#undo;
+    const outerOnFailure = this.#onFailure;
+    const undo = outerUndo ?? new UndoLog();
     this.#records = [];
     this.#completions = [];
+    this.#undo = undo;
+    this.#onFailure = [];
     try {
       const response = op();
-      return { response, records: this.#records, completions: this.#completions };
+      return {
+        response,
+        records: this.#records,
+        completions: this.#completions,
+        undo,
+        onFailure: this.#onFailure,
+      };
+    } catch (err) {
+      if (outerUndo === undefined) {
+        this.#undo = undefined;
+        undo.revert();
+      }
+      throw err;
     } finally {
       this.#records = outerRecords;
       this.#completions = outerCompletions;
+      this.#undo = outerUndo;
+      this.#onFailure = outerOnFailure;
     }
+  }
+
+  /**
+   * Undoes an operation whose records could not be appended: groups, members, committed
+   * offsets and timers are as before it, and its completions must not run. Every operation of
+   * the same `__consumer_offsets` partition that ran after it was built on its state: undo
+   * those first (newest first), as the runtime does.
+   */
+  revert(result: CoordinatorResult<unknown>): void {
+    if (this.#undo !== undefined) throw new Error('revert inside an operation');
+    result.undo.revert();
+  }
+
+  /**
+   * Snapshots a group before the operation changes it in place (classic groups are changed
+   * directly; KIP-848 groups through replayed records, which touch them). Changes to the group
+   * map, committed offsets and timers are logged where they happen.
+   */
+  touch(groupId: string): void {
+    const undo = this.#undo;
+    if (undo === undefined) return;
+    const group = this.groups.get(groupId);
+    if (group !== undefined) undo.capture(group, () => group.snapshot());
+  }
+
+  /** Registers what to do if this operation's append fails (after its changes are undone). */
+  onAppendFailure(fn: (errorCode: number) => void): void {
+    this.#onFailure.push(fn);
   }
 
   /** Adds a record to the current operation; `apply` replays it into the state at once. */
   emit(record: CoordinatorRecord, apply: boolean): void {
+    if (record.type === 'GroupMetadata' && record.value !== null && this.#undo !== undefined) {
+      // A classic group's snapshot record: the group must have been captured before the
+      // operation changed it, or a failed append could not undo those changes.
+      const group = this.groups.get(record.group);
+      if (group !== undefined && !this.#undo.covers(group)) {
+        throw new Error(`group ${record.group} changed without an undo snapshot`);
+      }
+    }
     this.#records.push(record);
     if (apply) this.replay(record);
   }
@@ -251,11 +363,25 @@ export class GroupCoordinator {
     return this.clock.now();
   }
 
-  /** Fires every timeout due now (session, rebalance, join delay, sync, retention). */
-  poll(): CoordinatorResult<void> {
+  /**
+   * Fires every timeout due now (session, rebalance, join delay, sync, retention); with
+   * `accept`, only the timers of the groups it accepts (undefined: coordinator-wide timers),
+   * e.g. those of one `__consumer_offsets` partition.
+   */
+  poll(accept?: (groupId: string | undefined) => boolean): CoordinatorResult<void> {
     return this.run(() => {
-      this.timers.expire(this.now());
+      this.timers.expire(this.now(), {
+        filter: accept === undefined ? undefined : (t) => accept(t.group),
+        before: (t) => {
+          if (t.group !== undefined) this.touch(t.group);
+        },
+      });
     });
+  }
+
+  /** Expires the committed offsets of these groups (one partition's) as one operation. */
+  expireOffsets(groupIds: Iterable<string>): CoordinatorResult<void> {
+    return this.run(() => this.cleanupExpiredOffsets(groupIds));
   }
 
   nextDeadline(): number | undefined {
@@ -324,6 +450,7 @@ export class GroupCoordinator {
 
   joinGroup(info: RequestInfo, req: JoinGroupInput, sink: JoinSink): CoordinatorResult<void> {
     return this.run(() => {
+      this.touch(req.groupId);
       const respond = (r: JoinGroupResult): void => this.complete(() => sink(r));
       try {
         this.doJoinGroup(info, req, sink);
@@ -402,8 +529,11 @@ export class GroupCoordinator {
     if (info.apiVersion >= 4) {
       // KIP-394: hand out the id and wait for the member to join with it.
       group.pendingMembers.add(newMemberId);
-      this.timers.schedule(this.pendingMemberTimer(group, newMemberId), this.now() + req.sessionTimeoutMs, () =>
-        this.expirePendingMember(group, newMemberId),
+      this.timers.schedule(
+        this.pendingMemberTimer(group, newMemberId),
+        this.now() + req.sessionTimeoutMs,
+        () => this.expirePendingMember(group, newMemberId),
+        group.groupId,
       );
       this.complete(() => sink(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED)));
       return;
@@ -647,21 +777,31 @@ export class GroupCoordinator {
       group.newMemberAdded = false;
       this.scheduleInitialDelay(group, Math.min(delay, group.rebalanceTimeoutMs()), remaining);
     } else {
-      this.timers.schedule(timer, this.now() + group.rebalanceTimeoutMs(), () => this.completeJoin(group));
+      this.timers.schedule(
+        timer,
+        this.now() + group.rebalanceTimeoutMs(),
+        () => this.completeJoin(group),
+        group.groupId,
+      );
       this.maybeCompleteJoin(group);
     }
   }
 
   private scheduleInitialDelay(group: ClassicGroup, delay: number, remaining: number): void {
-    this.timers.schedule(this.joinTimer(group), this.now() + delay, () => {
-      if (group.newMemberAdded && remaining !== 0) {
-        group.newMemberAdded = false;
-        const next = Math.min(this.config.groupInitialRebalanceDelayMs, remaining);
-        this.scheduleInitialDelay(group, next, Math.max(remaining - next, 0));
-      } else {
-        this.completeJoin(group);
-      }
-    });
+    this.timers.schedule(
+      this.joinTimer(group),
+      this.now() + delay,
+      () => {
+        if (group.newMemberAdded && remaining !== 0) {
+          group.newMemberAdded = false;
+          const next = Math.min(this.config.groupInitialRebalanceDelayMs, remaining);
+          this.scheduleInitialDelay(group, next, Math.max(remaining - next, 0));
+        } else {
+          this.completeJoin(group);
+        }
+      },
+      group.groupId,
+    );
   }
 
   /** Completes the join phase early when every member rejoined (not during the initial delay). */
@@ -685,8 +825,11 @@ export class GroupCoordinator {
     if (group.size > 0 && ![...group.members.values()].some((m) => m.isAwaitingJoin)) {
       // Nobody rejoined (only absent static members remain): wait another rebalance timeout
       // for their sessions to expire, as Kafka does.
-      this.timers.schedule(this.joinTimer(group), this.now() + group.rebalanceTimeoutMs(), () =>
-        this.completeJoin(group),
+      this.timers.schedule(
+        this.joinTimer(group),
+        this.now() + group.rebalanceTimeoutMs(),
+        () => this.completeJoin(group),
+        group.groupId,
       );
       return;
     }
@@ -715,8 +858,12 @@ export class GroupCoordinator {
       this.rescheduleHeartbeat(group, m);
     }
     // Members that do not send SyncGroup within the rebalance timeout are removed.
-    this.timers.schedule(this.syncTimer(group), this.now() + group.rebalanceTimeoutMs(), () =>
-      this.expirePendingSync(group, group.generationId),
+    const generationId = group.generationId;
+    this.timers.schedule(
+      this.syncTimer(group),
+      this.now() + group.rebalanceTimeoutMs(),
+      () => this.expirePendingSync(group, generationId),
+      group.groupId,
     );
   }
 
@@ -780,8 +927,11 @@ export class GroupCoordinator {
 
   private rescheduleHeartbeat(group: ClassicGroup, member: ClassicGroupMember): void {
     const id = member.memberId;
-    this.timers.schedule(this.heartbeatTimer(group, id), this.now() + member.sessionTimeoutMs, () =>
-      this.expireMember(group, id),
+    this.timers.schedule(
+      this.heartbeatTimer(group, id),
+      this.now() + member.sessionTimeoutMs,
+      () => this.expireMember(group, id),
+      group.groupId,
     );
   }
 
@@ -836,6 +986,7 @@ export class GroupCoordinator {
 
   syncGroup(_info: RequestInfo, req: SyncGroupInput, sink: SyncSink): CoordinatorResult<void> {
     return this.run(() => {
+      this.touch(req.groupId);
       try {
         this.doSyncGroup(req, sink);
       } catch (err) {
@@ -877,8 +1028,11 @@ export class GroupCoordinator {
         if (group.isLeader(member.memberId)) {
           const assignments = new Map(req.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]));
           for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? EMPTY;
-          // Kafka persists the group (with the assignment) and then completes every parked sync.
+          // Kafka persists the group (with the assignment) and then completes every parked sync;
+          // if that append fails, every parked sync gets the error and the group rebalances.
           this.storeGroup(group);
+          const generationId = group.generationId;
+          this.onAppendFailure((errorCode) => this.assignmentNotStored(group, generationId, errorCode));
           group.transitionTo(ClassicGroupState.Stable, this.now());
           for (const m of group.members.values()) {
             if (m.syncSink === undefined) continue;
@@ -910,6 +1064,25 @@ export class GroupCoordinator {
       default:
         fail(ErrorCode.UNKNOWN_MEMBER_ID);
     }
+  }
+
+  /**
+   * The leader's assignment could not be appended (its SyncGroup was undone): as Kafka does,
+   * every member still waiting in SyncGroup gets the error and the group rebalances.
+   */
+  private assignmentNotStored(group: ClassicGroup, generationId: number, errorCode: number): void {
+    if (this.groups.get(group.groupId) !== group) return;
+    if (!group.isInState(ClassicGroupState.CompletingRebalance) || group.generationId !== generationId) return;
+    this.touch(group.groupId);
+    for (const m of group.members.values()) {
+      m.assignment = EMPTY;
+      if (m.syncSink === undefined) continue;
+      const s = m.syncSink;
+      m.syncSink = undefined;
+      this.complete(() => s(syncError(errorCode)));
+      this.rescheduleHeartbeat(group, m);
+    }
+    this.prepareRebalance(group, `error ${errorCode} storing the group assignment`);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -956,6 +1129,7 @@ export class GroupCoordinator {
     members: { memberId: string; groupInstanceId: string | null; errorCode: number }[];
   }> {
     return this.run(() => {
+      this.touch(req.groupId);
       const group = this.groups.get(req.groupId);
       if (group instanceof ConsumerGroup) {
         return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID, members: [] };
@@ -1008,7 +1182,9 @@ export class GroupCoordinator {
         return allWith(err.errorCode);
       }
       const now = BigInt(this.now());
-      const expireTimestamp = req.retentionTimeMs >= 0n ? now + req.retentionTimeMs : -1n;
+      // v2-v4 retention: Kafka's expireTimestamp = commitTimestamp + retentionTime (a long),
+      // saturated here so a huge retention cannot overflow the record's int64 field.
+      const expireTimestamp = req.retentionTimeMs === -1n ? -1n : saturatedInt64(now + req.retentionTimeMs);
       return req.topics.map((t) => ({
         name: t.name,
         partitions: t.partitions.map((p) => {
@@ -1042,11 +1218,13 @@ export class GroupCoordinator {
     const group = this.groups.get(req.groupId);
     const generation = req.generationIdOrMemberEpoch;
     if (group === undefined) {
-      if (generation >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
+      if (generation >= 0) {
         // A member of a group that no longer exists (e.g. deleted, or expired with its offsets).
         fail(info.apiVersion >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION);
       }
-      // Group-less consumers (assign() + commit) store offsets under a simple empty group.
+      // Group-less consumers (assign() + commit, the admin client) store offsets under a simple
+      // empty classic group, whatever member id they send: a KIP-848 consumer has one (KIP-1082)
+      // even when it only uses assign(). Kafka's OffsetMetadataManager.validateOffsetCommit.
       this.getOrCreateClassicGroup(req.groupId, true);
       return;
     }
@@ -1154,11 +1332,16 @@ export class GroupCoordinator {
     });
   }
 
-  /** Expires committed offsets past offsets.retention.minutes, as Kafka's cleanup does. */
-  cleanupExpiredOffsets(): void {
+  /**
+   * Expires committed offsets past offsets.retention.minutes, as Kafka's cleanup does: of every
+   * group with offsets, or of the given groups (one `__consumer_offsets` partition's).
+   */
+  cleanupExpiredOffsets(groupIds?: Iterable<string>): void {
     const now = this.now();
     const retention = BigInt(this.config.offsetsRetentionMs);
-    for (const [groupId, topics] of [...this.offsets]) {
+    for (const groupId of [...(groupIds ?? this.offsets.keys())]) {
+      const topics = this.offsets.get(groupId);
+      if (topics === undefined) continue;
       const group = this.groups.get(groupId);
       let base: ((e: OffsetEntry) => bigint) | undefined;
       let subscribed: Set<string> | undefined;
@@ -1180,13 +1363,15 @@ export class GroupCoordinator {
       for (const [topic, parts] of [...topics]) {
         if (subscribed?.has(topic)) continue;
         for (const [partition, e] of [...parts]) {
+          // An explicit expire timestamp (v2-v4 retention) wins, as in Kafka (-1 = none).
           const expired =
-            e.expireTimestamp >= 0n ? BigInt(now) >= e.expireTimestamp : base(e) + retention <= BigInt(now);
+            e.expireTimestamp !== -1n ? BigInt(now) >= e.expireTimestamp : base(e) + retention <= BigInt(now);
           if (expired) this.emit({ type: 'OffsetCommit', group: groupId, topic, partition, value: null }, true);
         }
       }
       // A classic group with no members and no offsets left is deleted (Kafka writes a tombstone).
       if (group instanceof ClassicGroup && group.isInState(ClassicGroupState.Empty) && !this.offsets.has(groupId)) {
+        this.touch(groupId);
         group.transitionTo(ClassicGroupState.Dead, now);
         this.groups.delete(groupId);
         this.emit({ type: 'GroupMetadata', group: groupId, value: null }, false);
@@ -1237,16 +1422,19 @@ export class GroupCoordinator {
     );
   }
 
+  /** ListGroups; with `groups`, only the groups it accepts (one `__consumer_offsets` partition's). */
   listGroups(
     _info: RequestInfo,
     statesFilter: readonly string[],
     typesFilter: readonly string[],
+    groups?: (groupId: string) => boolean,
   ): CoordinatorResult<ListedGroup[]> {
     return this.run(() => {
       const states = new Set(statesFilter.map((s) => s.toLowerCase()));
       const types = new Set(typesFilter.map((s) => s.toLowerCase()));
       const out: ListedGroup[] = [];
       for (const group of this.groups.values()) {
+        if (groups !== undefined && !groups(group.groupId)) continue;
         const listed: ListedGroup =
           group instanceof ClassicGroup
             ? {
@@ -1285,6 +1473,7 @@ export class GroupCoordinator {
         } else if (!group.isEmpty()) {
           return { groupId, errorCode: ErrorCode.NON_EMPTY_GROUP };
         }
+        this.touch(groupId);
         this.deleteOffsetsOf(groupId);
         if (group instanceof ClassicGroup) {
           group.transitionTo(ClassicGroupState.Dead, this.now());
@@ -1345,18 +1534,40 @@ export class GroupCoordinator {
   }
 
   private replayOffsetCommit(groupId: string, topic: string, partition: number, value: OffsetCommitValue | null): void {
-    if (value === null) {
-      const topics = this.offsets.get(groupId);
+    if (value !== null && !this.groups.has(groupId)) {
+      // Offsets of an unknown group belong to a simple (group-less) consumer: Kafka creates an
+      // empty classic group for them.
+      this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
+    }
+    const previous = this.offsets.get(groupId)?.get(topic)?.get(partition);
+    if (value === null && previous === undefined) return;
+    this.#undo?.add(() => this.putOffset(groupId, topic, partition, previous));
+    this.putOffset(
+      groupId,
+      topic,
+      partition,
+      value === null
+        ? undefined
+        : {
+            offset: value.offset,
+            leaderEpoch: value.leaderEpoch,
+            metadata: value.metadata,
+            commitTimestamp: value.commitTimestamp,
+            expireTimestamp: value.expireTimestamp,
+          },
+    );
+  }
+
+  /** Sets (or, with undefined, removes) one committed offset, keeping no empty maps. */
+  private putOffset(groupId: string, topic: string, partition: number, entry: OffsetEntry | undefined): void {
+    let topics = this.offsets.get(groupId);
+    if (entry === undefined) {
       const parts = topics?.get(topic);
       parts?.delete(partition);
       if (parts?.size === 0) topics?.delete(topic);
       if (topics?.size === 0) this.offsets.delete(groupId);
       return;
     }
-    // Offsets of an unknown group belong to a simple (group-less) consumer: Kafka creates an
-    // empty classic group for them.
-    if (!this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
-    let topics = this.offsets.get(groupId);
     if (topics === undefined) {
       topics = new Map();
       this.offsets.set(groupId, topics);
@@ -1366,13 +1577,7 @@ export class GroupCoordinator {
       parts = new Map();
       topics.set(topic, parts);
     }
-    parts.set(partition, {
-      offset: value.offset,
-      leaderEpoch: value.leaderEpoch,
-      metadata: value.metadata,
-      commitTimestamp: value.commitTimestamp,
-      expireTimestamp: value.expireTimestamp,
-    });
+    parts.set(partition, entry);
   }
 
   private replayGroupMetadata(groupId: string, value: GroupMetadataValue | null): void {

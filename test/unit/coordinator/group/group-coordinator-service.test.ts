@@ -1,7 +1,11 @@
 // The coordinator's runtime over in-memory topic and log fakes: COORDINATOR_LOAD_IN_PROGRESS
 // until __consumer_offsets is loaded, records laid out as Kafka writes them in the group's
 // partition, parked JoinGroup/SyncGroup answered only after the append, and a second runtime
-// that loads the same log sees the same offsets and groups.
+// that loads the same log sees the same offsets and groups. And the runtime's answer to a failed
+// append (issue 11 item 3): operations batched together or built on the failed batch are undone
+// and run again, the one that failed gets Kafka's error, reads never see what was not appended.
+// (The real log's failures are in test/integration/groups/failed-append.test.ts; here the fake
+// log can fail any append, as an offline log directory would.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partitionForGroup } from '../../../../src/coordinator/group/coordinator-records.ts';
@@ -24,6 +28,11 @@ class FakeCluster implements GroupTopicAccess, GroupLogAccess {
   readonly createdConfigs: Record<string, string>[] = [];
   /** Resolves reads only once released (to observe the loading state). */
   gate: Promise<void> = Promise.resolve();
+  /** Appends wait for this. */
+  appendGate: Promise<void> = Promise.resolve();
+  /** Appends (batches) this accepts; the others fail as an offline log does. */
+  accept: (offsets: bigint[]) => boolean = () => true;
+  appends = 0;
 
   get(name: string) {
     return this.topics.get(name);
@@ -56,6 +65,10 @@ class FakeCluster implements GroupTopicAccess, GroupLogAccess {
     return h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
   }
   async append(topic: TopicMetadata, p: number, records: Buffer) {
+    this.appends++;
+    await this.appendGate;
+    const offsets = decodeRecordsSync(records).map((r) => (r.value === null ? -1n : r.value.readBigInt64BE(2)));
+    if (!this.accept(offsets)) throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, 'log directory offline');
     const batches = this.log(topic, p);
     const copy = Buffer.from(records);
     setBaseOffset(copy, 0, this.end(batches));
@@ -217,4 +230,132 @@ test('parked JoinGroup/SyncGroup are answered after the append; a restarted runt
     ErrorCode.NONE,
   );
   await again.close();
+});
+
+function fetchOffset(s: GroupCoordinatorService, groupId: string) {
+  return s
+    .offsetFetch(INFO, {
+      groupId,
+      topics: [{ name: 'orders', partitionIndexes: [2] }],
+      requireStable: false,
+      memberId: null,
+      memberEpoch: -1,
+    })
+    .then((r) => r.topics[0]!.partitions[0]!.committedOffset);
+}
+
+/** A group id of the same __consumer_offsets partition as `groupId` (so of the same coordinator). */
+function sibling(groupId: string, n: number): string {
+  let found = -1;
+  for (let i = 0; found < n; i++) {
+    if (partitionForGroup(`${groupId}-${i}`, 5) === partitionForGroup(groupId, 5)) found++;
+    if (found === n) return `${groupId}-${i}`;
+  }
+  throw new Error('unreachable');
+}
+
+/** A commit's error code, or the error the request failed with. */
+function commitCode(s: GroupCoordinatorService, groupId: string, offset: bigint): Promise<number> {
+  return commit(s, groupId, offset).then(
+    (r) => r[0]!.partitions[0]!.errorCode,
+    (err: unknown) => (err as KafkaError).errorCode,
+  );
+}
+
+test('a failed append undoes the commit and answers NOT_COORDINATOR (a storage error); nothing is left behind', async () => {
+  const cluster = new FakeCluster();
+  const s = service(cluster);
+  await s.start();
+  assert.equal(await commitCode(s, 'g', 1n), ErrorCode.NONE);
+  cluster.accept = () => false;
+  assert.equal(await commitCode(s, 'g', 2n), ErrorCode.NOT_COORDINATOR);
+  assert.equal(await commitCode(s, 'new-group', 3n), ErrorCode.NOT_COORDINATOR);
+  cluster.accept = () => true;
+  assert.equal(await fetchOffset(s, 'g'), 1n);
+  assert.equal(await fetchOffset(s, 'new-group'), -1n);
+  assert.equal(s.coordinator.groups.has('new-group'), false);
+  await s.close();
+});
+
+test('operations built on a batch that fails are undone and run again; only the failed one fails', async () => {
+  const cluster = new FakeCluster();
+  const s = service(cluster);
+  await s.start();
+  let release!: () => void;
+  cluster.appendGate = new Promise((r) => {
+    release = r;
+  });
+  cluster.accept = (offsets) => !offsets.includes(666n);
+  // The first commit is being appended; the others run on top of it, in the next batch.
+  const first = commitCode(s, 'g', 666n);
+  const h = sibling('g', 0);
+  const later = [commitCode(s, 'g', 7n), commitCode(s, h, 8n)];
+  await new Promise((r) => setImmediate(r));
+  assert.equal(cluster.appends, 1, 'one batch in flight, the rest waits for it');
+  release();
+  assert.equal(await first, ErrorCode.NOT_COORDINATOR);
+  assert.deepEqual(await Promise.all(later), [ErrorCode.NONE, ErrorCode.NONE]);
+  assert.equal(await fetchOffset(s, 'g'), 7n);
+  assert.equal(await fetchOffset(s, h), 8n);
+  await s.close();
+  // The log holds exactly that.
+  const again = service(cluster);
+  await again.start();
+  assert.equal(await fetchOffset(again, 'g'), 7n);
+  assert.equal(await fetchOffset(again, h), 8n);
+  await again.close();
+});
+
+test('a batch of several operations that fails: each runs again alone, so only the failing one fails', async () => {
+  const cluster = new FakeCluster();
+  const s = service(cluster);
+  await s.start();
+  let release!: () => void;
+  cluster.appendGate = new Promise((r) => {
+    release = r;
+  });
+  cluster.accept = (offsets) => !offsets.includes(666n);
+  const [h, i] = [sibling('g', 0), sibling('g', 1)];
+  const first = commitCode(s, 'g', 1n);
+  // These three share the next batch, which the log refuses because of one of them.
+  const batched = [commitCode(s, 'g', 2n), commitCode(s, h, 666n), commitCode(s, i, 3n)];
+  await new Promise((r) => setImmediate(r));
+  assert.equal(cluster.appends, 1, 'one batch in flight, the rest waits for it');
+  release();
+  assert.equal(await first, ErrorCode.NONE);
+  assert.deepEqual(await Promise.all(batched), [ErrorCode.NONE, ErrorCode.NOT_COORDINATOR, ErrorCode.NONE]);
+  assert.equal(cluster.appends, 5, 'the first, the failed batch, then its three operations one by one');
+  assert.equal(await fetchOffset(s, 'g'), 2n);
+  assert.equal(await fetchOffset(s, h), -1n);
+  assert.equal(s.coordinator.groups.has(h), false);
+  assert.equal(await fetchOffset(s, i), 3n);
+  await s.close();
+});
+
+test('reads wait for what is being appended: a commit whose append fails is never read', async () => {
+  const cluster = new FakeCluster();
+  const s = service(cluster);
+  await s.start();
+  assert.equal(await commitCode(s, 'g', 1n), ErrorCode.NONE);
+  let release!: () => void;
+  cluster.appendGate = new Promise((r) => {
+    release = r;
+  });
+  cluster.accept = (offsets) => !offsets.includes(666n);
+  const failing = commitCode(s, 'g', 666n);
+  const read = fetchOffset(s, 'g');
+  const after = commitCode(s, 'g', 2n);
+  const readAfter = fetchOffset(s, 'g');
+  let answered = false;
+  void read.then(() => {
+    answered = true;
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(answered, false, 'the read waits for the append in flight');
+  release();
+  assert.equal(await failing, ErrorCode.NOT_COORDINATOR);
+  assert.equal(await read, 1n, 'never 666');
+  assert.equal(await after, ErrorCode.NONE);
+  assert.equal(await readAfter, 2n);
+  await s.close();
 });

@@ -1,7 +1,11 @@
 /**
  * Drives a GroupCoordinator the way the broker does (records appended, then completions run),
  * with a fake clock, and keeps every record so a test can replay them into a fresh coordinator.
+ * With `failAppends`, chosen appends fail as a full disk or an oversized batch would: the
+ * operation is reverted (and checked to leave the state exactly as before), its records are not
+ * kept and its completions never run.
  */
+import assert from 'node:assert/strict';
 
 import type { TopicInfo } from '../../../../src/coordinator/group/consumer-group-heartbeat.ts';
 import type { CoordinatorRecord } from '../../../../src/coordinator/group/coordinator-records.ts';
@@ -15,6 +19,7 @@ import {
   type SyncGroupInput,
   type SyncGroupResult,
 } from '../../../../src/coordinator/group/group-coordinator.ts';
+import { ErrorCode } from '../../../../src/protocol/error-codes.ts';
 import { ManualClock } from '../../../../src/util/clock.ts';
 
 export const GROUP = 'g';
@@ -33,11 +38,55 @@ export function parked(p: Pending<unknown>): boolean {
   return p.result === undefined;
 }
 
+/**
+ * Everything the coordinator holds, as plain data: groups with their members (object identity
+ * included, since timers and parked requests hold the objects), offsets, timers (callbacks by
+ * identity). Two fingerprints are deepEqual exactly when the states are the same.
+ */
+const identities = new WeakMap<object, number>();
+let lastIdentity = 0;
+function identity(o: object): number {
+  let n = identities.get(o);
+  if (n === undefined) {
+    n = ++lastIdentity;
+    identities.set(o, n);
+  }
+  return n;
+}
+
+export function fingerprint(c: GroupCoordinator): unknown {
+  const canon = (v: unknown): unknown => {
+    if (typeof v === 'function') return `fn#${identity(v)}`;
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v === null || typeof v !== 'object') return v;
+    if (Buffer.isBuffer(v)) return `buf:${v.toString('hex')}`;
+    if (v instanceof Map) return ['Map', [...v].map(([k, x]) => [canon(k), canon(x)])];
+    if (v instanceof Set) return ['Set', [...v].map(canon)];
+    if (Array.isArray(v)) return v.map(canon);
+    return [v.constructor.name, identity(v), Object.entries(v).map(([k, x]) => [k, canon(x)])];
+  };
+  const sorted = <T>(entries: [string, T][]): [string, T][] => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    groups: sorted([...c.groups].map(([k, g]) => [k, canon(g)])),
+    offsets: sorted(
+      [...c.offsets].map(([g, topics]) => [
+        g,
+        sorted([...topics].map(([t, parts]) => [t, [...parts].sort(([a], [b]) => a - b).map((e) => canon(e))])),
+      ]),
+    ),
+    timers: sorted([...c.timers.entries()].map(([name, t]) => [name, canon(t)])),
+  };
+}
+
 export class Harness {
   readonly clock = new ManualClock();
   readonly records: CoordinatorRecord[] = [];
   readonly coordinator: GroupCoordinator;
   readonly topics = new Map<string, TopicInfo>();
+  /** Decides, for each operation with records, whether its append fails. */
+  failAppends: (() => boolean) | undefined;
+  /** Operations reverted so far. */
+  reverted = 0;
   #ids = 0;
 
   constructor(config: Partial<GroupCoordinatorConfig> = {}) {
@@ -64,9 +113,28 @@ export class Harness {
     return result.response;
   }
 
+  /**
+   * Runs one operation and drives it; with `failAppends`, its append may fail instead: it is
+   * reverted, the state must equal the state before it, and its failure callbacks run.
+   */
+  op<T>(call: () => CoordinatorResult<T>): T {
+    const before = this.failAppends === undefined ? undefined : fingerprint(this.coordinator);
+    const result = call();
+    if (before === undefined || result.records.length === 0 || !this.failAppends!()) return this.drive(result);
+    this.coordinator.revert(result);
+    assert.deepEqual(fingerprint(this.coordinator), before, 'a reverted operation leaves the state as it was');
+    this.reverted++;
+    this.op(() =>
+      this.coordinator.run(() => {
+        for (const fn of result.onFailure) fn(ErrorCode.UNKNOWN_SERVER_ERROR);
+      }),
+    );
+    return result.response;
+  }
+
   join(req: Partial<JoinGroupInput> & { memberId?: string }, apiVersion = 5): Pending<JoinGroupResult> {
     const pending: Pending<JoinGroupResult> = { result: undefined };
-    this.drive(
+    this.op(() =>
       this.coordinator.joinGroup(
         info(apiVersion),
         {
@@ -96,7 +164,7 @@ export class Harness {
 
   sync(req: Partial<SyncGroupInput> & { memberId: string; generationId: number }): Pending<SyncGroupResult> {
     const pending: Pending<SyncGroupResult> = { result: undefined };
-    this.drive(
+    this.op(() =>
       this.coordinator.syncGroup(
         info(),
         { groupId: GROUP, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [], ...req },
@@ -109,11 +177,13 @@ export class Harness {
   }
 
   heartbeat(memberId: string, generationId: number, groupInstanceId: string | null = null): number {
-    return this.drive(this.coordinator.heartbeat(info(), { groupId: GROUP, memberId, generationId, groupInstanceId }));
+    return this.op(() =>
+      this.coordinator.heartbeat(info(), { groupId: GROUP, memberId, generationId, groupInstanceId }),
+    );
   }
 
   commit(memberId: string, generation: number, offset: bigint, partition = 0, topic = 't', apiVersion = 8): number {
-    const topics = this.drive(
+    const topics = this.op(() =>
       this.coordinator.offsetCommit(info(apiVersion), {
         groupId: GROUP,
         generationIdOrMemberEpoch: generation,
@@ -134,7 +204,7 @@ export class Harness {
   }
 
   fetchOffset(partition = 0, topic = 't', groupId = GROUP): bigint {
-    const r = this.drive(
+    const r = this.op(() =>
       this.coordinator.offsetFetch(info(), {
         groupId,
         topics: [{ name: topic, partitionIndexes: [partition] }],
@@ -148,7 +218,7 @@ export class Harness {
 
   tick(ms: number): void {
     this.clock.advance(ms);
-    this.drive(this.coordinator.poll());
+    this.op(() => this.coordinator.poll());
   }
 
   state(groupId = GROUP): string | undefined {

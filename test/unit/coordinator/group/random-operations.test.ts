@@ -1,6 +1,9 @@
 // Random sequences of classic and KIP-848 requests and clock ticks (seeded, so a failure
 // reproduces), with the coordinator's invariants checked after every step, and replay
-// equivalence of the offsets and KIP-848 groups at the end.
+// equivalence of the offsets and KIP-848 groups at the end. The same runs again with a third of
+// the appends to __consumer_offsets failing: every failed operation must leave the state exactly
+// as before it (the harness compares), and at the end the state must still be what the records
+// that were appended replay to (issue 11 item 3: never hold state the log does not).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ClassicGroup } from '../../../../src/coordinator/group/classic-group.ts';
@@ -57,11 +60,14 @@ function checkConsumer(c: GroupCoordinator): void {
   }
 }
 
-test('classic groups: random joins, syncs, heartbeats, leaves, commits and timeouts keep the invariants', () => {
+function classicRuns(failing: boolean): { states: Set<string>; reverted: number } {
   const states = new Set<string>();
+  let reverted = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const r = rng(seed);
     const h = new Harness({ groupInitialRebalanceDelayMs: r() < 0.5 ? 0 : 1000, groupMaxSize: 4 });
+    const fails = rng(seed + 1000);
+    if (failing) h.failAppends = () => fails() < 1 / 3;
     const known: { memberId: string; instance: string | null; generation: number }[] = [];
     const parked: {
       p: { result: { errorCode: number; memberId: string; generationId: number } | undefined };
@@ -104,7 +110,7 @@ test('classic groups: random joins, syncs, heartbeats, leaves, commits and timeo
         const g = h.coordinator.groups.get(GROUP);
         h.heartbeat(pick.memberId, g instanceof ClassicGroup ? g.generationId : 0, pick.instance);
       } else if (x < 0.75 && pick !== undefined) {
-        h.drive(
+        h.op(() =>
           h.coordinator.leaveGroup(info(), {
             groupId: GROUP,
             members: [{ memberId: pick.memberId, groupInstanceId: pick.instance }],
@@ -125,16 +131,43 @@ test('classic groups: random joins, syncs, heartbeats, leaves, commits and timeo
       const state = h.state();
       if (state !== undefined) states.add(state);
     }
-    assert.deepEqual(h.replayed().offsets, h.coordinator.offsets, `seed ${seed}: offsets replay`);
+    const fresh = h.replayed();
+    assert.deepEqual(fresh.offsets, h.coordinator.offsets, `seed ${seed}: offsets replay`);
+    const a = h.coordinator.groups.get(GROUP);
+    const b = fresh.groups.get(GROUP);
+    if (a instanceof ClassicGroup && b instanceof ClassicGroup && a.isInState('Stable')) {
+      // What a Stable group's last snapshot record says is what the coordinator holds.
+      assert.equal(b.generationId, a.generationId, `seed ${seed}: generation replay`);
+      assert.deepEqual(
+        [...b.members.values()].map((m) => [m.memberId, m.assignment]),
+        [...a.members.values()].map((m) => [m.memberId, m.assignment]),
+        `seed ${seed}: members replay`,
+      );
+    }
+    reverted += h.reverted;
   }
+  return { states, reverted };
+}
+
+test('classic groups: random joins, syncs, heartbeats, leaves, commits and timeouts keep the invariants', () => {
+  const { states } = classicRuns(false);
   assert.deepEqual([...states].sort(), ['CompletingRebalance', 'Empty', 'PreparingRebalance', 'Stable']);
 });
 
-test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts keep the invariants', () => {
+test('classic groups: operations whose append fails are undone exactly, and the state stays what the log holds', () => {
+  const { states, reverted } = classicRuns(true);
+  assert.ok(reverted > 50, `only ${reverted} failed appends`);
+  assert.deepEqual([...states].sort(), ['CompletingRebalance', 'Empty', 'PreparingRebalance', 'Stable']);
+});
+
+function consumerRuns(failing: boolean): { states: Set<string>; reverted: number } {
   const states = new Set<string>();
+  let reverted = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const r = rng(seed);
     const h = new Harness({ consumerGroupSessionTimeoutMs: 6000 });
+    const fails = rng(seed + 1000);
+    if (failing) h.failAppends = () => fails() < 1 / 3;
     h.addTopic('a', 1 + Math.floor(r() * 6));
     h.addTopic('b', 1 + Math.floor(r() * 6));
     const ids = ['m1', 'm2', 'm3', 'm4'];
@@ -154,7 +187,7 @@ test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts k
         serverAssignor: r() < 0.8 ? null : r() < 0.5 ? 'range' : 'uniform',
       };
       if (x < 0.2 || m === undefined) {
-        h.drive(
+        h.op(() =>
           h.coordinator.consumerGroupHeartbeat(info(1), {
             ...base,
             memberEpoch: 0,
@@ -169,7 +202,7 @@ test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts k
         const stillOwned = keep
           ? [...owned, ...[...m.partitionsPendingRevocation].map(([topicId, p]) => ({ topicId, partitions: [...p] }))]
           : owned;
-        h.drive(
+        h.op(() =>
           h.coordinator.consumerGroupHeartbeat(info(1), {
             ...base,
             memberEpoch: m.memberEpoch,
@@ -179,7 +212,7 @@ test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts k
           }),
         );
       } else if (x < 0.85) {
-        h.drive(
+        h.op(() =>
           h.coordinator.consumerGroupHeartbeat(info(1), {
             ...base,
             memberEpoch: -1,
@@ -206,7 +239,21 @@ test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts k
       assert.deepEqual(b.targetAssignment, a.targetAssignment, `seed ${seed}: target replay`);
       assert.equal(b.groupEpoch, a.groupEpoch);
       assert.equal(b.assignmentEpoch, a.assignmentEpoch);
+    } else {
+      assert.ok(!(b instanceof ConsumerGroup), `seed ${seed}: a consumer group only the log holds`);
     }
+    reverted += h.reverted;
   }
+  return { states, reverted };
+}
+
+test('KIP-848 groups: random heartbeats, acknowledgements, leaves and timeouts keep the invariants', () => {
+  const { states } = consumerRuns(false);
+  assert.deepEqual([...states].sort(), ['Assigning', 'Empty', 'Reconciling', 'Stable']);
+});
+
+test('KIP-848 groups: heartbeats whose append fails are undone exactly, and the state stays what the log holds', () => {
+  const { states, reverted } = consumerRuns(true);
+  assert.ok(reverted > 50, `only ${reverted} failed appends`);
   assert.deepEqual([...states].sort(), ['Assigning', 'Empty', 'Reconciling', 'Stable']);
 });
