@@ -148,14 +148,14 @@ export class ClassicGroup {
     this.stateTimestamp = now;
   }
 
-  /** Captures the group and its members; the returned function puts them back in place (undo). */
+  /**
+   * Captures the group (its fields, and which members, static members, pending members it
+   * has); the returned function puts it back in place (undo). A member's own fields are
+   * captured when an operation changes them (GroupCoordinator.changing), so an operation pays
+   * for the members it changes, not for every member.
+   */
   snapshot(): () => void {
-    const restoreGroup = snapshotObject(this);
-    const restoreMembers = [...this.members.values()].map(snapshotObject);
-    return () => {
-      restoreGroup();
-      for (const restore of restoreMembers) restore();
-    };
+    return snapshotObject(this);
   }
 
   transitionTo(state: ClassicGroupState, now: number): void {

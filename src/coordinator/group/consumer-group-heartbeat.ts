@@ -852,12 +852,11 @@ export class ConsumerGroupProtocol {
   }
 
   private memberForReplay(group: ConsumerGroup, memberId: string): ConsumerGroupMember {
-    let m = group.members.get(memberId);
-    if (m === undefined) {
-      m = new ConsumerGroupMember(memberId);
-      group.members.set(memberId, m);
-    }
-    return m;
+    const m = group.members.get(memberId);
+    if (m !== undefined) return this.coordinator.changing(m);
+    const created = new ConsumerGroupMember(memberId);
+    group.members.set(memberId, created);
+    return created;
   }
 
   replay(record: CoordinatorRecord): void {
@@ -929,6 +928,7 @@ export class ConsumerGroupProtocol {
         if (record.value === null) {
           const m = this.consumerGroup(record.group)?.members.get(record.memberId);
           if (m !== undefined) {
+            this.coordinator.changing(m);
             m.assignedPartitions = new Map();
             m.partitionsPendingRevocation = new Map();
             m.memberEpoch = 0;

@@ -64,14 +64,13 @@ export class ConsumerGroup {
     this.groupId = groupId;
   }
 
-  /** Captures the group and its members; the returned function puts them back in place (undo). */
+  /**
+   * Captures the group (its fields, members map, target assignment, static members); the
+   * returned function puts it back in place (undo). A member's own fields are captured when a
+   * replayed record changes them (GroupCoordinator.changing).
+   */
   snapshot(): () => void {
-    const restoreGroup = snapshotObject(this);
-    const restoreMembers = [...this.members.values()].map(snapshotObject);
-    return () => {
-      restoreGroup();
-      for (const restore of restoreMembers) restore();
-    };
+    return snapshotObject(this);
   }
 
   isEmpty(): boolean {

@@ -49,7 +49,7 @@ import {
 import type { CoordinatorRecord } from './coordinator-records.ts';
 import { DeadlineTimers } from './deadline-timers.ts';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG, type GroupCoordinatorConfig } from './group-config.ts';
-import { UndoLog } from './undo-log.ts';
+import { snapshotObject, UndoLog } from './undo-log.ts';
 
 export type { JoinGroupResult, SyncGroupResult } from './classic-group.ts';
 
@@ -334,6 +334,15 @@ export class GroupCoordinator {
     if (undo === undefined) return;
     const group = this.groups.get(groupId);
     if (group !== undefined) undo.capture(group, () => group.snapshot());
+  }
+
+  /**
+   * Captures an object (a member) before the operation changes its fields; returns it. Members
+   * are captured one by one, so an operation pays for what it changes.
+   */
+  changing<T extends object>(obj: T): T {
+    this.#undo?.capture(obj, () => snapshotObject(obj));
+    return obj;
   }
 
   /** Registers what to do if this operation's append fails (after its changes are undone). */
@@ -655,6 +664,7 @@ export class GroupCoordinator {
     sink: JoinSink,
     info: RequestInfo,
   ): void {
+    this.changing(member);
     member.protocols = req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) }));
     member.rebalanceTimeoutMs = rebalanceTimeoutMs;
     member.sessionTimeoutMs = req.sessionTimeoutMs;
@@ -681,7 +691,7 @@ export class GroupCoordinator {
     newMemberId: string,
     sink: JoinSink,
   ): void {
-    const old = group.members.get(oldMemberId)!;
+    const old = this.changing(group.members.get(oldMemberId)!);
     // Fence whoever still waits under the old id.
     if (old.joinSink !== undefined) {
       const s = old.joinSink;
@@ -757,6 +767,7 @@ export class GroupCoordinator {
     if (group.isInState(ClassicGroupState.CompletingRebalance)) {
       // The sync phase is abandoned: parked SyncGroups learn a new rebalance began.
       for (const m of group.members.values()) {
+        this.changing(m);
         m.assignment = EMPTY;
         if (m.syncSink !== undefined) {
           const s = m.syncSink;
@@ -851,6 +862,7 @@ export class GroupCoordinator {
       group.pendingSyncMembers.add(m.memberId);
       const sink = m.joinSink;
       if (sink === undefined) continue;
+      this.changing(m);
       m.joinSink = undefined;
       m.isNew = false;
       const result = this.currentJoinResult(group, m.memberId, false);
@@ -886,6 +898,7 @@ export class GroupCoordinator {
 
   /** Removes a member (left, expired or fenced) and moves the group on, as Kafka does. */
   private removeMemberAndUpdateGroup(group: ClassicGroup, member: ClassicGroupMember): void {
+    this.changing(member);
     if (member.joinSink !== undefined) {
       const s = member.joinSink;
       member.joinSink = undefined;
@@ -1009,7 +1022,7 @@ export class GroupCoordinator {
     ) {
       fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     }
-    const member = group.members.get(req.memberId)!;
+    const member = this.changing(group.members.get(req.memberId)!);
     switch (group.state) {
       case ClassicGroupState.Empty:
         fail(ErrorCode.UNKNOWN_MEMBER_ID);
@@ -1027,7 +1040,7 @@ export class GroupCoordinator {
         this.rescheduleHeartbeat(group, member);
         if (group.isLeader(member.memberId)) {
           const assignments = new Map(req.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]));
-          for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? EMPTY;
+          for (const m of group.members.values()) this.changing(m).assignment = assignments.get(m.memberId) ?? EMPTY;
           // Kafka persists the group (with the assignment) and then completes every parked sync;
           // if that append fails, every parked sync gets the error and the group rebalances.
           this.storeGroup(group);
@@ -1075,7 +1088,7 @@ export class GroupCoordinator {
     if (!group.isInState(ClassicGroupState.CompletingRebalance) || group.generationId !== generationId) return;
     this.touch(group.groupId);
     for (const m of group.members.values()) {
-      m.assignment = EMPTY;
+      this.changing(m).assignment = EMPTY;
       if (m.syncSink === undefined) continue;
       const s = m.syncSink;
       m.syncSink = undefined;

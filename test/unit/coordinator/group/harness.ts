@@ -1,9 +1,11 @@
 /**
  * Drives a GroupCoordinator the way the broker does (records appended, then completions run),
  * with a fake clock, and keeps every record so a test can replay them into a fresh coordinator.
- * With `failAppends`, chosen appends fail as a full disk or an oversized batch would: the
- * operation is reverted (and checked to leave the state exactly as before), its records are not
- * kept and its completions never run.
+ * With `failAppends`, it also batches as the broker's runtime does: operations run on top of
+ * ones not appended yet, and a batch's append may fail as an offline log would. Then every
+ * operation of the batch is reverted, newest first, and the state must be exactly what it was
+ * before the batch (the harness compares); the failed operation's failure callbacks run and
+ * the others run again, as in GroupCoordinatorService.
  */
 import assert from 'node:assert/strict';
 
@@ -83,11 +85,16 @@ export class Harness {
   readonly records: CoordinatorRecord[] = [];
   readonly coordinator: GroupCoordinator;
   readonly topics = new Map<string, TopicInfo>();
-  /** Decides, for each operation with records, whether its append fails. */
+  /** Decides, for each batch with records, whether its append fails. */
   failAppends: (() => boolean) | undefined;
+  /** With `failAppends`: whether the next operation joins the batch (instead of ending it). */
+  batchMore: () => boolean = () => false;
   /** Operations reverted so far. */
   reverted = 0;
   #ids = 0;
+  /** Operations run but not appended yet (with `failAppends`), and the state before them. */
+  #pending: { call: () => CoordinatorResult<unknown>; result: CoordinatorResult<unknown> }[] = [];
+  #before: unknown;
 
   constructor(config: Partial<GroupCoordinatorConfig> = {}) {
     this.coordinator = new GroupCoordinator({
@@ -114,22 +121,49 @@ export class Harness {
   }
 
   /**
-   * Runs one operation and drives it; with `failAppends`, its append may fail instead: it is
-   * reverted, the state must equal the state before it, and its failure callbacks run.
+   * Runs one operation; without `failAppends`, drives it at once. With it, the operation joins
+   * the batch being built, which is appended (or fails) when `batchMore` says so.
    */
-  op<T>(call: () => CoordinatorResult<T>): T {
-    const before = this.failAppends === undefined ? undefined : fingerprint(this.coordinator);
+  op<T>(call: () => CoordinatorResult<T>, alone = false): T {
+    if (this.failAppends === undefined) return this.drive(call());
+    if (this.#pending.length === 0) this.#before = fingerprint(this.coordinator);
     const result = call();
-    if (before === undefined || result.records.length === 0 || !this.failAppends!()) return this.drive(result);
-    this.coordinator.revert(result);
-    assert.deepEqual(fingerprint(this.coordinator), before, 'a reverted operation leaves the state as it was');
-    this.reverted++;
-    this.op(() =>
-      this.coordinator.run(() => {
-        for (const fn of result.onFailure) fn(ErrorCode.UNKNOWN_SERVER_ERROR);
-      }),
-    );
+    this.#pending.push({ call, result });
+    if (alone || !this.batchMore()) this.flush();
     return result.response;
+  }
+
+  /** Appends the batch being built; with `fail`, as the log would fail it. */
+  flush(fail = this.failAppends?.() ?? false): void {
+    const batch = this.#pending.splice(0);
+    const writers = batch.filter((o) => o.result.records.length > 0);
+    if (writers.length === 0 || !fail) {
+      for (const o of batch) this.drive(o.result);
+      return;
+    }
+    for (let i = batch.length - 1; i >= 0; i--) this.coordinator.revert(batch[i]!.result);
+    assert.deepEqual(fingerprint(this.coordinator), this.#before, 'a reverted batch leaves the state as it was');
+    this.reverted += batch.length;
+    if (writers.length === 1) {
+      // The failed operation's failure callbacks, then the others again.
+      const failed = writers[0]!;
+      this.op(
+        () =>
+          this.coordinator.run(() => {
+            for (const fn of failed.result.onFailure) fn(ErrorCode.UNKNOWN_SERVER_ERROR);
+          }),
+        true,
+      );
+      for (const o of batch) if (o !== failed) this.op(o.call);
+    } else {
+      // Which writer failed it is unknown: each runs again in a batch of its own.
+      for (const o of batch) this.op(o.call, true);
+    }
+  }
+
+  /** Appends whatever is still being batched, successfully (end of a test). */
+  settle(): void {
+    while (this.#pending.length > 0) this.flush(false);
   }
 
   join(req: Partial<JoinGroupInput> & { memberId?: string }, apiVersion = 5): Pending<JoinGroupResult> {

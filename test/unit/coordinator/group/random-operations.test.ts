@@ -63,11 +63,15 @@ function checkConsumer(c: GroupCoordinator): void {
 function classicRuns(failing: boolean): { states: Set<string>; reverted: number } {
   const states = new Set<string>();
   let reverted = 0;
-  for (let seed = 1; seed <= 30; seed++) {
+  // Failures need more runs to reach rarer paths (a parked SyncGroup undone by a rebalance).
+  for (let seed = 1; seed <= (failing ? 300 : 30); seed++) {
     const r = rng(seed);
     const h = new Harness({ groupInitialRebalanceDelayMs: r() < 0.5 ? 0 : 1000, groupMaxSize: 4 });
     const fails = rng(seed + 1000);
-    if (failing) h.failAppends = () => fails() < 1 / 3;
+    if (failing) {
+      h.failAppends = () => fails() < 1 / 3;
+      h.batchMore = () => fails() < 0.6;
+    }
     const known: { memberId: string; instance: string | null; generation: number }[] = [];
     const parked: {
       p: { result: { errorCode: number; memberId: string; generationId: number } | undefined };
@@ -131,6 +135,7 @@ function classicRuns(failing: boolean): { states: Set<string>; reverted: number 
       const state = h.state();
       if (state !== undefined) states.add(state);
     }
+    h.settle();
     const fresh = h.replayed();
     assert.deepEqual(fresh.offsets, h.coordinator.offsets, `seed ${seed}: offsets replay`);
     const a = h.coordinator.groups.get(GROUP);
@@ -163,11 +168,14 @@ test('classic groups: operations whose append fails are undone exactly, and the 
 function consumerRuns(failing: boolean): { states: Set<string>; reverted: number } {
   const states = new Set<string>();
   let reverted = 0;
-  for (let seed = 1; seed <= 30; seed++) {
+  for (let seed = 1; seed <= (failing ? 100 : 30); seed++) {
     const r = rng(seed);
     const h = new Harness({ consumerGroupSessionTimeoutMs: 6000 });
     const fails = rng(seed + 1000);
-    if (failing) h.failAppends = () => fails() < 1 / 3;
+    if (failing) {
+      h.failAppends = () => fails() < 1 / 3;
+      h.batchMore = () => fails() < 0.6;
+    }
     h.addTopic('a', 1 + Math.floor(r() * 6));
     h.addTopic('b', 1 + Math.floor(r() * 6));
     const ids = ['m1', 'm2', 'm3', 'm4'];
@@ -230,6 +238,7 @@ function consumerRuns(failing: boolean): { states: Set<string>; reverted: number
       const state = h.state();
       if (state !== undefined) states.add(state);
     }
+    h.settle();
     const fresh = h.replayed();
     const a = h.coordinator.groups.get(GROUP);
     const b = fresh.groups.get(GROUP);
