@@ -23,6 +23,10 @@ export interface BrokerConfig {
   connectionsMaxIdleMs: number;
   /** samsa.client.log.interval.ms: at most one line per client host per interval for what a client causes. */
   clientLogIntervalMs: number;
+  /** queued.max.request.bytes: request bytes the broker holds before it reads no new frame (-1: no bound). */
+  queuedMaxRequestBytes: number;
+  /** samsa.queued.max.response.bytes: unwritten response bytes before no request is dispatched (-1: no bound). */
+  queuedMaxResponseBytes: number;
   rack: string | null;
   /** Every property as given (for DescribeConfigs and the storage engine's log.* settings). */
   properties: Record<string, string>;
@@ -100,6 +104,8 @@ const BROKER_KEYS = new Set([
   'samsa.log.reserve.ahead.bytes',
   // Samsa's own network settings (src/network/socket-server.ts)
   'samsa.client.log.interval.ms',
+  'queued.max.request.bytes',
+  'samsa.queued.max.response.bytes',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 
@@ -213,6 +219,9 @@ export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
       socketRequestMaxBytes: intValue(props, 'socket.request.max.bytes', 104857600, 1),
       connectionsMaxIdleMs: intValue(props, 'connections.max.idle.ms', 600000, 1),
       clientLogIntervalMs: intValue(props, 'samsa.client.log.interval.ms', 10000, 0),
+      // As in Kafka, 0 or below means no bound (Kafka's default is -1; Samsa's is 256 MiB).
+      queuedMaxRequestBytes: Math.max(-1, intValue(props, 'queued.max.request.bytes', 268435456, -1) || -1),
+      queuedMaxResponseBytes: Math.max(-1, intValue(props, 'samsa.queued.max.response.bytes', 268435456, -1) || -1),
       rack: props['broker.rack'] ?? null,
       properties: props,
     },

@@ -51,7 +51,7 @@ import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
-import { DEFAULT_CONNECTION_LIMITS, SocketServer } from './network/socket-server.ts';
+import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
 import { type DataDirectoryLock, lockDataDirectory } from './storage/data-dir-lock.ts';
 
@@ -103,6 +103,8 @@ export interface RunningBroker {
   readonly dataDir: string;
   /** Per-API request timings (Kafka's TotalTimeMs / LocalTimeMs), since start or the last reset. */
   readonly requestMetrics: RequestMetrics;
+  /** Bytes the network layer holds for clients now (requests, unparsed bytes, unwritten responses). */
+  networkStats(): NetworkStats;
   close(): Promise<void>;
 }
 
@@ -204,6 +206,10 @@ async function startLockedBroker(
       maxFrameBytes: config.socketRequestMaxBytes,
       idleTimeoutMs: config.connectionsMaxIdleMs,
       clientLogIntervalMs: config.clientLogIntervalMs,
+      queuedMaxRequestBytes: config.queuedMaxRequestBytes,
+      queuedMaxResponseBytes: config.queuedMaxResponseBytes,
+      // A Fetch response is as large as the client asks: one Fetch at a time per connection.
+      exclusive: (apiKey) => apiKey === 1,
       // A Produce request's bytes are written to the log before its handler returns and are not
       // kept afterwards, so its frame buffer can be reused (API key 0 = Produce).
       recyclable: (frame) => frame.length >= 2 && frame.readInt16BE(0) === 0,
@@ -223,6 +229,7 @@ async function startLockedBroker(
     config,
     dataDir: config.dataDir,
     requestMetrics: server.requestMetrics,
+    networkStats: () => server.stats(),
     async close() {
       if (closed) return;
       closed = true;

@@ -14,6 +14,10 @@ const POOLED_FRAME_BYTES = 16 * 1024;
  *
  * A size above `maxFrameBytes` (Kafka's socket.request.max.bytes) or below zero is a
  * ProtocolError: the caller closes that connection before anything is allocated for it.
+ *
+ * A caller that stops taking frames before the chunk is drained (a connection at one of its
+ * bounds) calls retain(): the rest of the chunk is copied into a buffer of the reader's own, and
+ * the next frames come from there once the caller goes on.
  */
 export class FrameReader {
   private readonly maxFrameBytes: number;
@@ -21,6 +25,8 @@ export class FrameReader {
   /** The chunk being read and how far. */
   private chunk: Buffer = EMPTY;
   private pos = 0;
+  /** Whether `chunk` is the reader's own copy (retain()) rather than the caller's buffer. */
+  private owned = false;
   /** A size field split across chunks. */
   private readonly sizeField = Buffer.alloc(4);
   private sizeFieldFilled = 0;
@@ -38,11 +44,55 @@ export class FrameReader {
     return this.chunk.length - this.pos + this.sizeFieldFilled + this.partialFilled;
   }
 
-  /** Reads `chunk`; call next() until it returns undefined before pushing again or reusing the chunk. */
+  /** Bytes of the frame being filled (allocated when its size was read). */
+  get partialFrameBytes(): number {
+    return this.partial?.length ?? 0;
+  }
+
+  /** Bytes kept by retain(), not yet parsed. */
+  get retainedBytes(): number {
+    return this.owned ? this.chunk.length : 0;
+  }
+
+  /** Whether the next byte starts a new frame (no frame or size field is half read). */
+  get atFrameBoundary(): boolean {
+    return this.partial === undefined && this.sizeFieldFilled === 0;
+  }
+
+  /**
+   * Reads `chunk`; call next() until it returns undefined before pushing again or reusing the
+   * chunk, or call retain(). Bytes pushed after retain() are appended to the retained ones.
+   */
   push(chunk: Buffer): void {
-    if (this.pos < this.chunk.length) throw new Error('FrameReader: the previous chunk was not drained');
+    if (this.pos < this.chunk.length) {
+      if (!this.owned) throw new Error('FrameReader: the previous chunk was not drained');
+      this.chunk = Buffer.concat([this.chunk.subarray(this.pos), chunk]);
+      this.pos = 0;
+      return;
+    }
     this.chunk = chunk;
     this.pos = 0;
+  }
+
+  /** Copies the bytes of the chunk not yet read, so the caller may reuse the chunk now. */
+  retain(): void {
+    if (this.owned) return;
+    if (this.pos >= this.chunk.length) {
+      this.drained();
+      return;
+    }
+    this.chunk = Buffer.from(this.chunk.subarray(this.pos));
+    this.pos = 0;
+    this.owned = true;
+  }
+
+  /** Drops every byte held (the connection closed); a frame being filled goes back to the pool. */
+  release(): void {
+    if (this.partial !== undefined) this.pool?.release(this.partial);
+    this.partial = undefined;
+    this.partialFilled = 0;
+    this.sizeFieldFilled = 0;
+    this.drained();
   }
 
   /** The next complete frame's payload, or undefined if more bytes are needed. */
@@ -92,6 +142,7 @@ export class FrameReader {
   private drained(): undefined {
     this.chunk = EMPTY;
     this.pos = 0;
+    this.owned = false;
     return undefined;
   }
 

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { sharedBufferPool } from '../util/buffer-pool.ts';
 import { Connection, type ConnectionLimits, type FrameHandler, type NetworkLogger } from './connection.ts';
 import { LogRateLimiter } from './log-limiter.ts';
+import { NetworkMemory } from './network-memory.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { adoptWithSharedReadBuffer } from './shared-read-buffer.ts';
 
@@ -19,7 +20,24 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxInFlightBytes: 128 * 1024 * 1024,
   idleTimeoutMs: 600000, // connections.max.idle.ms
   clientLogIntervalMs: 10000, // samsa.client.log.interval.ms
+  queuedMaxRequestBytes: 256 * 1024 * 1024, // queued.max.request.bytes (Kafka: -1, no bound)
+  queuedMaxResponseBytes: 256 * 1024 * 1024, // samsa.queued.max.response.bytes
 };
+
+/** What the network layer holds for clients now (broker.networkStats()). */
+export interface NetworkStats {
+  connections: number;
+  /** Bytes of request frames being read, or read and not yet answered (queued.max.request.bytes). */
+  requestBytes: number;
+  /** Bytes read from sockets and not yet parsed, kept by connections paused at a bound. */
+  bufferedBytes: number;
+  /** Bytes of responses not yet written to their sockets (samsa.queued.max.response.bytes). */
+  responseBytes: number;
+  /** Requests read and not yet answered. */
+  inFlightRequests: number;
+  /** Connections not reading because a bound is reached. */
+  pausedConnections: number;
+}
 
 /**
  * Accepts Kafka client connections on one or more listeners and hands each frame to the
@@ -40,12 +58,32 @@ export class SocketServer {
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   /** 'closing connection' lines, per client host. */
   private readonly closeLogLimiter: LogRateLimiter;
+  /** Broker-wide request and response bytes, and their bounds. */
+  private readonly memory: NetworkMemory;
 
   constructor(handler: FrameHandler, limits: ConnectionLimits, log: NetworkLogger) {
     this.handler = handler;
     this.limits = limits;
     this.log = log;
     this.closeLogLimiter = new LogRateLimiter(limits.clientLogIntervalMs ?? 10000);
+    this.memory = new NetworkMemory(limits.queuedMaxRequestBytes ?? -1, limits.queuedMaxResponseBytes ?? -1);
+  }
+
+  stats(): NetworkStats {
+    let inFlightRequests = 0;
+    let pausedConnections = 0;
+    for (const c of this.connections) {
+      inFlightRequests += c.inFlightRequests;
+      if (c.paused) pausedConnections++;
+    }
+    return {
+      connections: this.connections.size,
+      requestBytes: this.memory.requestBytes,
+      bufferedBytes: this.memory.bufferedBytes,
+      responseBytes: this.memory.responseBytes,
+      inFlightRequests,
+      pausedConnections,
+    };
   }
 
   get connectionCount(): number {
@@ -81,18 +119,16 @@ export class SocketServer {
     let connection: Connection | undefined;
     // No bytes arrive before the connection exists: reads are delivered from a later I/O phase.
     const { socket } = adoptWithSharedReadBuffer(accepted, this.readBuffer, (chunk) => connection?.receive(chunk));
-    connection = new Connection(
-      this.nextConnectionId++,
-      socket,
-      listener,
-      this.handler,
-      this.limits,
-      this.log,
-      (c) => this.connections.delete(c),
-      this.pool,
-      this.requestMetrics,
-      this.closeLogLimiter,
-    );
+    connection = new Connection(this.nextConnectionId++, socket, listener, {
+      handler: this.handler,
+      limits: this.limits,
+      log: this.log,
+      onClose: (c) => this.connections.delete(c),
+      pool: this.pool,
+      metrics: this.requestMetrics,
+      logLimiter: this.closeLogLimiter,
+      memory: this.memory,
+    });
     this.connections.add(connection);
   }
 

@@ -81,3 +81,34 @@ test('frames from the pool and pushing before draining', () => {
   assert.equal(reader.next()?.toString(), 'a');
   assert.throws(() => reader.push(Buffer.from([0])), /not drained/);
 });
+
+test('retain(): the rest of a shared chunk is copied, read later, and more bytes append to it', () => {
+  const reader = new FrameReader(1000);
+  const chunk = Buffer.concat([frame(Buffer.from('one')), frame(Buffer.from('two')), frame(Buffer.from('three'))]);
+  const shared = Buffer.from(chunk.subarray(0, chunk.length - 2));
+  reader.push(shared);
+  assert.equal(reader.next()?.toString(), 'one');
+  assert.ok(reader.atFrameBoundary);
+  // The caller stops here (a bound is reached) and reuses its read buffer.
+  reader.retain();
+  shared.fill(0xee);
+  assert.equal(reader.retainedBytes, shared.length - 7);
+  reader.push(chunk.subarray(chunk.length - 2));
+  assert.equal(reader.next()?.toString(), 'two');
+  assert.equal(reader.next()?.toString(), 'three');
+  assert.equal(reader.next(), undefined);
+  assert.equal(reader.retainedBytes, 0);
+  assert.equal(reader.bufferedBytes, 0);
+});
+
+test('a frame being filled is counted from its size field on, and release() drops it', () => {
+  const pool = new BufferPool();
+  const reader = new FrameReader(1 << 20, pool);
+  reader.push(frame(Buffer.alloc(100_000)).subarray(0, 1000));
+  assert.equal(reader.next(), undefined);
+  assert.equal(reader.partialFrameBytes, 100_000);
+  assert.equal(reader.atFrameBoundary, false);
+  reader.release();
+  assert.equal(reader.partialFrameBytes, 0);
+  assert.ok(reader.atFrameBoundary);
+});
