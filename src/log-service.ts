@@ -7,7 +7,10 @@
  * queue so a retry can never race its original; other batches go straight to the log (whose
  * own queue orders them and shares fsyncs between concurrent appends).
  * Producer state survives restarts: a snapshot is written on clean shutdown and the batches
- * appended after the newest snapshot are replayed on open.
+ * appended after the newest snapshot are replayed when it is loaded. It is loaded when first
+ * needed (an idempotent append, DescribeProducers), not at start, and snapshots are written only
+ * where it changed: with 10,000 partitions, reading and writing one file each at every start,
+ * stop and 30 s pass cost seconds (issue 11 item 18).
  */
 import { readdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -35,10 +38,33 @@ const REPLAY_CHUNK_BYTES = 8 * 1024 * 1024;
 
 interface PartitionState {
   log: PartitionLog;
-  producers: ProducerStateManager;
+  /** null until loaded (`producersOf`): a clean start reads no snapshot. */
+  producers: ProducerStateManager | null;
+  loading: Promise<ProducerStateManager> | null;
   idempotentQueue: SerialQueue;
-  /** Log end offset of the newest snapshot written, to skip partitions with nothing new. */
-  snapshotOffset: bigint;
+  /** The log end offset when this service adopted the log: snapshots past it are stale. */
+  openedAt: bigint;
+  /** Offsets of the snapshot files in the partition directory, ascending; null until listed. */
+  snapshots: bigint[] | null;
+  /**
+   * Offset of a snapshot file that holds the current producer state (unless `changed`); null when
+   * none does. Its content also holds for any later log end until an idempotent batch arrives.
+   */
+  current: bigint | null;
+  /** The producer state changed since it was loaded or last snapshotted. */
+  changed: boolean;
+}
+
+/** Partitions handled at once at start, stop and in a snapshot pass (the file system work is per partition). */
+const PARTITION_CONCURRENCY = 16;
+
+async function forEachConcurrently<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(PARTITION_CONCURRENCY, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function key(topic: string, partition: number): string {
@@ -119,18 +145,25 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
 
   async createLogs(topic: TopicMetadata, fromPartition: number): Promise<void> {
     const config = this.topicConfig(topic);
-    for (let p = fromPartition; p < topic.partitions; p++) {
-      if (this.partitions.has(key(topic.name, p))) continue;
+    const wanted: number[] = [];
+    for (let p = fromPartition; p < topic.partitions; p++) if (!this.partitions.has(key(topic.name, p))) wanted.push(p);
+    await forEachConcurrently(wanted, async (p) => {
+      const created = this.manager.getLog(topic.name, p) === undefined;
       const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
       log.updateConfig(config);
-      const producers = await this.loadProducerState(log);
+      // A log created empty just now has no producers and no snapshots: nothing to load, ever.
+      const fresh = created && log.logEndOffset === 0n;
       this.partitions.set(key(topic.name, p), {
         log,
-        producers,
+        producers: fresh ? new ProducerStateManager() : null,
+        loading: null,
         idempotentQueue: new SerialQueue(),
-        snapshotOffset: log.logEndOffset,
+        openedAt: log.logEndOffset,
+        snapshots: fresh ? [] : null,
+        current: null,
+        changed: false,
       });
-    }
+    });
   }
 
   async deleteLogs(topic: TopicMetadata): Promise<void> {
@@ -166,6 +199,7 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
       return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
     }
     return s.idempotentQueue.run(async () => {
+      const producers = await this.producersOf(s);
       // Kafka checks every batch of the request; a produce request carries one batch per
       // partition from idempotent producers, so the first decides for the request.
       const identity = {
@@ -175,14 +209,15 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
         lastOffsetDelta: first.lastOffsetDelta,
         maxTimestamp: first.maxTimestamp,
       };
-      const check = s.producers.check(identity);
+      const check = producers.check(identity);
       if (check.kind === 'duplicate') {
         return { baseOffset: check.firstOffset, logAppendTimeMs: -1n, logStartOffset: s.log.logStartOffset };
       }
       const info = await s.log.append(records, { leaderEpoch: topic.leaderEpochs[partition] ?? 0 });
       const now = Date.now();
+      s.changed = true;
       for (const h of info.batches) {
-        s.producers.record(
+        producers.record(
           {
             producerId: h.producerId,
             producerEpoch: h.producerEpoch,
@@ -256,8 +291,8 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     return this.state(topic, partition).log.deleteRecordsBefore(offset);
   }
 
-  producers(topic: TopicMetadata, partition: number): ProducerEntry[] {
-    return this.state(topic, partition).producers.entries();
+  async producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]> {
+    return (await this.producersOf(this.state(topic, partition))).entries();
   }
 
   partitionSize(topic: TopicMetadata, partition: number): number {
@@ -303,28 +338,62 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
 
   private expireProducers(): void {
     const now = Date.now();
-    for (const s of this.partitions.values()) s.producers.expire(now, this.producerIdExpirationMs);
+    for (const s of this.partitions.values()) {
+      if (s.producers !== null && s.producers.expire(now, this.producerIdExpirationMs) > 0) s.changed = true;
+    }
   }
 
-  /** Newest snapshot at or below the log end, then the batches appended after it. */
-  private async loadProducerState(log: PartitionLog): Promise<ProducerStateManager> {
-    const snapshots = (await readdir(log.dir))
+  /** The partition's producer state, loaded on first use. */
+  private producersOf(s: PartitionState): Promise<ProducerStateManager> {
+    if (s.producers !== null) return Promise.resolve(s.producers);
+    s.loading ??= this.loadProducerState(s).then(
+      (producers) => {
+        s.producers = producers;
+        return producers;
+      },
+      (err: unknown) => {
+        s.loading = null;
+        throw err;
+      },
+    );
+    return s.loading;
+  }
+
+  /** Snapshot files of the partition, listed once; those past the log end at start are stale and go. */
+  private async listSnapshots(s: PartitionState): Promise<bigint[]> {
+    if (s.snapshots !== null) return s.snapshots;
+    const all = (await readdir(s.log.dir))
       .filter((f) => f.endsWith(SNAPSHOT_SUFFIX))
       .map((f) => BigInt(f.slice(0, -SNAPSHOT_SUFFIX.length)))
-      .filter((o) => o <= log.logEndOffset)
-      .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // Written before a crash whose recovery cut the log below them: they describe lost data.
+    for (const o of all) if (o > s.openedAt) await rm(join(s.log.dir, snapshotName(o)), { force: true });
+    s.snapshots = all.filter((o) => o <= s.openedAt);
+    return s.snapshots;
+  }
+
+  /**
+   * Newest readable snapshot at or below the log end at start, then the batches appended after
+   * it (Kafka's loadProducerState). Producers that expired meanwhile are dropped.
+   */
+  private async loadProducerState(s: PartitionState): Promise<ProducerStateManager> {
+    const log = s.log;
+    const snapshots = await this.listSnapshots(s);
     let producers = new ProducerStateManager();
     let from = log.logStartOffset;
-    const newest = snapshots[0];
-    if (newest !== undefined) {
+    let loadedFrom: bigint | null = null;
+    for (let i = snapshots.length - 1; i >= 0 && loadedFrom === null; i--) {
+      const offset = snapshots[i]!;
       try {
-        producers = ProducerStateManager.fromSnapshot(await readFile(join(log.dir, snapshotName(newest))));
-        from = newest > from ? newest : from;
+        producers = ProducerStateManager.fromSnapshot(await readFile(join(log.dir, snapshotName(offset))));
+        loadedFrom = offset;
+        if (offset > from) from = offset;
       } catch (err) {
-        this.log.warn({ err, dir: log.dir }, 'unreadable producer snapshot; rebuilding from the log');
+        this.log.warn({ err, dir: log.dir }, 'unreadable producer snapshot; rebuilding from an older one or the log');
       }
     }
     const now = Date.now();
+    let replayed = false;
     while (from < log.logEndOffset) {
       let chunk: Awaited<ReturnType<PartitionLog['read']>>;
       try {
@@ -342,7 +411,8 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
       let next = from;
       for (const { header } of iterateBatches(chunk.records, { partialTail: 'stop', verifyCrc: false })) {
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-        if (last >= from) {
+        if (last >= from && header.producerId >= 0n) {
+          replayed = true;
           producers.record(
             {
               producerId: header.producerId,
@@ -361,6 +431,10 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
       if (next <= from) break;
       from = next;
     }
+    const expired = producers.expire(now, this.producerIdExpirationMs) > 0;
+    // The snapshot still describes the state unless the replay or the expiry changed it.
+    s.current = replayed || expired ? null : loadedFrom;
+    s.changed = replayed || expired;
     return producers;
   }
 
@@ -371,45 +445,105 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
   }
 
   /**
-   * Snapshots the producer state of partitions with new data (Kafka
-   * snapshots at segment roll), so a restart after a crash replays only the log after it.
-   * Taken under the partition's idempotent queue: every idempotent batch below the log end
-   * offset is then recorded, which is what a snapshot at that offset must contain.
+   * Snapshots the producer state of the partitions where it changed since the last snapshot, so
+   * a restart after a crash replays only the log after it (Kafka snapshots at segment roll).
+   * Partitions whose producer state did not change cost nothing: their log end may have moved,
+   * but the last snapshot still holds their state. Taken under the partition's idempotent queue:
+   * every idempotent batch below the log end offset is then recorded, which is what a snapshot
+   * at that offset must contain.
    */
   async snapshotProducers(): Promise<void> {
-    for (const s of [...this.partitions.values()]) {
-      if (s.log.logEndOffset === s.snapshotOffset || s.log.closed) continue;
-      await s.idempotentQueue.run(() => this.writeSnapshot(s));
-    }
+    const started = performance.now();
+    const changed = [...this.partitions.values()].filter((s) => s.changed && !s.log.closed);
+    let written = 0;
+    await forEachConcurrently(changed, (s) =>
+      s.idempotentQueue.run(async () => {
+        if (!s.changed || s.log.closed || s.producers === null) return;
+        await this.writeSnapshot(s, s.producers);
+        written++;
+      }),
+    );
+    this.log.debug(
+      { partitions: this.partitions.size, written, ms: Math.round(performance.now() - started) },
+      'producer state snapshot pass',
+    );
   }
 
-  private async writeSnapshot(s: PartitionState): Promise<void> {
+  /** Writes the producer state as the snapshot at the log end and drops the oldest beyond those kept. */
+  private async writeSnapshot(s: PartitionState, producers: ProducerStateManager): Promise<void> {
     const end = s.log.logEndOffset;
+    const snapshots = await this.listSnapshots(s);
     const path = join(s.log.dir, snapshotName(end));
-    await writeFile(`${path}.tmp`, s.producers.toSnapshot());
-    await rename(`${path}.tmp`, path);
-    s.snapshotOffset = end;
-    const old = (await readdir(s.log.dir))
-      .filter((f) => f.endsWith(SNAPSHOT_SUFFIX))
-      .sort()
-      .slice(0, -SNAPSHOTS_KEPT);
-    for (const f of old) await rm(join(s.log.dir, f), { force: true });
+    s.changed = false;
+    try {
+      await writeFile(`${path}.tmp`, producers.toSnapshot());
+      await rename(`${path}.tmp`, path);
+    } catch (err) {
+      s.changed = true;
+      throw err;
+    }
+    s.current = end;
+    if (snapshots.at(-1) !== end) snapshots.push(end);
+    await this.#dropOldSnapshots(s, snapshots);
   }
 
-  /** Clean shutdown: every log flushed and closed with its checkpoints, then producer snapshots. */
+  async #dropOldSnapshots(s: PartitionState, snapshots: bigint[]): Promise<void> {
+    while (snapshots.length > SNAPSHOTS_KEPT)
+      await rm(join(s.log.dir, snapshotName(snapshots.shift()!)), { force: true });
+  }
+
+  /**
+   * At a clean stop, the newest snapshot of each partition must hold its state at the log end,
+   * so the next start replays nothing. Where the state changed it is written; where only the
+   * log end moved, the snapshot holding the unchanged state is renamed to the log end (it was
+   * loaded, or the start found it at the log end); where nothing moved, nothing is done.
+   */
+  private async snapshotAtStop(s: PartitionState): Promise<void> {
+    const end = s.log.logEndOffset;
+    if (s.producers !== null) {
+      if (s.changed || s.current === null) {
+        // (An empty log needs no snapshot: there is nothing to replay.)
+        if (s.changed || end > s.log.logStartOffset) await this.writeSnapshot(s, s.producers);
+        return;
+      }
+    } else {
+      if (end === s.openedAt) return; // the files are as the start found them
+      const snapshots = await this.listSnapshots(s);
+      // Only plain batches since the start (an idempotent one would have loaded the state): a
+      // snapshot at the start's log end still holds. Otherwise the state stays for the replay.
+      if (snapshots.at(-1) !== s.openedAt) return;
+      s.current = s.openedAt;
+    }
+    const from = s.current!;
+    if (from === end) return;
+    await rename(join(s.log.dir, snapshotName(from)), join(s.log.dir, snapshotName(end)));
+    const snapshots = await this.listSnapshots(s);
+    snapshots.splice(snapshots.indexOf(from), 1);
+    snapshots.push(end);
+    s.current = end;
+  }
+
+  /**
+   * Clean shutdown: producer snapshots where needed (while the logs are still open: a state not
+   * yet loaded may need the log to rebuild it), then every log flushed and closed with its
+   * checkpoints.
+   */
   async close(): Promise<void> {
     this.stopWaiting();
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
     if (this.snapshotTimer !== undefined) clearInterval(this.snapshotTimer);
-    for (const s of this.partitions.values()) await s.idempotentQueue.idle();
+    const states = [...this.partitions.values()];
+    await forEachConcurrently(states, async (s) => {
+      await s.idempotentQueue.run(async () => {
+        if (s.log.closed || s.log.isOffline) return;
+        try {
+          await this.snapshotAtStop(s);
+        } catch (err) {
+          this.log.warn({ err, dir: s.log.dir }, 'could not write producer snapshot');
+        }
+      });
+    });
     await this.manager.shutdown();
-    for (const s of this.partitions.values()) {
-      try {
-        await this.writeSnapshot(s);
-      } catch (err) {
-        this.log.warn({ err, dir: s.log.dir }, 'could not write producer snapshot');
-      }
-    }
     this.partitions.clear();
   }
 }

@@ -18,34 +18,38 @@ export const describeProducersHandler = defineHandler<DescribeProducersRequest, 
   writeResponse: writeDescribeProducersResponse,
   minVersion: 0,
   maxVersion: 0,
-  handle(ctx, request) {
+  async handle(ctx, request) {
     const { topics, logs } = ctx.services;
     return {
       throttleTimeMs: 0,
-      topics: request.topics.map((t) => {
-        const topic = topics.get(t.name);
-        return {
-          name: t.name,
-          partitions: t.partitionIndexes.map((p) => {
-            if (topic === undefined || p < 0 || p >= topic.partitions) {
-              return { partitionIndex: p, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null };
-            }
-            return {
-              partitionIndex: p,
-              errorCode: 0,
-              errorMessage: null,
-              activeProducers: logs.producers(topic, p).map((e) => ({
-                producerId: e.producerId,
-                producerEpoch: e.producerEpoch,
-                lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
-                lastTimestamp: e.batches.at(-1)?.timestamp ?? -1n,
-                coordinatorEpoch: -1,
-                currentTxnStartOffset: -1n,
-              })),
-            };
-          }),
-        };
-      }),
+      topics: await Promise.all(
+        request.topics.map(async (t) => {
+          const topic = topics.get(t.name);
+          return {
+            name: t.name,
+            partitions: await Promise.all(
+              t.partitionIndexes.map(async (p) => {
+                if (topic === undefined || p < 0 || p >= topic.partitions) {
+                  return { partitionIndex: p, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null };
+                }
+                return {
+                  partitionIndex: p,
+                  errorCode: 0,
+                  errorMessage: null,
+                  activeProducers: (await logs.producers(topic, p)).map((e) => ({
+                    producerId: e.producerId,
+                    producerEpoch: e.producerEpoch,
+                    lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
+                    lastTimestamp: e.batches.at(-1)?.timestamp ?? -1n,
+                    coordinatorEpoch: -1,
+                    currentTxnStartOffset: -1n,
+                  })),
+                };
+              }),
+            ),
+          };
+        }),
+      ),
     };
   },
   errorResponse(_ctx, request, errorCode) {

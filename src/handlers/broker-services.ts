@@ -78,7 +78,7 @@ export interface LogService {
   /** OffsetForLeaderEpoch: the largest epoch <= the requested one and where it ends. */
   endOffsetForEpoch(topic: TopicMetadata, partition: number, leaderEpoch: number): { epoch: number; endOffset: bigint };
   /** Active idempotent producers of a partition (DescribeProducers). */
-  producers(topic: TopicMetadata, partition: number): ProducerEntry[];
+  producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]>;
   /** Bytes on disk of a partition (DescribeLogDirs). */
   partitionSize(topic: TopicMetadata, partition: number): number;
   /** The data directory holding the logs, and its disk space. */

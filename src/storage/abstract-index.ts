@@ -18,6 +18,8 @@
  */
 import type { FileLayer } from './file-layer.ts';
 
+const NO_ENTRIES = Buffer.alloc(0);
+
 export abstract class AbstractIndex {
   readonly baseOffset: bigint;
   readonly entrySize: number;
@@ -44,7 +46,9 @@ export abstract class AbstractIndex {
     this.baseOffset = baseOffset;
     this.entrySize = entrySize;
     this.#maxIndexSize = maxIndexSize;
-    this.buf = Buffer.alloc(Math.min(Math.max(entrySize * 64, 0), this.maxEntries * entrySize || entrySize));
+    // Allocated with the first entry: 10,000 partitions' empty indexes made V8 collect garbage
+    // for a tenth of a second at start.
+    this.buf = NO_ENTRIES;
     this.#fileExists = fileExists;
   }
 
@@ -77,7 +81,7 @@ export abstract class AbstractIndex {
   protected reserveEntry(): number {
     const at = this.#entries * this.entrySize;
     if (at + this.entrySize > this.buf.length) {
-      const grown = Buffer.alloc(Math.max(this.buf.length * 2, at + this.entrySize));
+      const grown = Buffer.alloc(Math.max(this.buf.length * 2, at + this.entrySize, this.entrySize * 64));
       this.buf.copy(grown, 0, 0, at);
       this.buf = grown;
     }
@@ -116,7 +120,7 @@ export abstract class AbstractIndex {
   /** Parses file contents; returns false when the file is corrupt (caller rebuilds). */
   protected loadFrom(data: Buffer, isValidNext: (entry: number) => boolean): boolean {
     const whole = Math.floor(data.length / this.entrySize);
-    this.buf = Buffer.alloc(Math.max(whole * this.entrySize, this.entrySize * 64));
+    this.buf = whole === 0 ? NO_ENTRIES : Buffer.alloc(whole * this.entrySize);
     data.copy(this.buf, 0, 0, whole * this.entrySize);
     let n = 0;
     this.#entries = 0;
@@ -152,6 +156,7 @@ export abstract class AbstractIndex {
   /** Writes unflushed entries to the file and fdatasyncs it. */
   async flush(files: FileLayer): Promise<void> {
     if (!this.dirty) return;
+    const created = !this.#fileExists;
     const f = await files.open(this.path, this.#fileExists ? 'r+' : 'w+');
     try {
       const fullSize = this.maxEntries * this.entrySize;
@@ -168,7 +173,9 @@ export abstract class AbstractIndex {
       const from = this.#flushedEntries * this.entrySize;
       const to = flushing * this.entrySize;
       if (to > from) await f.write(Buffer.from(this.buf.subarray(from, to)), from);
-      await f.datasync();
+      // A new file without entries has nothing to make durable (its directory entry is not what
+      // fdatasync persists); 10,000 new partitions paid 20,000 fdatasyncs for them at shutdown.
+      if (to > from || !created) await f.datasync();
       if (this.#entries >= flushing && !this.#staleTail) this.#flushedEntries = flushing;
     } finally {
       await f.close();
@@ -177,6 +184,9 @@ export abstract class AbstractIndex {
 
   /** Flushes and cuts the file to its entries (Kafka's trimToValidSize on close/roll). */
   async trim(files: FileLayer): Promise<void> {
+    // Already cut to its entries, all written (a clean start's index, untouched since): a clean
+    // stop of 10,000 such partitions rewrote and fsynced 20,000 unchanged files.
+    if (this.#trimmed && !this.dirty) return;
     this.#trimmed = true;
     this.#staleTail = this.#staleTail || this.#fileExists;
     await this.flush(files);

@@ -21,7 +21,7 @@
  */
 import { join } from 'node:path';
 import type { FileLayer } from './file-layer.ts';
-import { writeFileAtomic } from './file-layer.ts';
+import { isMissingFileError, writeFileAtomic } from './file-layer.ts';
 
 export const RECOVERY_POINT_CHECKPOINT_FILE = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT_FILE = 'log-start-offset-checkpoint';
@@ -38,8 +38,14 @@ export class CheckpointCorruptError extends Error {
 }
 
 async function readLines(files: FileLayer, path: string): Promise<string[][] | null> {
-  if (!(await files.stat(path))) return null;
-  const text = (await files.readFile(path)).toString('utf8');
+  let text: string;
+  try {
+    // No stat first: every partition's leader-epoch-checkpoint is read at start.
+    text = (await files.readFile(path)).toString('utf8');
+  } catch (err) {
+    if (isMissingFileError(err)) return null;
+    throw err;
+  }
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   if (lines.length < 2) throw new CheckpointCorruptError(path, 'missing version or entry count');

@@ -51,6 +51,14 @@ export interface FileLayer {
   /** Removes a directory tree (rm -rf); a missing path is not an error. */
   rmTree(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
+  /** The names of the directories in `path` (one readdir, no stat per entry), where supported. */
+  subdirectories?(path: string): Promise<string[]>;
+  /**
+   * Runs `fn` with this layer's metadata calls and reads made as blocking calls, where supported:
+   * for a clean start, before the broker serves anything, when a thread-pool round trip per small
+   * call costs more than the call (see LogManager).
+   */
+  runBlocking?<T>(fn: () => Promise<T>): Promise<T>;
   /** null when the path does not exist. */
   stat(path: string): Promise<FileStat | null>;
   mkdir(path: string): Promise<void>;
@@ -61,16 +69,21 @@ export interface FileLayer {
 class RealStorageFile implements StorageFile {
   readonly #fh: fsp.FileHandle;
   readonly #inline: InlineWritePolicy | undefined;
+  readonly #layer: RealFileLayer;
 
-  constructor(fh: fsp.FileHandle, inline: InlineWritePolicy | undefined) {
+  constructor(fh: fsp.FileHandle, inline: InlineWritePolicy | undefined, layer: RealFileLayer) {
     this.#fh = fh;
     this.#inline = inline;
+    this.#layer = layer;
   }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
     let total = 0;
     while (total < length) {
-      const { bytesRead } = await this.#fh.read(buffer, offset + total, length - total, position + total);
+      const at = offset + total;
+      const bytesRead = this.#layer.blocking
+        ? fs.readSync(this.#fh.fd, buffer, at, length - total, position + total)
+        : (await this.#fh.read(buffer, at, length - total, position + total)).bytesRead;
       if (bytesRead === 0) break;
       total += bytesRead;
     }
@@ -134,6 +147,11 @@ class RealStorageFile implements StorageFile {
   }
 }
 
+/** Runs a node:fs callback-style call as a promise. */
+function callback<T>(call: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => call((err, value) => (err ? reject(err) : resolve(value))));
+}
+
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
@@ -148,6 +166,7 @@ const deletions = new SerialQueue();
 export class RealFileLayer implements FileLayer {
   readonly #inline: InlineWritePolicy | undefined;
   readonly reservation: BlockReservation | undefined;
+  #blockingRuns = 0;
 
   /**
    * `inlineWrites`: writes it allows are blocking pwrites on the event loop (inline-writes.ts).
@@ -160,12 +179,56 @@ export class RealFileLayer implements FileLayer {
     this.reservation = options.reservation;
   }
 
-  async open(path: string, mode: OpenMode): Promise<StorageFile> {
-    return new RealStorageFile(await fsp.open(path, mode), this.#inline);
+  /** Whether calls block (inside runBlocking). */
+  get blocking(): boolean {
+    return this.#blockingRuns > 0;
   }
 
-  readFile(path: string): Promise<Buffer> {
-    return fsp.readFile(path);
+  /**
+   * Stats, listings, small file reads and reads of open files run as blocking calls while `fn`
+   * runs (opens, writes and syncs stay asynchronous). A clean start of 10,000 partitions made ~10
+   * such calls per partition; each thread-pool round trip cost more than the call itself, 3 s in
+   * all, against ~2 s blocking (the start serves nothing meanwhile).
+   */
+  async runBlocking<T>(fn: () => Promise<T>): Promise<T> {
+    this.#blockingRuns++;
+    try {
+      return await fn();
+    } finally {
+      this.#blockingRuns--;
+    }
+  }
+
+  async open(path: string, mode: OpenMode): Promise<StorageFile> {
+    return new RealStorageFile(await fsp.open(path, mode), this.#inline, this);
+  }
+
+  /**
+   * open, read, close on a plain descriptor: fs.readFile's fstat for the size is one more
+   * thread-pool round trip, and a FileHandle costs more than the read of a small file. A start
+   * reads small files of every partition (10,000 partitions: 0.4 s of the start with
+   * fs/promises' readFile).
+   */
+  async readFile(path: string): Promise<Buffer> {
+    if (this.blocking) return fs.readFileSync(path);
+    const fd = await callback<number>((cb) => fs.open(path, 'r', cb));
+    try {
+      let buf = Buffer.allocUnsafe(4096);
+      let n = 0;
+      for (;;) {
+        const at = n;
+        const bytesRead = await callback<number>((cb) => fs.read(fd, buf, at, buf.length - at, at, cb));
+        n += bytesRead;
+        // A short read of a regular file is its end.
+        if (n < buf.length) break;
+        const grown = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(grown, 0, 0, n);
+        buf = grown;
+      }
+      return buf.subarray(0, n);
+    } finally {
+      await callback<void>((cb) => fs.close(fd, cb));
+    }
   }
 
   rename(from: string, to: string): Promise<void> {
@@ -199,13 +262,28 @@ export class RealFileLayer implements FileLayer {
     await fsp.rmdir(path).catch(ignoreMissing);
   }
 
-  readdir(path: string): Promise<string[]> {
-    return fsp.readdir(path);
+  async readdir(path: string): Promise<string[]> {
+    return this.blocking ? fs.readdirSync(path) : fsp.readdir(path);
+  }
+
+  async subdirectories(path: string): Promise<string[]> {
+    const out: string[] = [];
+    const entries = this.blocking
+      ? fs.readdirSync(path, { withFileTypes: true })
+      : await fsp.readdir(path, { withFileTypes: true });
+    for (const e of entries) {
+      // A symbolic link counts as what it points to.
+      if (e.isDirectory() || (e.isSymbolicLink() && (await this.stat(join(path, e.name)))?.isDirectory)) {
+        out.push(e.name);
+      }
+    }
+    return out;
   }
 
   async stat(path: string): Promise<FileStat | null> {
     try {
-      const s = await fsp.stat(path);
+      // The callback API: fs/promises' stat costs a start of 10,000 partitions ~0.1 s more.
+      const s = this.blocking ? fs.statSync(path) : await callback<fs.Stats>((cb) => fs.stat(path, cb));
       return { size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), allocatedBytes: s.blocks * 512 };
     } catch (err) {
       if (isMissing(err)) return null;

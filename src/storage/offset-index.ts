@@ -49,7 +49,8 @@ export class OffsetIndex extends AbstractIndex {
     const stat = await files.stat(path);
     if (!stat) return { index: new OffsetIndex(path, baseOffset, maxIndexSize, false), ok: false };
     const index = new OffsetIndex(path, baseOffset, maxIndexSize, true);
-    const data = await files.readFile(path);
+    // An empty file (an active segment with no entry yet, the common case) needs no read.
+    const data = stat.size === 0 ? Buffer.alloc(0) : await files.readFile(path);
     let ok = index.loadFrom(data, (i) => {
       const rel = index.relativeOffsetAt(i);
       const pos = index.positionAt(i);

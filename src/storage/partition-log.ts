@@ -46,7 +46,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import { LeaderEpochCheckpointFile } from './checkpoint-file.ts';
 import { FileHandleCache } from './file-handle-cache.ts';
-import { type FileLayer, isOutOfSpaceError, realFileLayer } from './file-layer.ts';
+import { type FileLayer, isMissingFileError, isOutOfSpaceError, realFileLayer } from './file-layer.ts';
 import { LeaderEpochCache } from './leader-epoch-cache.ts';
 import { LogConfig } from './log-config.ts';
 import {
@@ -285,14 +285,24 @@ export class PartitionLog {
 
   async #load(opts: PartitionLogOptions): Promise<void> {
     const files = this.#files;
-    await files.mkdir(this.dir);
-    const names = await files.readdir(this.dir);
+    // The directory usually exists (a restart); each file system call here costs 10,000 partitions
+    // a measurable part of a start.
+    let names: string[];
+    try {
+      names = await files.readdir(this.dir);
+    } catch (err) {
+      if (!isMissingFileError(err)) throw err;
+      await files.mkdir(this.dir);
+      names = [];
+    }
     // 1. Leftovers: deleted segments and unfinished cleaner output go; swap files complete the swap.
     const swaps: bigint[] = [];
+    let removed = false;
     for (const name of names) {
       const path = join(this.dir, name);
       if (name.endsWith(DELETED_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith('.tmp')) {
         await this.#unlinkIfExists(path);
+        removed = true;
       } else if (name.endsWith(`${LOG_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`)) {
         const base = offsetFromFileName(name);
         if (base !== null) swaps.push(base);
@@ -301,7 +311,7 @@ export class PartitionLog {
     for (const base of swaps) await this.#completeSwap(base);
 
     // 2. Segments by base offset; index files without a log are orphans.
-    const current = await files.readdir(this.dir);
+    const current = removed || swaps.length > 0 ? await files.readdir(this.dir) : names;
     const logBases = new Set<string>();
     for (const name of current) {
       if (name.endsWith(LOG_FILE_SUFFIX)) logBases.add(name.slice(0, -LOG_FILE_SUFFIX.length));
@@ -1621,6 +1631,13 @@ export class PartitionLog {
     this.#flushTimer = null;
     if (!this.#offline) {
       await this.#queue.idle();
+      // Indexes cut to their entries first: the flush then writes and syncs each index file
+      // once, not preallocated and again trimmed (10,000 new partitions: 40,000 fdatasyncs).
+      await this.#queue
+        .run(async () => {
+          for (const seg of this.#segments) await seg.trimIndexes();
+        })
+        .catch(() => undefined);
       await this.flush().catch(() => undefined);
     }
     this.#closed = true;

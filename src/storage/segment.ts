@@ -161,6 +161,8 @@ export class LogSegment {
   #bytesSinceLastIndexEntry = 0;
   /** Bytes appended since the last fdatasync of the .log. */
   unflushedBytes = 0;
+  /** No write or truncation of the .log since its last fdatasync (false until the first one). */
+  #logSynced = false;
   #refs = 0;
   #onUnused: (() => void) | null = null;
   #deleted = false;
@@ -375,6 +377,7 @@ export class LogSegment {
       position += b.data.length;
     }
     this.unflushedBytes += position - start;
+    this.#logSynced = false;
     this.#appended += position - start;
     this.size = position;
     this.#nextOffset = batches.at(-1)!.lastOffset + 1n;
@@ -414,6 +417,7 @@ export class LogSegment {
     if (this.#reserving !== null) await this.#reserving;
     await this.#releasing;
     await this.#log.use((f) => f.truncate(this.size));
+    this.#logSynced = false;
     this.#reservedTo = 0;
   }
 
@@ -638,6 +642,7 @@ export class LogSegment {
     this.#installScan(scan);
     const truncated = fileSize - scan.end;
     if (truncated > 0) await this.#log.use((f) => f.truncate(scan.end));
+    this.#logSynced = false;
     this.size = scan.end;
     this.#nextOffset = scan.next;
     this.unflushedBytes = scan.end;
@@ -774,6 +779,7 @@ export class LogSegment {
     if (this.#reserving !== null) await this.#reserving;
     await this.#releasing;
     await this.#log.use((f) => f.truncate(loc.position));
+    this.#logSynced = false;
     this.#reservedTo = 0; // truncation freed every block past the new end
     this.size = loc.position;
     this.#offsetIndex!.truncateToPosition(loc.position);
@@ -789,8 +795,16 @@ export class LogSegment {
 
   /** fdatasync the .log only (the group-commit path: acked data is durable, indexes can be rebuilt). */
   async flushLog(): Promise<void> {
+    // A log flush syncs the data (group commit) and then each segment again: once is enough.
+    if (this.#logSynced) return;
+    this.#logSynced = true;
     const pending = this.unflushedBytes;
-    await this.#log.use((f) => f.datasync());
+    try {
+      await this.#log.use((f) => f.datasync());
+    } catch (err) {
+      this.#logSynced = false;
+      throw err;
+    }
     this.unflushedBytes = Math.max(0, this.unflushedBytes - pending);
   }
 
@@ -840,10 +854,15 @@ export class LogSegment {
     return (await this.#files.stat(this.logPath))?.mtimeMs ?? 0;
   }
 
-  /** Flushes, trims the index files and closes the .log handle (clean shutdown). */
-  async close(): Promise<void> {
+  /** Cuts both index files to their entries and syncs them (nothing when they already are). */
+  async trimIndexes(): Promise<void> {
     if (this.#offsetIndex) await this.#offsetIndex.trim(this.#files);
     if (this.#timeIndex) await this.#timeIndex.trim(this.#files);
+  }
+
+  /** Flushes, trims the index files and closes the .log handle (clean shutdown). */
+  async close(): Promise<void> {
+    await this.trimIndexes();
     await this.#releasing;
     await this.#releaseReservation(false);
     await this.#log.close();

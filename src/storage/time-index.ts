@@ -42,7 +42,7 @@ export class TimeIndex extends AbstractIndex {
     const stat = await files.stat(path);
     if (!stat) return { index: new TimeIndex(path, baseOffset, maxIndexSize, false), ok: false };
     const index = new TimeIndex(path, baseOffset, maxIndexSize, true);
-    const data = await files.readFile(path);
+    const data = stat.size === 0 ? Buffer.alloc(0) : await files.readFile(path);
     const ok = index.loadFrom(data, (i) => {
       const rel = index.relativeOffsetAt(i);
       if (rel < 0) return false;
