@@ -6,11 +6,25 @@
 // Runs the bundled CLI in dist/bin (the published package, or a checkout after `npm run build`:
 // one pre-linked bundle starts in a fraction of the time of ~200 separate modules) unless the
 // TypeScript sources are newer, in which case Node 24 runs them directly.
+//
+// This file is written so that any Node with ES modules parses it (no top-level await, no `?.`
+// or `??`): on an older Node it must get as far as the version check below and say what to do,
+// rather than fail somewhere in the CLI with a TypeError. Only node:fs and node:module are
+// imported before the check, and only what every such Node has.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import module from 'node:module';
 
+const REQUIRED_NODE_MAJOR = 24;
+if (Number(process.versions.node.split('.')[0]) < REQUIRED_NODE_MAJOR) {
+  console.error(
+    `samsa: needs Node.js >= ${REQUIRED_NODE_MAJOR}, found v${process.versions.node}: ` +
+      'in a Samsa checkout run `npx samsa ...` (it uses the Node 24 that `npm ci` installed), or install Node 24',
+  );
+  process.exit(2);
+}
+
 // V8's code cache for our modules (kept under the OS temp dir): later starts skip compilation.
-module.enableCompileCache?.();
+if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
 
 const built = new URL('../dist/bin/cli.js', import.meta.url);
 const sources = new URL('../src/', import.meta.url);
@@ -41,13 +55,14 @@ async function rerunWithPerfFlags() {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   child.on('exit', (code, signal) => {
-    process.exit(code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0)));
+    process.exit(code !== null ? code : signal === null ? 1 : 128 + (constants.signals[signal] || 0));
   });
 }
 
 const useBuilt = existsSync(built) && (!existsSync(sources) || statSync(built).mtimeMs >= newestSourceMs());
 if (process.argv[2] === 'perf' && !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) {
-  await rerunWithPerfFlags();
+  void rerunWithPerfFlags();
 } else {
-  await import(useBuilt ? built.href : new URL('cli.ts', sources).href);
+  // Not awaited (see above): a failure is still an unhandled rejection, reported and exit code 1.
+  void import(useBuilt ? built.href : new URL('cli.ts', sources).href);
 }

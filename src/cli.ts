@@ -2,6 +2,7 @@
  * The `samsa` command: `samsa start` runs a broker; the other commands are clients that speak
  * the Kafka protocol to any broker (--bootstrap).
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './broker-config.ts';
 import { DataDirectoryLockedError } from './storage/data-dir-lock.ts';
 
@@ -27,13 +28,32 @@ Commands:
   perf         produce|consume load tests (like kafka-*-perf-test)
   group        list|describe|delete|reset-offsets consumer groups
 
-Each command prints its options with --help.`;
+Each command prints its options with --help; samsa --version prints the version.`;
+
+/**
+ * The version in Samsa's package.json: the nearest one above this module, which is src/ in a
+ * checkout and dist/bin/ in the built package.
+ */
+function packageVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'samsa' && pkg.version !== undefined) return pkg.version;
+    } catch {
+      // none here: look further up
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (load !== undefined) return (await load())(rest);
   switch (command) {
+    case '--version':
+      console.log(packageVersion());
+      return 0;
     case undefined:
     case 'help':
     case '--help':

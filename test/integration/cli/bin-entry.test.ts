@@ -1,6 +1,7 @@
 // bin/samsa.js as an installed `samsa` runs it: executed directly, through its shebang.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -44,4 +45,51 @@ test('samsa perf re-runs itself with 1 MB semi-spaces, keeping the exit code and
     (err: { code: number }) => err.code,
   );
   assert.equal(failed, 2);
+});
+
+/** A Node older than 24 on this machine (the system Node, often), or undefined. */
+function olderNode(): string | undefined {
+  const candidates = [
+    '/usr/bin/node',
+    '/usr/local/bin/node',
+    ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/node`),
+  ];
+  for (const candidate of candidates) {
+    try {
+      const version = execFileSync(candidate, ['--version'], { encoding: 'utf8' }).trim();
+      if (Number(/^v(\d+)/.exec(version)?.[1] ?? 99) < 24) return candidate;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
+test('on a Node older than 24, bin/samsa.js says which Node it needs and what to do, exit code 2', async (t) => {
+  const node = olderNode();
+  if (node === undefined) {
+    t.skip('no Node older than 24 on this machine');
+    return;
+  }
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  for (const args of [['--help'], ['start'], ['--version']]) {
+    const result = await promisify(execFile)(node, [BIN, ...args]).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+    assert.equal(result.code, 2, `${args}: ${result.stderr}`);
+    assert.equal(
+      result.stderr,
+      `samsa: needs Node.js >= 24, found ${version}: in a Samsa checkout run \`npx samsa ...\` (it uses the Node 24 that \`npm ci\` installed), or install Node 24\n`,
+    );
+    assert.equal(result.stdout, '');
+  }
+});
+
+test('samsa --version prints the package version', async () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, '--version']);
+  assert.equal(stdout, `${pkg.version}\n`);
 });
