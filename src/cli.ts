@@ -16,17 +16,23 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   consume: async () => (await import('./admin/consume-command.ts')).consumeCommand,
   perf: async () => (await import('./admin/perf-command.ts')).perfCommand,
   group: async () => (await import('./admin/group-command.ts')).groupCommand,
+  cluster: async () => (await import('./admin/cluster-command.ts')).clusterCommand,
+  completion: async () => (await import('./admin/completion-command.ts')).completionCommand,
 };
 
 const USAGE = `Usage: samsa <command> [options]
 
 Commands:
   start        run a broker
-  topic        create|list|describe|delete|alter-config topics
-  produce      send lines of stdin as records
-  consume      print a topic's records
+  cluster      info: cluster id, controller, brokers and their API versions
+  topic        create|list|describe|delete|alter-config|add-partitions|trim topics
+  produce      send lines of stdin (or files) as records
+  consume      print a topic's records, alone or as a consumer group member
   perf         produce|consume load tests (like kafka-*-perf-test)
-  group        list|describe|delete|reset-offsets consumer groups
+  group        list|describe|delete|delete-offsets|reset-offsets consumer groups
+  completion   bash|zsh: print a shell completion script
+
+Client commands take -b/--bootstrap HOST:PORT (alias --bootstrap-server), else $SAMSA_BROKERS.
 
 Each command prints its options with --help; samsa --version prints the version.`;
 
@@ -61,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      console.error(`samsa: unknown command '${command}'\n\n${USAGE}`);
+      console.error(`samsa: unknown command '${command}' (see 'samsa --help')`);
       return 2;
   }
 }

@@ -1,8 +1,9 @@
 /**
- * What the client commands (`samsa topic|produce|consume|perf`) share: argument parsing with
- * usage errors (exit code 2), the --bootstrap option, error reporting (a Kafka or connection
- * error is one line on stderr and exit code 1), waiting for a topic's metadata, and a stdout
- * writer that honours backpressure.
+ * What the client commands (`samsa topic|produce|consume|perf|group|cluster`) share: argument
+ * parsing with usage errors (one line, exit code 2), the --bootstrap option (with Kafka's
+ * --bootstrap-server and kcat's -b as aliases, and SAMSA_BROKERS when none is given), --format
+ * json, error reporting (a Kafka or connection error is one line on stderr and exit code 1),
+ * waiting for a topic's metadata, and a stdout writer that honours backpressure.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { KafkaClient, KafkaClientError, parseHostPort, type TopicMetadata } from '../network/kafka-client.ts';
@@ -11,9 +12,16 @@ import { ProtocolError } from '../protocol/errors.ts';
 
 export const DEFAULT_BOOTSTRAP = '127.0.0.1:9092';
 
-export const BOOTSTRAP_USAGE = `  --bootstrap HOST:PORT    broker to connect to first (default ${DEFAULT_BOOTSTRAP}; comma-separated list allowed)`;
+/** The environment variable naming the brokers when no --bootstrap is given (like rpk's RPK_BROKERS). */
+export const BROKERS_ENV = 'SAMSA_BROKERS';
 
-/** Bad command-line input: printed with the command's usage text, exit code 2. */
+export const BOOTSTRAP_USAGE = `  -b, --bootstrap HOST:PORT
+                           broker(s) to connect to first, comma-separated (alias --bootstrap-server;
+                           default $${BROKERS_ENV}, else ${DEFAULT_BOOTSTRAP})`;
+
+export const FORMAT_USAGE = `  --format text|json       output format (default text; json: one document on stdout)`;
+
+/** Bad command-line input: one line naming the problem and the --help to read, exit code 2. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -28,7 +36,7 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T, 
   // Kafka's tools take `--throughput -1` and `--acks -1`; util.parseArgs only takes `--acks=-1`.
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = bootstrapAlias(argv[i]!, options);
     const next = argv[i + 1];
     const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
     if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
@@ -41,9 +49,24 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T, 
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      // Node adds a second sentence on '--' and positionals: the first says it all.
+      throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''));
+    }
     throw err;
   }
+}
+
+/**
+ * Kafka's tools spell it --bootstrap-server, kcat and rpk take -b: both name --bootstrap, for
+ * every command that has it.
+ */
+function bootstrapAlias(arg: string, options: Options): string {
+  if (options.bootstrap === undefined) return arg;
+  if (arg === '-b' || arg === '--bootstrap-server') return '--bootstrap';
+  if (arg.startsWith('--bootstrap-server=')) return `--bootstrap=${arg.slice('--bootstrap-server='.length)}`;
+  if (arg.startsWith('-b') && arg.length > 2 && !arg.startsWith('--')) return `--bootstrap=${arg.slice(2)}`;
+  return arg;
 }
 
 /** An integer option: undefined when absent, UsageError when malformed or out of range. */
@@ -74,16 +97,59 @@ export function acksOption(value: string | undefined, fallback: number): number 
   return acks;
 }
 
+/** --bootstrap, else $SAMSA_BROKERS, else 127.0.0.1:9092; UsageError when malformed. */
 export function bootstrapOption(value: string | undefined): string {
-  const bootstrap = value ?? DEFAULT_BOOTSTRAP;
+  const fromEnv = process.env[BROKERS_ENV]?.trim();
+  const source = value !== undefined ? '--bootstrap' : fromEnv ? BROKERS_ENV : '--bootstrap';
+  const bootstrap = value ?? (fromEnv || DEFAULT_BOOTSTRAP);
   for (const a of bootstrap.split(',')) {
     try {
       parseHostPort(a);
     } catch (err) {
-      throw new UsageError(`--bootstrap: ${(err as Error).message}`);
+      throw new UsageError(`${source}: ${(err as Error).message}`);
     }
   }
   return bootstrap;
+}
+
+export type OutputFormat = 'text' | 'json';
+
+/** --format text|json. */
+export function formatOption(value: string | undefined): OutputFormat {
+  if (value === undefined || value === 'text') return 'text';
+  if (value === 'json') return 'json';
+  throw new UsageError(`--format: '${value}' is not text or json`);
+}
+
+/**
+ * Prints one JSON document on stdout. Offsets and sizes (bigint) become numbers while they are
+ * exact (below 2^53), strings beyond.
+ */
+export function printJson(value: unknown): void {
+  console.log(
+    JSON.stringify(
+      value,
+      (_key, v: unknown) =>
+        typeof v === 'bigint'
+          ? v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)
+            ? Number(v)
+            : v.toString()
+          : v,
+      2,
+    ),
+  );
+}
+
+/** Prints rows as aligned columns, like Kafka's tools. */
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join(' ')
+      .trimEnd();
+  const out = [line(header), ...rows.map(line)];
+  console.log(out.join('\n'));
 }
 
 /** Splits `KEY=VALUE`; UsageError naming the option otherwise. */
@@ -98,15 +164,15 @@ export function createClient(bootstrap: string, requestTimeoutMs?: number): Kafk
 }
 
 /**
- * Runs a command body. UsageError -> message and usage on stderr, exit code 2. Kafka,
- * connection and protocol errors -> one line on stderr, exit code 1.
+ * Runs a command body. UsageError -> one line on stderr naming the --help to read, exit code 2.
+ * Kafka, connection and protocol errors -> one line on stderr, exit code 1.
  */
-export async function runCommand(command: string, usage: string, body: () => Promise<number>): Promise<number> {
+export async function runCommand(command: string, _usage: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`samsa ${command}: ${err.message}\n\n${usage}`);
+      console.error(`samsa ${command}: ${err.message} (see 'samsa ${command} --help')`);
       return 2;
     }
     if (err instanceof KafkaError || err instanceof KafkaClientError || err instanceof ProtocolError) {

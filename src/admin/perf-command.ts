@@ -88,7 +88,7 @@ export function perfCommand(argv: string[]): Promise<number> {
       console.log(PERF_USAGE);
       return Promise.resolve(action === undefined ? 2 : 0);
     default:
-      console.error(`samsa perf: unknown action '${action}'\n\n${PERF_USAGE}`);
+      console.error(`samsa perf: unknown action '${action}' (see 'samsa perf --help')`);
       return Promise.resolve(2);
   }
 }

@@ -1,47 +1,68 @@
 /**
- * `samsa topic create|list|describe|delete|alter-config`: topic administration over the Kafka
- * protocol (CreateTopics, Metadata, DescribeConfigs, DeleteTopics, IncrementalAlterConfigs), so
- * it works against any Kafka-compatible broker. Output follows kafka-topics.sh / kafka-configs.sh.
+ * `samsa topic create|list|describe|delete|alter-config|add-partitions|trim`: topic
+ * administration over the Kafka protocol (CreateTopics, Metadata, DescribeConfigs, DeleteTopics,
+ * IncrementalAlterConfigs, CreatePartitions, DeleteRecords), so it works against any
+ * Kafka-compatible broker. Output follows kafka-topics.sh / kafka-configs.sh; list and describe
+ * are in topic-describe.ts.
  */
 
 import { ApiKey } from '../network/api-message-types.ts';
-import { type KafkaClient, type TopicMetadata, throwIfError } from '../network/kafka-client.ts';
+import { type KafkaClient, throwIfError } from '../network/kafka-client.ts';
 import { ErrorCode, errorName, KafkaError } from '../protocol/error-codes.ts';
 import {
   BOOTSTRAP_USAGE,
   bootstrapOption,
   createClient,
+  FORMAT_USAGE,
+  formatOption,
   intOption,
   keyValue,
+  type OutputFormat,
   parseCommandArgs,
+  printJson,
+  printTable,
   requireOption,
   runCommand,
   UsageError,
+  waitForTopic,
 } from './cli-common.ts';
+import { LATEST } from './list-offsets.ts';
+import { describeTopics, listTopics, RESOURCE_TOPIC } from './topic-describe.ts';
 
 export const TOPIC_USAGE = `Usage: samsa topic <action> [options]
 
 Actions:
   create        --topic T [--partitions N] [--replication-factor R] [--config K=V]...
                 [--if-not-exists] [--validate-only]
-  list          [--exclude-internal]
-  describe      [--topic T]... (every topic when none is given)
+  list          [--exclude-internal] [--format json]
+  describe      [--topic T]... [--format json] (every topic when none is given): partitions
+                with leader, replicas, earliest and latest offsets and size on disk, then
+                every config with its source
   delete        --topic T [--topic T2]... [--if-exists]
   alter-config  --topic T [--set K=V]... [--delete K]...
+  add-partitions --topic T (--num N | --partitions TOTAL) [--validate-only]
+                add N partitions (like rpk), or grow to TOTAL (like kafka-topics.sh --alter)
+  trim          --topic T --offset N|end [--partition P]... [--format json]
+                delete the records before offset N (end: every record) of each partition
+                (DeleteRecords, like kafka-delete-records.sh and rpk topic trim-prefix)
 
 Options:
 ${BOOTSTRAP_USAGE}
+${FORMAT_USAGE}
   --timeout-ms MS          request timeout (default 30000)
   --partitions N           partition count (default: the broker's num.partitions)
   --replication-factor R   replicas per partition (default: the broker's default.replication.factor)
   --config K=V             topic config override at creation (repeatable)
   --set K=V                set a topic config (repeatable)
-  --delete K               remove a topic config override, back to the default (repeatable)`;
+  --delete K               remove a topic config override, back to the default (repeatable)
 
-/** DescribeConfigs / IncrementalAlterConfigs resource type for topics. */
-const RESOURCE_TOPIC = 2;
-/** ConfigSource DYNAMIC_TOPIC_CONFIG: a per-topic override. */
-const SOURCE_DYNAMIC_TOPIC_CONFIG = 1;
+JSON fields (list): topics[]: name, topicId, isInternal, partitionCount, replicationFactor.
+JSON fields (describe): topics[]: name, topicId, isInternal, partitionCount, replicationFactor,
+  configs[]: name, value, source, isReadOnly, isSensitive; partitions[]: partition, leader,
+  leaderEpoch, replicas, isr, offlineReplicas, earliestOffset, latestOffset, sizeBytes, error,
+  logDirError.
+JSON fields (trim): partitions[]: topic, partition, lowWatermark, error.`;
+
 const OP_SET = 0;
 const OP_DELETE = 1;
 
@@ -58,6 +79,10 @@ const OPTIONS = {
   'exclude-internal': { type: 'boolean' },
   set: { type: 'string', multiple: true },
   delete: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  num: { type: 'string' },
+  partition: { type: 'string', multiple: true },
+  offset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -77,10 +102,12 @@ export function topicCommand(argv: string[]): Promise<number> {
     }
     const allowed: Record<string, readonly string[]> = {
       create: ['topic', 'partitions', 'replication-factor', 'config', 'if-not-exists', 'validate-only'],
-      list: ['exclude-internal'],
-      describe: ['topic'],
+      list: ['exclude-internal', 'format'],
+      describe: ['topic', 'format'],
       delete: ['topic', 'if-exists'],
       'alter-config': ['topic', 'set', 'delete'],
+      'add-partitions': ['topic', 'num', 'partitions', 'validate-only'],
+      trim: ['topic', 'offset', 'partition', 'format'],
     };
     const actionOptions = allowed[action];
     if (actionOptions === undefined) throw new UsageError(`unknown action '${action}'`);
@@ -126,10 +153,33 @@ function prepare(action: string, values: Values, timeoutMs: number): (client: Ka
           timeoutMs,
         });
     }
-    case 'list':
-      return (client) => listTopics(client, values['exclude-internal'] === true);
-    case 'describe':
-      return (client) => describeTopics(client, values.topic ?? null);
+    case 'list': {
+      const format = formatOption(values.format);
+      return (client) => listTopics(client, values['exclude-internal'] === true, format);
+    }
+    case 'describe': {
+      const format = formatOption(values.format);
+      return (client) => describeTopics(client, values.topic ?? null, format);
+    }
+    case 'add-partitions': {
+      const topic = singleTopic(values);
+      const num = intOption(values.num, 'num', { min: 1, max: 0x7fffffff });
+      const total = intOption(values.partitions, 'partitions', { min: 1, max: 0x7fffffff });
+      if ((num === undefined) === (total === undefined)) {
+        throw new UsageError('add-partitions needs one of --num N (partitions to add) or --partitions TOTAL');
+      }
+      const count = num === undefined ? { total: total! } : { add: num };
+      return (client) => addPartitions(client, topic, count, values['validate-only'] === true, timeoutMs);
+    }
+    case 'trim': {
+      const topic = singleTopic(values);
+      const text = requireOption(values.offset, 'offset');
+      // DeleteRecords offset -1: the high watermark, i.e. every record.
+      const offset = text === 'end' ? LATEST : BigInt(intOption(text, 'offset', { min: 0 })!);
+      const partitions = values.partition?.map((p) => intOption(p, 'partition', { min: 0, max: 0x7fffffff })!);
+      const format = formatOption(values.format);
+      return (client) => trimTopic(client, topic, offset, partitions, format, timeoutMs);
+    }
     case 'delete': {
       const topics = requireOption(values.topic, 'topic');
       return (client) => deleteTopics(client, topics, values['if-exists'] === true, timeoutMs);
@@ -180,126 +230,6 @@ async function createTopic(client: KafkaClient, input: CreateTopicInput): Promis
   throwIfError(result.errorCode, `cannot create topic '${input.topic}'`, result.errorMessage);
   console.log(input.validateOnly ? `Topic '${input.topic}' would be created.` : `Created topic ${input.topic}.`);
   return 0;
-}
-
-async function listTopics(client: KafkaClient, excludeInternal: boolean): Promise<number> {
-  const md = await client.metadata(null);
-  const names = [...md.topics.values()]
-    .filter((t) => t.errorCode === ErrorCode.NONE && !(excludeInternal && t.isInternal))
-    .map((t) => t.name)
-    .sort();
-  if (names.length > 0) console.log(names.join('\n'));
-  return 0;
-}
-
-async function describeTopics(client: KafkaClient, topics: string[] | null): Promise<number> {
-  const md = await client.metadata(topics);
-  const found: TopicMetadata[] = [];
-  let exitCode = 0;
-  for (const t of [...md.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (t.errorCode !== ErrorCode.NONE) {
-      console.error(`samsa topic: topic '${t.name}': ${errorName(t.errorCode)}`);
-      exitCode = 1;
-      continue;
-    }
-    found.push(t);
-  }
-  const overrides = await topicConfigOverrides(
-    client,
-    found.map((t) => t.name),
-  );
-  const dirErrors = await logDirErrors(client, found);
-  const lines: string[] = [];
-  for (const t of found) {
-    const rf = t.partitions[0]?.replicas.length ?? 0;
-    const configs = overrides.get(t.name);
-    const configText = configs === undefined ? '' : configs.map(([k, v]) => `${k}=${v ?? ''}`).join(',');
-    lines.push(
-      `Topic: ${t.name}\tTopicId: ${t.topicId}\tPartitionCount: ${t.partitions.length}\tReplicationFactor: ${rf}\tConfigs: ${configText}`,
-    );
-    for (const p of t.partitions) {
-      let line = `\tTopic: ${t.name}\tPartition: ${p.partition}\tLeader: ${p.leaderId < 0 ? 'none' : p.leaderId}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}`;
-      if (p.offlineReplicas.length > 0) line += `\tOffline: ${p.offlineReplicas.join(',')}`;
-      if (p.errorCode !== ErrorCode.NONE) line += `\tError: ${errorName(p.errorCode)}`;
-      const dirError = dirErrors.get(`${p.leaderId}/${t.name}/${p.partition}`);
-      if (dirError !== undefined) line += `\tLogDirError: ${errorName(dirError)}`;
-      lines.push(line);
-    }
-  }
-  if (lines.length > 0) console.log(lines.join('\n'));
-  return exitCode;
-}
-
-/**
- * Partitions whose leader's log directory answers DescribeLogDirs with an error (a full disk, an
- * I/O error), by `leader/topic/partition`, each failing directory also named on stderr: such a
- * partition has a leader but does not take appends. Brokers without DescribeLogDirs, or that
- * cannot be reached, add nothing.
- */
-async function logDirErrors(client: KafkaClient, topics: readonly TopicMetadata[]): Promise<Map<string, number>> {
-  const result = new Map<string, number>();
-  const leaders = new Set(topics.flatMap((t) => t.partitions.map((p) => p.leaderId)).filter((id) => id >= 0));
-  for (const nodeId of leaders) {
-    let response: Awaited<ReturnType<typeof describeLogDirs>>;
-    try {
-      response = await describeLogDirs(client, nodeId, topics);
-    } catch {
-      continue;
-    }
-    for (const d of response?.results ?? []) {
-      if (d.errorCode === ErrorCode.NONE) continue;
-      const usable = d.usableBytes >= 0n ? ` with ${d.usableBytes} bytes usable` : '';
-      console.error(
-        `samsa topic: broker ${nodeId} log directory ${d.logDir}: ${errorName(d.errorCode)}${usable}; its partitions do not take appends until it is fixed (see the broker's log)`,
-      );
-      for (const t of d.topics) {
-        for (const p of t.partitions) result.set(`${nodeId}/${t.name}/${p.partitionIndex}`, d.errorCode);
-      }
-    }
-  }
-  return result;
-}
-
-async function describeLogDirs(client: KafkaClient, nodeId: number, topics: readonly TopicMetadata[]) {
-  const conn = await client.connection(nodeId);
-  if (!conn.supports(ApiKey.DescribeLogDirs)) return undefined;
-  return conn.request(ApiKey.DescribeLogDirs, {
-    topics: topics.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partition) })),
-  });
-}
-
-/**
- * Per-topic config overrides (source DYNAMIC_TOPIC_CONFIG) via DescribeConfigs. A broker without
- * DescribeConfigs yields no overrides rather than an error: the partition layout is still useful.
- */
-async function topicConfigOverrides(
-  client: KafkaClient,
-  topics: string[],
-): Promise<Map<string, [string, string | null][]>> {
-  const result = new Map<string, [string, string | null][]>();
-  if (topics.length === 0) return result;
-  const conn = await client.connect();
-  if (!conn.supports(ApiKey.DescribeConfigs)) return result;
-  const response = await conn.request(ApiKey.DescribeConfigs, {
-    resources: topics.map((name) => ({ resourceType: RESOURCE_TOPIC, resourceName: name, configurationKeys: null })),
-    includeSynonyms: false,
-    includeDocumentation: false,
-  });
-  for (const r of response.results) {
-    if (r.errorCode !== ErrorCode.NONE) {
-      console.error(
-        `samsa topic: configs of '${r.resourceName}': ${errorName(r.errorCode)}${r.errorMessage ? `: ${r.errorMessage}` : ''}`,
-      );
-      continue;
-    }
-    const overrides = r.configs
-      // configSource is -1 in DescribeConfigs v0, which only has isDefault.
-      .filter((c) => c.configSource === SOURCE_DYNAMIC_TOPIC_CONFIG || (c.configSource === -1 && !c.isDefault))
-      .map((c): [string, string | null] => [c.name, c.isSensitive ? '(sensitive)' : c.value])
-      .sort((a, b) => a[0].localeCompare(b[0]));
-    result.set(r.resourceName, overrides);
-  }
-  return result;
 }
 
 async function deleteTopics(
@@ -354,4 +284,92 @@ async function alterTopicConfig(
   }
   console.log(`Completed updating config for topic ${topic}.`);
   return 0;
+}
+
+async function addPartitions(
+  client: KafkaClient,
+  topic: string,
+  count: { add: number } | { total: number },
+  validateOnly: boolean,
+  timeoutMs: number,
+): Promise<number> {
+  const current = (await waitForTopic(client, topic)).partitions.length;
+  const total = 'add' in count ? current + count.add : count.total;
+  if (total <= current) {
+    throw new UsageError(`topic '${topic}' has ${current} partitions already; --partitions must be more`);
+  }
+  const response = await client.request(ApiKey.CreatePartitions, {
+    topics: [{ name: topic, count: total, assignments: null }],
+    timeoutMs,
+    validateOnly,
+  });
+  for (const r of response.results) throwIfError(r.errorCode, `cannot add partitions to '${r.name}'`, r.errorMessage);
+  console.log(
+    validateOnly
+      ? `Topic '${topic}' would grow from ${current} to ${total} partitions.`
+      : `Added ${total - current} partition(s) to topic ${topic}: now ${total}.`,
+  );
+  return 0;
+}
+
+async function trimTopic(
+  client: KafkaClient,
+  topic: string,
+  offset: bigint,
+  requested: number[] | undefined,
+  format: OutputFormat,
+  timeoutMs: number,
+): Promise<number> {
+  const t = await waitForTopic(client, topic);
+  const all = t.partitions.map((p) => p.partition);
+  for (const p of requested ?? []) {
+    if (!all.includes(p))
+      throw new UsageError(`--partition ${p}: topic '${topic}' has partitions 0..${all.length - 1}`);
+  }
+  const partitions = requested ?? all;
+  const byLeader = new Map<number, number[]>();
+  for (const p of partitions) {
+    const leader = client.leaderOf(topic, p);
+    if (!byLeader.has(leader)) byLeader.set(leader, []);
+    byLeader.get(leader)!.push(p);
+  }
+  const results: { topic: string; partition: number; lowWatermark: bigint | null; error: string | null }[] = [];
+  for (const [leader, list] of byLeader) {
+    if (leader < 0) {
+      for (const p of list) results.push({ topic, partition: p, lowWatermark: null, error: 'LEADER_NOT_AVAILABLE' });
+      continue;
+    }
+    const response = await client.requestTo(leader, ApiKey.DeleteRecords, {
+      topics: [{ name: topic, partitions: list.map((partitionIndex) => ({ partitionIndex, offset })) }],
+      timeoutMs,
+    });
+    for (const rt of response.topics) {
+      for (const p of rt.partitions) {
+        const ok = p.errorCode === ErrorCode.NONE;
+        results.push({
+          topic,
+          partition: p.partitionIndex,
+          lowWatermark: ok ? p.lowWatermark : null,
+          error: ok ? null : errorName(p.errorCode),
+        });
+      }
+    }
+  }
+  results.sort((a, b) => a.partition - b.partition);
+  if (format === 'json') {
+    printJson({ partitions: results });
+  } else {
+    printTable(
+      ['TOPIC', 'PARTITION', 'LOW-WATERMARK', 'ERROR'],
+      results.map((r) => [
+        r.topic,
+        String(r.partition),
+        r.lowWatermark === null ? '-' : String(r.lowWatermark),
+        r.error ?? '',
+      ]),
+    );
+  }
+  const failed = results.filter((r) => r.error !== null);
+  for (const r of failed) console.error(`samsa topic: cannot trim ${topic}-${r.partition}: ${r.error}`);
+  return failed.length > 0 ? 1 : 0;
 }

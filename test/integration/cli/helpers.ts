@@ -23,8 +23,11 @@ export function randomTopic(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-export function spawnCli(args: readonly string[]): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** `env` is added to this process's environment (SAMSA_BROKERS removed unless given). */
+export function spawnCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  const base = { ...process.env };
+  delete base.SAMSA_BROKERS;
+  return spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...base, ...env } });
 }
 
 /** Collects a child's output; resolves when it exits. */
@@ -50,9 +53,14 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<CliRes
   });
 }
 
-/** Runs `samsa <args>` with `input` on stdin. */
-export function runCli(args: readonly string[], input = '', timeoutMs?: number): Promise<CliResult> {
-  const child = spawnCli(args);
+/** Runs `samsa <args>` with `input` (text or bytes) on stdin. */
+export function runCli(
+  args: readonly string[],
+  input: string | Buffer = '',
+  timeoutMs?: number,
+  env?: Record<string, string>,
+): Promise<CliResult> {
+  const child = spawnCli(args, env);
   const result = collect(child, timeoutMs);
   child.stdin?.on('error', () => {});
   child.stdin?.end(input);

@@ -191,7 +191,7 @@ describe('samsa produce / consume', () => {
     ]) {
       const r = await runCli([...args, ...b]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /Usage: samsa (produce|consume)/);
+      assert.match(r.stderr, /^samsa (produce|consume): .+ \(see 'samsa (produce|consume) --help'\)\n$/);
     }
     const topic = randomTopic('cli-bad');
     const r = await runCli(['produce', ...b, '--topic', topic, '--key-separator', ':'], 'k:v\nno separator here\n');
