@@ -5,17 +5,23 @@
 // the rest, and does not call the coordinator at all when nothing is left (so no simple group is
 // created). And a KIP-848 consumer that only uses assign() commits with its member id and epoch
 // -1: Kafka creates a simple group (OffsetMetadataManager.validateOffsetCommit); Samsa answered
-// GROUP_ID_NOT_FOUND.
+// GROUP_ID_NOT_FOUND (librdkafka 2.12 with group.protocol=consumer: "The group id does not
+// exist"). Real clients where they can: @platformatic/kafka's admin, confluent-kafka-python
+// (librdkafka 2.0.2) and node-rdkafka (librdkafka 2.12); raw frames for the exact codes.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import { startBroker } from '../../../src/broker.ts';
 import { ErrorCode } from '../../../src/protocol/error-codes.ts';
+import { baseConfig, connect, disconnect, rdkafka } from '../../helpers/rdkafka.ts';
 import { WireClient } from '../../helpers/wire-client.ts';
-import { randomTopic } from './helpers.ts';
+import { randomTopic, spawnBroker } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -242,4 +248,53 @@ test('a KIP-848 consumer using assign() commits with its member id and epoch -1:
     topics: [{ name: topic, partitions: [{ partitionIndex: 1, committedOffset: 11n }] }],
   });
   assert.deepEqual(results(member), [[topic, 1, ErrorCode.GROUP_ID_NOT_FOUND]]);
+});
+
+test('librdkafka 2.12 (node-rdkafka) assign() + commitSync: with group.protocol=consumer a simple group is created (was "The group id does not exist"); a missing topic fails', async (t) => {
+  // commitSync blocks the JavaScript thread until the broker answers: the broker runs apart.
+  const dataDir = await mkdtemp(join(tmpdir(), 'samsa-rdkafka-commit-'));
+  const broker = await spawnBroker(dataDir, { 'offsets.topic.num.partitions': '3' });
+  const c = await WireClient.connect(broker.bootstrap);
+  t.after(async () => {
+    c.close();
+    await broker.stop('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const topic = randomTopic('rdkafka-assign');
+  const missing = randomTopic('rdkafka-missing');
+  await c.request(19, 4, {
+    topics: [{ name: topic, numPartitions: 2, replicationFactor: 1, assignments: [], configs: [] }],
+    timeoutMs: 5000,
+  });
+  const { KafkaConsumer } = rdkafka();
+  for (const protocol of ['consumer', 'classic'] as const) {
+    const groupId = randomTopic(`rdkafka-${protocol}`);
+    const consumer = new KafkaConsumer(
+      { ...baseConfig(broker.bootstrap), 'group.id': groupId, 'group.protocol': protocol, 'enable.auto.commit': false },
+      {},
+    );
+    await connect(consumer);
+    try {
+      consumer.assign([{ topic, partition: 0 }]);
+      /** commitSync's error, once librdkafka has found the coordinator. */
+      const commit = async (name: string, offset: number): Promise<string | null> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            consumer.commitSync([{ topic: name, partition: 0, offset }]);
+            return null;
+          } catch (err) {
+            const message = String(err);
+            if (!message.includes('Waiting for coordinator') || attempt > 100) return message;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+      };
+      assert.equal(await commit(topic, 5), null, `${protocol}: commit`);
+      assert.deepEqual(await committedOffsets(c, groupId, [[topic, [0]]]), [[topic, [5n]]]);
+      assert.deepEqual((await groupsListed(c)).get(groupId), ['Empty', 'classic']);
+      assert.match((await commit(missing, 5)) ?? 'no error', /Unknown topic or partition/, `${protocol}: missing`);
+    } finally {
+      await disconnect(consumer);
+    }
+  }
 });
