@@ -35,7 +35,7 @@ export interface NetworkStats {
   responseBytes: number;
   /** Requests read and not yet answered. */
   inFlightRequests: number;
-  /** Connections not reading because a bound is reached. */
+  /** Connections not reading because a bound is reached (a Fetch in flight is one). */
   pausedConnections: number;
 }
 
@@ -99,7 +99,6 @@ export class SocketServer {
       const server = createServer({ noDelay: true, pauseOnConnect: true }, (accepted) =>
         this.accept(accepted, listener),
       );
-      server.on('error', (err) => this.log.warn({ err }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(address.port, address.host, () => {
@@ -107,6 +106,9 @@ export class SocketServer {
           resolve();
         });
       });
+      // Only once it listens: a failure to listen (port in use) is the caller's one-line error,
+      // not also a logged stack trace.
+      server.on('error', (err) => this.log.warn({ err }, 'listener error'));
       const info = server.address();
       if (info === null || typeof info === 'string') throw new Error('listener has no address');
       bound.push({ host: address.host, port: info.port });

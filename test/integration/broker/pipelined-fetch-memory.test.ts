@@ -198,7 +198,14 @@ test('the broker-wide bounds: queued.max.request.bytes over partial frames, sams
     requests.requestBytes <= MAX_REQUEST + FRAME + 6 * 4096,
     `${requests.requestBytes} request bytes held for six stalled 2 MiB frames (bound ${MAX_REQUEST})`,
   );
+  // A client that comes now waits too (Kafka mutes every channel while its pool is empty), and
+  // is served once the stalled clients are gone and their memory is back.
+  const waiting = await RawConnection.connect(broker.bootstrap);
+  const answered = waiting.request(ApiKeys.ApiVersions, 0, {}, 30_000);
+  await waitFor(() => broker.networkStats().pausedConnections === 5, 10_000, 'the new client to wait');
   for (const s of stalled) s.destroy();
+  await answered;
+  waiting.close();
   await released(broker, 0);
 
   // Responses: four clients pipeline Fetches and never read.
