@@ -3,11 +3,18 @@
  * registers one handler per API key, starts the listeners. `startBroker` is also the embedding
  * API: `const broker = await startBroker(); ... await broker.close()`.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { type BrokerConfig, type ConfigSources, loadBrokerConfig } from './broker-config.ts';
+import {
+  type BrokerConfig,
+  ConfigError,
+  type ConfigSources,
+  type HostPort,
+  loadBrokerConfig,
+} from './broker-config.ts';
 import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
 import { GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
@@ -96,9 +103,149 @@ export interface StartBrokerOptions extends ConfigSources {
   logLevel?: string;
 }
 
+/**
+ * The broker cannot start where or how it was told to (the port is in use, the data directory is
+ * not a writable directory): the message says what is wrong and what to do, in one line.
+ */
+export class BrokerStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BrokerStartError';
+  }
+}
+
+const START_OPTIONS: ReadonlySet<string> = new Set<keyof StartBrokerOptions>([
+  'configFile',
+  'overrides',
+  'listen',
+  'advertise',
+  'dataDir',
+  'nodeId',
+  'defaultListen',
+  'temporary',
+  'logger',
+  'logLevel',
+]);
+
+/** A misspelt option would otherwise be ignored silently (a `datadir` would run in a temporary directory). */
+function checkOptionNames(options: object): void {
+  for (const name of Object.keys(options)) {
+    if (START_OPTIONS.has(name)) continue;
+    const like = [...START_OPTIONS].find((known) => known.toLowerCase() === name.toLowerCase());
+    throw new ConfigError(
+      `startBroker: unknown option '${name}'${like === undefined ? '' : ` (did you mean '${like}'?)`}; ` +
+        `the options are ${[...START_OPTIONS].join(', ')}`,
+    );
+  }
+}
+
+/**
+ * The kernel's pseudo file systems hold no data, and mkdir there fails in odd ways (Node's
+ * recursive mkdir under /proc never returns).
+ */
+const VIRTUAL_FILE_SYSTEMS = ['/proc', '/sys'];
+
+/**
+ * Makes `dir` (and its parents) and checks that it is a directory this process can write to.
+ * Not `mkdir(dir, { recursive: true })`: under /proc that loops forever, mkdir answering ENOENT
+ * for a parent that exists.
+ */
+async function prepareDataDirectory(dir: string): Promise<void> {
+  const absolute = resolve(dir);
+  const fs = VIRTUAL_FILE_SYSTEMS.find((root) => absolute === root || absolute.startsWith(`${root}/`));
+  if (fs !== undefined)
+    throw new BrokerStartError(
+      `data directory ${dir} is under ${fs}, a virtual file system that cannot hold data: give --data-dir (dataDir) a directory on a disk`,
+    );
+  const make = async (path: string): Promise<void> => {
+    try {
+      await mkdir(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return;
+      if (code !== 'ENOENT' || dirname(path) === path) throw err;
+      await make(dirname(path));
+      await mkdir(path).catch((again: NodeJS.ErrnoException) => {
+        if (again.code !== 'EEXIST') throw again;
+      });
+    }
+  };
+  try {
+    await make(absolute);
+    if (!(await stat(absolute)).isDirectory())
+      throw new BrokerStartError(
+        `data directory ${dir} is a file, not a directory: give --data-dir (dataDir) a directory`,
+      );
+    await access(absolute, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw dataDirectoryError(err, dir);
+  }
+}
+
+/** A file system error about the data directory as one line saying what to do. */
+function dataDirectoryError(err: unknown, dir: string): unknown {
+  if (err instanceof BrokerStartError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    EACCES: 'is not writable by this user',
+    EPERM: 'is not writable by this user',
+    EROFS: 'is on a read-only file system',
+    ENOTDIR: 'has a file where a parent directory should be',
+    ENOSPC: 'is on a full disk',
+    EDQUOT: 'is on a disk whose quota is used up',
+    ENOENT: 'cannot be created there',
+  };
+  const reason = code === undefined ? undefined : why[code];
+  if (reason === undefined) return err;
+  return new BrokerStartError(
+    `data directory ${dir} ${reason} (${code}): give --data-dir (dataDir) a directory this user can write to`,
+  );
+}
+
+/** A listener that cannot be opened, as one line saying what to do. */
+function listenError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const where = `${e.address?.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new BrokerStartError(
+        `cannot listen on ${where}: the port is in use (another broker or program listens there); stop it or give --listen another port`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new BrokerStartError(
+        `cannot listen on ${where}: ${e.address} is not an address of this machine; give --listen one of its addresses, or 0.0.0.0`,
+      );
+    case 'EACCES':
+      return new BrokerStartError(
+        `cannot listen on ${where}: permission denied (ports below 1024 need privileges); give --listen a port above 1023`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new BrokerStartError(
+        `cannot listen on ${where}: the host name does not resolve; give --listen an address`,
+      );
+    default:
+      return err;
+  }
+}
+
+/**
+ * The address clients are told to connect to when none is configured: the listener's, or for a
+ * listener on every interface (0.0.0.0, ::) the host's name, as Kafka advertises its canonical
+ * host name for a listener without a host.
+ */
+function defaultAdvertised(listener: HostPort): HostPort {
+  const any = listener.host === '0.0.0.0' || listener.host === '::' || listener.host === '';
+  return { host: any ? hostname() : listener.host, port: listener.port };
+}
+
 export interface RunningBroker {
-  /** `host:port` of the first listener, for clients' bootstrap servers. */
+  /** `host:port` advertised for the first listener, for clients' bootstrap servers. */
   readonly bootstrap: string;
+  /** The address given to clients in metadata. */
+  readonly advertised: HostPort;
+  /** The bound listeners (a port 0 resolved to the real port). */
+  readonly listeners: readonly HostPort[];
   readonly config: BrokerConfig;
   readonly dataDir: string;
   /** Per-API request timings (Kafka's TotalTimeMs / LocalTimeMs), since start or the last reset. */
@@ -113,14 +260,16 @@ export interface RunningBroker {
  * unless told otherwise.
  */
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  checkOptionNames(options);
   const temporary = options.temporary ?? options.dataDir === undefined;
-  const dataDir = temporary ? await mkdtemp(join(tmpdir(), 'samsa-')) : options.dataDir;
+  // Validated before the temporary directory exists: a bad value leaves nothing behind.
   const { config, unknownKeys } = loadBrokerConfig({
     ...options,
-    dataDir,
+    ...(temporary ? { dataDir: '(temporary)' } : {}),
     // Embedded brokers listen on a free port unless a listener is configured.
     defaultListen: options.defaultListen ?? ['127.0.0.1:0'],
   });
+  if (temporary) config.dataDir = await mkdtemp(join(tmpdir(), 'samsa-'));
   const log = options.logger ?? pino({ level: options.logLevel ?? 'warn' });
   if (unknownKeys.length > 0)
     log.warn({ keys: unknownKeys }, `unknown configuration keys ignored: ${unknownKeys.join(', ')}`);
@@ -128,15 +277,18 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // Held for the broker's lifetime: a second broker on this directory refuses to start.
   let lock: DataDirectoryLock | undefined;
   try {
-    await mkdir(config.dataDir, { recursive: true });
+    await prepareDataDirectory(config.dataDir);
     lock = await lockDataDirectory(config.dataDir);
   } catch (err) {
     if (temporary) await rm(config.dataDir, { recursive: true, force: true });
-    throw err;
+    throw dataDirectoryError(err, config.dataDir);
   }
+  // What was opened so far, closed again (last first) if the start fails.
+  const opened: Array<() => Promise<void>> = [];
   try {
-    return await startLockedBroker(config, log, temporary, lock);
+    return await startLockedBroker(config, log, temporary, lock, opened);
   } catch (err) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
     await lock.release();
     if (temporary) await rm(config.dataDir, { recursive: true, force: true });
     throw err;
@@ -148,9 +300,13 @@ async function startLockedBroker(
   log: Logger,
   temporary: boolean,
   lock: DataDirectoryLock,
+  opened: Array<() => Promise<void>>,
 ): Promise<RunningBroker> {
-  const store = await LocalMetadataStore.open(config.dataDir);
+  const store = await LocalMetadataStore.open(config.dataDir).catch((err: unknown) => {
+    throw dataDirectoryError(err, config.dataDir);
+  });
   const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
+  opened.push(() => logs.close());
   const configs = new ConfigManager(store, config.properties, (t) => logs.updateConfig(t));
   const topics = new TopicManager(
     store,
@@ -167,6 +323,7 @@ async function startLockedBroker(
     clock: { now: () => Date.now() },
     logger: log,
   });
+  opened.push(() => groups.close());
 
   let advertised = config.advertised;
   let dispatcher: RequestDispatcher | undefined;
@@ -216,16 +373,21 @@ async function startLockedBroker(
     },
     log,
   );
-  const bound = await server.listen(config.listeners);
+  opened.push(() => server.close());
+  const bound = await server.listen(config.listeners).catch((err: unknown) => {
+    throw listenError(err);
+  });
   // Loads __consumer_offsets in the background; group requests answer
   // COORDINATOR_LOAD_IN_PROGRESS until it is done, as in Kafka.
   groups.start().catch(() => undefined);
   const first = bound[0]!;
-  advertised ??= { host: first.host === '0.0.0.0' || first.host === '::' ? '127.0.0.1' : first.host, port: first.port };
+  advertised ??= defaultAdvertised(first);
 
   let closed = false;
   return {
-    bootstrap: `${advertised.host}:${advertised.port}`,
+    bootstrap: `${advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host}:${advertised.port}`,
+    advertised,
+    listeners: bound,
     config,
     dataDir: config.dataDir,
     requestMetrics: server.requestMetrics,

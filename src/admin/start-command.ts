@@ -4,7 +4,7 @@
  * (the next start needs no recovery) and exits 0; a second signal exits at once.
  */
 import { parseArgs } from 'node:util';
-import { startBroker } from '../broker.ts';
+import { BrokerStartError, type RunningBroker, startBroker } from '../broker.ts';
 import { ConfigError, loadBrokerConfig } from '../broker-config.ts';
 import { createLogger } from './logger.ts';
 
@@ -63,9 +63,21 @@ export async function startCommand(argv: string[]): Promise<number> {
   // Validate everything before listening (exit code 2 on bad input).
   const { config } = loadBrokerConfig(sources);
   const started = performance.now();
-  const broker = await startBroker({ ...sources, dataDir: config.dataDir, temporary: false, logger: log });
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker({ ...sources, dataDir: config.dataDir, temporary: false, logger: log });
+  } catch (err) {
+    // Where or how it was told to start cannot work: one line saying what to do, no stack trace.
+    if (!(err instanceof BrokerStartError)) throw err;
+    log.flush();
+    console.error(`samsa: ${err.message}`);
+    return 2;
+  }
   const ms = (performance.now() - started).toFixed(0);
-  log.info({ listeners: broker.config.listeners, dataDir: broker.dataDir, startupMs: Number(ms) }, 'broker started');
+  log.info(
+    { listeners: broker.listeners, advertised: broker.advertised, dataDir: broker.dataDir, startupMs: Number(ms) },
+    'broker started',
+  );
   // The handlers are in place before the listening line: whoever waits for that line may signal
   // at once, and a signal before them would kill the process the default way.
   const exitCode = new Promise<number>((resolve) => {
@@ -91,6 +103,13 @@ export async function startCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
-  console.log(`Samsa broker ${broker.config.nodeId} listening on ${broker.bootstrap} (data in ${broker.dataDir})`);
+  // `listening on HOST:PORT` is what scripts wait for and parse; the advertised address is what
+  // clients are sent to after bootstrapping (the host's name for a listener on 0.0.0.0).
+  const listener = broker.listeners[0]!;
+  const advertised = broker.bootstrap;
+  console.log(
+    `Samsa broker ${broker.config.nodeId} listening on ${listener.host.includes(':') ? `[${listener.host}]` : listener.host}:${listener.port} ` +
+      `(advertised as ${advertised}; data in ${broker.dataDir})`,
+  );
   return await exitCode;
 }

@@ -107,6 +107,9 @@ export async function lockDataDirectory(dataDir: string): Promise<DataDirectoryL
             if (held.exitCode !== null || held.signalCode !== null) resolve();
             else held.once('exit', () => resolve());
           });
+          // Referenced again while it exits: otherwise a process with nothing else to do would
+          // end with this wait unsettled (a script's `await broker.close()` never returned).
+          held.ref();
           held.stdin!.end();
           await exited;
         },

@@ -271,8 +271,14 @@ export class LogManager {
       await files.unlink(markerPath);
       await files.fsyncDir(dir.path);
     }
+    // A directory without logs (a first start) had nothing to recover: not "cleanShutdown: false".
     this.#logger.info(
-      { dir: dir.path, logs: loads.length, cleanShutdown: clean, ms: this.#clock.now() - started },
+      {
+        dir: dir.path,
+        logs: loads.length,
+        ...(loads.length > 0 ? { cleanShutdown: clean } : {}),
+        ms: this.#clock.now() - started,
+      },
       'loaded log directory',
     );
   }

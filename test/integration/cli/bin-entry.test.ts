@@ -73,7 +73,10 @@ test('on a Node older than 24, bin/samsa.js says which Node it needs and what to
   }
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   for (const args of [['--help'], ['start'], ['--version']]) {
-    const result = await promisify(execFile)(node, [BIN, ...args]).then(
+    const result: { code: number; stdout: string; stderr: string } = await promisify(execFile)(node, [
+      BIN,
+      ...args,
+    ]).then(
       () => ({ code: 0, stdout: '', stderr: '' }),
       (err: { code: number; stdout: string; stderr: string }) => err,
     );
