@@ -50,8 +50,13 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T, 
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      // Node adds a second sentence on '--' and positionals: the first says it all.
-      throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''));
+      // Node adds sentences on '--', positionals and dashes: one line is kept.
+      throw new UsageError(
+        (err as Error).message
+          .replace(/\. To specify a positional.*$/s, '')
+          .replace(/\nDid you forget[^\n]*/, '')
+          .replace(/\n/g, ' '),
+      );
     }
     throw err;
   }
@@ -227,11 +232,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Buffers text for stdout and writes it in large pieces, waiting for 'drain' when the pipe is
- * full. `closed` turns true when the reader went away (EPIPE, e.g. `| head`).
+ * Buffers output (text or bytes) for stdout and writes it in large pieces, waiting for 'drain'
+ * when the pipe is full. `closed` turns true when the reader went away (EPIPE, e.g. `| head`).
  */
 export class OutputWriter {
-  private parts: string[] = [];
+  private parts: Buffer[] = [];
   private size = 0;
   closed = false;
   private readonly stream: NodeJS.WritableStream;
@@ -243,10 +248,11 @@ export class OutputWriter {
     });
   }
 
-  /** Queues text; returns a promise only when the caller should wait (buffer flushed into a full pipe). */
-  write(text: string): Promise<void> | undefined {
-    this.parts.push(text);
-    this.size += text.length;
+  /** Queues output; returns a promise only when the caller should wait (buffer flushed into a full pipe). */
+  write(data: string | Buffer): Promise<void> | undefined {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    this.parts.push(buf);
+    this.size += buf.length;
     if (this.size >= 64 * 1024) return this.flush();
     return undefined;
   }
@@ -257,10 +263,10 @@ export class OutputWriter {
       this.size = 0;
       return;
     }
-    const text = this.parts.join('');
+    const data = Buffer.concat(this.parts);
     this.parts = [];
     this.size = 0;
-    const ok = this.stream.write(text);
+    const ok = this.stream.write(data);
     if (!ok && !this.closed) {
       await new Promise<void>((resolve) => {
         const done = () => {

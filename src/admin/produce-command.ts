@@ -1,11 +1,13 @@
 /**
- * `samsa produce`: one record per line of stdin, like kafka-console-producer. Records are
+ * `samsa produce`: one record per line of stdin, like kafka-console-producer, or one per file
+ * (--value-file). Lines are bytes: a value is sent as the bytes between newlines (text), or
+ * decoded from hex or base64 (--value-format, --key-format) for values with newlines. Records are
  * batched per partition (up to --batch-size bytes or --linger-ms), several Produce requests may
  * be in flight, and retriable errors are retried after a metadata refresh. Keyed records go to
  * the partition Kafka's own clients would pick (murmur2); unkeyed ones stick to one partition per
  * batch, then move on (Kafka's sticky partitioner).
  */
-import { createInterface } from 'node:readline';
+import { readFile } from 'node:fs/promises';
 import type { KafkaClient } from '../network/kafka-client.ts';
 import { ErrorCode, errorName } from '../protocol/error-codes.ts';
 import type { CompressionType } from '../protocol/records/batch-header.ts';
@@ -27,10 +29,13 @@ import {
 } from './cli-common.ts';
 import { partitionForKey } from './partitioner.ts';
 import { compressionOption, type PartitionBatch, produceBatches, RETRIABLE_PRODUCE_ERRORS } from './produce-request.ts';
+import { type BytesFormat, bytesFormatOption, decodeBytes } from './record-format.ts';
 
 export const PRODUCE_USAGE = `Usage: samsa produce --topic T [options] < lines
+       samsa produce --topic T --value-file F [--value-file F2]...
 
-Sends one record per line of stdin.
+Sends one record per line of stdin (lines end at a newline byte; other bytes are sent as they
+are), or one record per file.
 
 Options:
 ${BOOTSTRAP_USAGE}
@@ -40,6 +45,11 @@ ${BOOTSTRAP_USAGE}
   --partition P            write every record to partition P (default: by key, else sticky)
   --header K=V             add this header to every record (repeatable)
   --parse-headers          each line starts with headers 'k1:v1,k2:v2' and a TAB
+  --value-format F         text (the line's bytes, the default), hex or base64: how values
+                           are written on each line (hex or base64 for values with newlines)
+  --key-format F           text (default), hex or base64: how keys are written
+  --value-file F           send the whole content of file F as one record (repeatable; stdin
+                           is not read)
   --acks -1|0|1|all        acknowledgements to wait for (default -1)
   --compression CODEC      none|gzip|snappy|lz4|zstd (default none)
   --batch-size BYTES       largest batch per partition (default 16384)
@@ -55,6 +65,9 @@ const OPTIONS = {
   partition: { type: 'string' },
   header: { type: 'string', multiple: true },
   'parse-headers': { type: 'boolean' },
+  'value-format': { type: 'string' },
+  'key-format': { type: 'string' },
+  'value-file': { type: 'string', multiple: true },
   acks: { type: 'string' },
   compression: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -71,6 +84,8 @@ interface ProduceSettings {
   partition: number | undefined;
   headers: RecordHeader[];
   parseHeaders: boolean;
+  keyFormat: BytesFormat;
+  valueFormat: BytesFormat;
   acks: number;
   compression: CompressionType;
   batchSize: number;
@@ -99,6 +114,8 @@ export function produceCommand(argv: string[]): Promise<number> {
         return { key, value: Buffer.from(value) };
       }),
       parseHeaders: values['parse-headers'] === true,
+      keyFormat: bytesFormatOption(values['key-format'], 'key-format'),
+      valueFormat: bytesFormatOption(values['value-format'], 'value-format'),
       acks: acksOption(values.acks, -1),
       compression: compressionOption(values.compression),
       batchSize: intOption(values['batch-size'], 'batch-size', { min: 1, max: 256 * 1024 * 1024 }) ?? 16384,
@@ -107,9 +124,16 @@ export function produceCommand(argv: string[]): Promise<number> {
       retries: intOption(values.retries, 'retries', { min: 0, max: 1000 }) ?? 5,
       timeoutMs: intOption(values['timeout-ms'], 'timeout-ms', { min: 1 }) ?? 30_000,
     };
+    const files = values['value-file'];
+    if (files !== undefined) {
+      for (const name of ['key-separator', 'parse-headers', 'value-format', 'key-format'] as const) {
+        if (values[name] !== undefined) throw new UsageError(`--${name} does not apply to --value-file`);
+      }
+    }
     const client = createClient(bootstrap, settings.timeoutMs);
     try {
-      return await produceLines(client, settings, process.stdin);
+      const records = files === undefined ? lineRecords(process.stdin, settings) : fileRecords(files, settings);
+      return await produceRecords(client, settings, records);
     } finally {
       client.close();
     }
@@ -124,7 +148,11 @@ interface PendingBatch {
 /** Thrown for a malformed input line; ends the command with exit code 1. */
 class InputLineError extends Error {}
 
-async function produceLines(client: KafkaClient, s: ProduceSettings, input: NodeJS.ReadableStream): Promise<number> {
+async function produceRecords(
+  client: KafkaClient,
+  s: ProduceSettings,
+  input: AsyncIterable<RecordInput>,
+): Promise<number> {
   const topicMetadata = await waitForTopic(client, s.topic, { autoCreate: true });
   const partitionCount = topicMetadata.partitions.length;
   if (s.partition !== undefined && s.partition >= partitionCount) {
@@ -190,12 +218,8 @@ async function produceLines(client: KafkaClient, s: ProduceSettings, input: Node
     for (const partition of [...pending.keys()]) track(flushPartition(partition));
   };
 
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  let lineNumber = 0;
   try {
-    for await (const line of lines) {
-      lineNumber++;
-      const record = parseLine(line, lineNumber, s);
+    for await (const record of input) {
       let partition: number;
       if (s.partition !== undefined) partition = s.partition;
       else if (record.key !== null) partition = partitionForKey(record.key, partitionCount);
@@ -226,14 +250,64 @@ async function produceLines(client: KafkaClient, s: ProduceSettings, input: Node
   return failed ? 1 : 0;
 }
 
-function parseLine(line: string, lineNumber: number, s: ProduceSettings): RecordInput {
+/** Lines of a stream as bytes, without their newline; a last line without one counts too. */
+export async function* byteLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  for await (const data of input) {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+      pending.push(chunk.subarray(start, nl));
+      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      start = nl + 1;
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  }
+  if (pending.length > 0) yield Buffer.concat(pending);
+}
+
+async function* lineRecords(input: NodeJS.ReadableStream, s: ProduceSettings): AsyncGenerator<RecordInput> {
+  let lineNumber = 0;
+  for await (const line of byteLines(input as AsyncIterable<Buffer>)) {
+    lineNumber++;
+    yield parseLine(line, lineNumber, s);
+  }
+}
+
+async function* fileRecords(files: readonly string[], s: ProduceSettings): AsyncGenerator<RecordInput> {
+  for (const file of files) {
+    let value: Buffer;
+    try {
+      value = await readFile(file);
+    } catch (err) {
+      throw new InputLineError(
+        `--value-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+    yield {
+      key: null,
+      value,
+      headers: s.headers.length > 0 ? s.headers : undefined,
+      timestamp: BigInt(Date.now()),
+    };
+  }
+}
+
+function decodeField(bytes: Buffer, format: BytesFormat, what: string, lineNumber: number): Buffer {
+  const decoded = decodeBytes(bytes, format);
+  if (decoded === undefined) throw new InputLineError(`line ${lineNumber}: the ${what} is not ${format}`);
+  return decoded;
+}
+
+function parseLine(line: Buffer, lineNumber: number, s: ProduceSettings): RecordInput {
   let rest = line;
   let headers = s.headers;
   if (s.parseHeaders) {
-    const tab = rest.indexOf('\t');
+    const tab = rest.indexOf(9);
     if (tab < 0) throw new InputLineError(`line ${lineNumber}: no TAB after the headers (--parse-headers)`);
-    const text = rest.slice(0, tab);
-    rest = rest.slice(tab + 1);
+    const text = rest.subarray(0, tab).toString();
+    rest = rest.subarray(tab + 1);
     headers = [...headers];
     if (text !== '') {
       for (const pair of text.split(',')) {
@@ -247,12 +321,12 @@ function parseLine(line: string, lineNumber: number, s: ProduceSettings): Record
   if (s.keySeparator !== undefined) {
     const at = rest.indexOf(s.keySeparator);
     if (at < 0) throw new InputLineError(`line ${lineNumber}: no key separator '${s.keySeparator}' found`);
-    key = Buffer.from(rest.slice(0, at));
-    rest = rest.slice(at + s.keySeparator.length);
+    key = decodeField(rest.subarray(0, at), s.keyFormat, 'key', lineNumber);
+    rest = rest.subarray(at + Buffer.byteLength(s.keySeparator));
   }
   return {
     key,
-    value: Buffer.from(rest),
+    value: decodeField(rest, s.valueFormat, 'value', lineNumber),
     headers: headers.length > 0 ? headers : undefined,
     timestamp: BigInt(Date.now()),
   };

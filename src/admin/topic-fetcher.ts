@@ -135,12 +135,26 @@ export class TopicFetcher {
     return byLeader;
   }
 
+  /**
+   * Refreshes the topic's metadata after a retriable error. The topic existed when reading
+   * began, so a Metadata answer without it means it was deleted: that ends the read with an
+   * error instead of retrying forever.
+   */
   private async refresh(attempt: number): Promise<void> {
     await sleep(Math.min(50 * 2 ** attempt, 1000));
     const md = await this.client.metadata([this.topic]);
     const t = md.topics.get(this.topic);
     if (t !== undefined && t.errorCode === ErrorCode.NONE) this.topicId = t.topicId;
+    else if (t === undefined || t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
+      throw new KafkaError(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `topic '${this.topic}' no longer exists (deleted while being read)`,
+      );
+    }
   }
+
+  /** Partitions warned about for an error that persists (cleared once they fetch fine). */
+  private readonly warned = new Set<number>();
 
   /**
    * One round: a Fetch to each leader of the partitions being read (concurrently), long-polling
@@ -220,7 +234,15 @@ export class TopicFetcher {
       );
       return 'reset';
     }
+    if (p.errorCode === ErrorCode.KAFKA_STORAGE_ERROR && !this.warned.has(p.partitionIndex)) {
+      // Retried as Kafka's consumer does, but said once: it is not going to pass by itself.
+      this.warned.add(p.partitionIndex);
+      this.onWarning(
+        `samsa: ${this.topic}-${p.partitionIndex}: KAFKA_STORAGE_ERROR: the leader's log directory is offline (see the broker's log); retrying`,
+      );
+    }
     if (RETRIABLE_FETCH_ERRORS.has(p.errorCode)) return 'refresh';
+    if (p.errorCode === ErrorCode.NONE) this.warned.delete(p.partitionIndex);
     if (p.errorCode !== ErrorCode.NONE) {
       throw new KafkaError(p.errorCode, `Fetch ${this.topic}-${p.partitionIndex}: ${errorName(p.errorCode)}`);
     }

@@ -66,3 +66,31 @@ export function runCli(
   child.stdin?.end(input);
   return result;
 }
+
+/** Runs `samsa <args>` and keeps stdout as bytes (for binary output). */
+export function runCliBytes(
+  args: readonly string[],
+  input: string | Buffer = '',
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawnCli(args);
+  const chunks: Buffer[] = [];
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => chunks.push(d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(input);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`CLI timed out after ${timeoutMs} ms\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(chunks), stderr });
+    });
+  });
+}
