@@ -28,6 +28,12 @@ export interface BrokerConfig {
   /** samsa.queued.max.response.bytes: unwritten response bytes before no request is dispatched (-1: no bound). */
   queuedMaxResponseBytes: number;
   rack: string | null;
+  /** transaction.max.timeout.ms (Kafka's default 15 minutes). */
+  transactionMaxTimeoutMs: number;
+  /** samsa.max.broker.partitions: partitions of all topics together (a bound against one client's request). */
+  maxBrokerPartitions: number;
+  /** samsa.internal.topic.changes.enable: clients may delete internal topics or add partitions to them. */
+  internalTopicChangesEnable: boolean;
   /** Every property as given (for DescribeConfigs and the storage engine's log.* settings). */
   properties: Record<string, string>;
 }
@@ -93,6 +99,7 @@ const BROKER_KEYS = new Set([
   'max.incremental.fetch.session.cache.slots',
   'producer.id.expiration.ms',
   'transactional.id.expiration.ms',
+  'transaction.max.timeout.ms',
   'offsets.topic.num.partitions',
   'offsets.retention.minutes',
   'group.max.size',
@@ -106,6 +113,9 @@ const BROKER_KEYS = new Set([
   'samsa.client.log.interval.ms',
   'queued.max.request.bytes',
   'samsa.queued.max.response.bytes',
+  // Samsa's own limits (src/metadata/topic-manager.ts)
+  'samsa.max.broker.partitions',
+  'samsa.internal.topic.changes.enable',
 ]);
 const BROKER_LOG_KEYS = new Set(LOG_CONFIG_DEFS.map((d) => d.brokerName));
 
@@ -127,6 +137,36 @@ export function parseProperties(text: string): Record<string, string> {
     else out[m[1]!] = m[2]!;
   }
   return out;
+}
+
+/** Kafka's default listener.security.protocol.map. */
+const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'];
+
+/**
+ * The security protocol of a listener `NAME://host:port` (through listener.security.protocol.map
+ * when given, as in Kafka). Only PLAINTEXT is served yet: anything else would silently be served
+ * in plaintext to clients that expect TLS or SASL, so it is refused.
+ */
+function checkPlaintext(text: string, what: string, protocolMap: string | undefined): void {
+  const m = /^([A-Za-z0-9_]+):\/\//.exec(text.trim());
+  if (m === null) return;
+  const name = m[1]!.toUpperCase();
+  const mapped = new Map<string, string>();
+  for (const entry of (protocolMap ?? '').split(',')) {
+    const [k, v] = entry.split(':').map((x) => x.trim().toUpperCase());
+    if (k && v) mapped.set(k, v);
+  }
+  const protocol = mapped.get(name) ?? (SECURITY_PROTOCOLS.includes(name) ? name : undefined);
+  if (protocol === undefined) {
+    throw new ConfigError(
+      `${what}: listener name ${name} has no security protocol; map it in listener.security.protocol.map (e.g. ${name}:PLAINTEXT)`,
+    );
+  }
+  if (protocol !== 'PLAINTEXT') {
+    throw new ConfigError(
+      `${what}: '${text.trim()}' uses ${protocol}, which Samsa does not serve yet (TLS and SASL are planned); use a PLAINTEXT listener`,
+    );
+  }
 }
 
 export function parseHostPort(text: string, what: string): HostPort {
@@ -194,6 +234,12 @@ export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
     throw new ConfigError((err as Error).message);
   }
 
+  const protocolMap = props['listener.security.protocol.map'];
+  for (const l of sources.listen ?? []) checkPlaintext(l, '--listen', protocolMap);
+  for (const l of props.listeners?.split(',') ?? []) checkPlaintext(l, 'listeners', protocolMap);
+  if (sources.advertise !== undefined) checkPlaintext(sources.advertise, '--advertise', protocolMap);
+  for (const l of props['advertised.listeners']?.split(',') ?? [])
+    checkPlaintext(l, 'advertised.listeners', protocolMap);
   const listeners =
     sources.listen !== undefined && sources.listen.length > 0
       ? sources.listen.map((l) => parseHostPort(l, '--listen'))
@@ -223,6 +269,9 @@ export function loadBrokerConfig(sources: ConfigSources): LoadedConfig {
       queuedMaxRequestBytes: Math.max(-1, intValue(props, 'queued.max.request.bytes', 268435456, -1) || -1),
       queuedMaxResponseBytes: Math.max(-1, intValue(props, 'samsa.queued.max.response.bytes', 268435456, -1) || -1),
       rack: props['broker.rack'] ?? null,
+      transactionMaxTimeoutMs: intValue(props, 'transaction.max.timeout.ms', 900_000, 1),
+      maxBrokerPartitions: intValue(props, 'samsa.max.broker.partitions', 100_000, 1),
+      internalTopicChangesEnable: boolValue(props, 'samsa.internal.topic.changes.enable', false),
       properties: props,
     },
   };

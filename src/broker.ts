@@ -307,12 +307,18 @@ async function startLockedBroker(
   });
   const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
   opened.push(() => logs.close());
-  const configs = new ConfigManager(store, config.properties, (t) => logs.updateConfig(t));
+  const configs = new ConfigManager(
+    store,
+    config.properties,
+    (t) => logs.updateConfig(t),
+    config.internalTopicChangesEnable,
+  );
   const topics = new TopicManager(
     store,
     logs,
     () => 1,
     () => configs.brokerLogDefaults(),
+    { maxBrokerPartitions: config.maxBrokerPartitions, internalTopicChangesEnable: config.internalTopicChangesEnable },
   );
   logs.setTopicConfigs((t) => configs.logConfig(t));
   await logs.openAll(store.topics());
@@ -349,6 +355,7 @@ async function startLockedBroker(
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
     defaultPartitions: config.numPartitions,
     defaultReplicationFactor: config.defaultReplicationFactor,
+    transactionMaxTimeoutMs: config.transactionMaxTimeoutMs,
   };
   for (const h of HANDLERS) {
     const spec = apiKeyInfo(h.apiKey);

@@ -22,6 +22,8 @@ export interface TopicService {
     configs: Record<string, string>,
     validateOnly: boolean,
   ): Promise<TopicMetadata>;
+  /** Auto-creation: concurrent calls for one name all get the one topic. */
+  getOrCreate(name: string, partitions: number, replicationFactor: number): Promise<TopicMetadata>;
   delete(name: string): Promise<TopicMetadata>;
   createPartitions(name: string, count: number, validateOnly: boolean): Promise<TopicMetadata>;
 }
@@ -111,4 +113,6 @@ export interface BrokerServices {
   readonly autoCreateTopicsEnable: boolean;
   readonly defaultPartitions: number;
   readonly defaultReplicationFactor: number;
+  /** transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask for. */
+  readonly transactionMaxTimeoutMs: number;
 }

@@ -257,7 +257,10 @@ test('concurrent reads that meet one wrong index entry rebuild the indexes once'
   const reads = await Promise.all(Array.from({ length: 8 }, () => log.read(entryOffset, 1)));
   for (const r of reads) {
     const recs = decodeAll(r.records);
-    assert.ok(recs.some((x) => x.offset === entryOffset), 'each read returns the batch holding the offset');
+    assert.ok(
+      recs.some((x) => x.offset === entryOffset),
+      'each read returns the batch holding the offset',
+    );
   }
   assert.equal(logger.lines.filter((l) => /rebuilt/.test(l.msg)).length, 1, 'one rebuild, one line');
 });
