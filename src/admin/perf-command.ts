@@ -35,6 +35,7 @@ import {
 } from './cli-common.ts';
 import { PerfBatchFactory } from './perf-batches.ts';
 import { compressionOption, type PartitionBatch, produceBatches } from './produce-request.ts';
+import { printLine, progress } from './progress.ts';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicFetcher } from './topic-fetcher.ts';
 
 export const PERF_PRODUCE_USAGE = `Usage: samsa perf produce --topic T --num-records N --record-size S [options]
@@ -151,7 +152,7 @@ async function perfProduce(argv: string[]): Promise<number> {
   };
   const client = createClient(bootstrap, s.timeoutMs);
   try {
-    return await runPerfProduce(client, s, (line) => console.log(line));
+    return await runPerfProduce(client, s, printLine);
   } finally {
     client.close();
   }
@@ -246,6 +247,10 @@ export async function runPerfProduce(
     windowLatencySum = 0;
     windowMax = 0;
   }, s.reportingIntervalMs);
+  // On a terminal: a progress bar on stderr.
+  const shown = progress(`perf produce ${s.topic}`);
+  shown.update(0, s.numRecords, true);
+  const showing = shown.active ? setInterval(() => shown.update(acked, s.numRecords), 250) : undefined;
 
   const recordLatency = (ms: number, n: number, firstIndex: number): void => {
     histogram.record(ms, n);
@@ -341,6 +346,8 @@ export async function runPerfProduce(
     while (inFlight > 0) await new Promise<void>((resolve) => slotWaiters.push(resolve));
   } finally {
     clearInterval(report);
+    clearInterval(showing);
+    shown.end();
     process.off('SIGINT', onSignal);
   }
   if (fatal !== undefined) throw fatal;
@@ -408,7 +415,7 @@ async function perfConsume(argv: string[]): Promise<number> {
   };
   const client = createClient(bootstrap);
   try {
-    return await runPerfConsume(client, s, (line) => console.log(line));
+    return await runPerfConsume(client, s, printLine);
   } finally {
     client.close();
   }
@@ -459,6 +466,10 @@ export async function runPerfConsume(
     windowRecords = 0;
     windowBytes = 0;
   }, s.reportingIntervalMs);
+  // On a terminal: a progress bar on stderr.
+  const shown = progress(`perf consume ${s.topic}`);
+  shown.update(0, s.messages, true);
+  const showing = shown.active ? setInterval(() => shown.update(records, s.messages), 250) : undefined;
 
   let timedOut = false;
   try {
@@ -499,6 +510,8 @@ export async function runPerfConsume(
     }
   } finally {
     clearInterval(report);
+    clearInterval(showing);
+    shown.end();
     process.off('SIGINT', onSignal);
   }
   const fetchMs = Math.max(1, performance.now() - fetchStart);

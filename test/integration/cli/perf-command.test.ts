@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import type { RunningBroker } from '../../../src/broker.ts';
-import { randomTopic, runCli, startTestBroker } from './helpers.ts';
+import { CLI, randomTopic, runCli, startTestBroker } from './helpers.ts';
 
 const SUMMARY =
   /^(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, ([\d.]+) ms 99\.9th\.$/;
@@ -175,5 +177,24 @@ describe('samsa perf', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^samsa perf.*: .+ \(see 'samsa perf( produce| consume)? --help'\)\n$/);
     }
+  });
+
+  test('on a terminal, perf produce and perf consume draw a progress bar on stderr; not in a pipe', async () => {
+    const topic = randomTopic('cli-perf-tty');
+    // `script` runs the command on a pseudo-terminal (stdout and stderr both go to it).
+    const onTerminal = async (args: string[]) => {
+      const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+      const { stdout } = await promisify(execFile)('script', ['-qfec', command, '/dev/null']);
+      return stdout;
+    };
+    const produce = ['perf', 'produce', ...b, '--topic', topic, '--num-records', '200000', '--record-size', '100'];
+    const produced = await onTerminal([...produce, '--throughput', '400000']);
+    assert.match(produced, new RegExp(`\\r\\x1b\\[2Kperf produce ${topic} \\[[#.]{20}\\] \\d+/200000 \\(\\d+%\\)`));
+    assert.match(produced, /200000 records sent, .* ms 99\.9th\./);
+    const consumed = await onTerminal(['perf', 'consume', ...b, '--topic', topic, '--messages', '200000']);
+    assert.match(consumed, new RegExp(`\\r\\x1b\\[2Kperf consume ${topic} \\[[#.]{20}\\] \\d+/200000`));
+    const piped = await runCli([...produce.slice(0, -4), '--num-records', '1000', '--record-size', '10']);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.doesNotMatch(piped.stderr + piped.stdout, /\x1b|\[#/);
   });
 });
