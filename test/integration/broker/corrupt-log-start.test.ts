@@ -1,6 +1,6 @@
 /**
  * A corrupt record batch below the log end (bit rot, a bad copy) must not keep the broker from
- * starting when producer state is rebuilt from the log (no snapshot at the log end, e.g. one that
+ * starting or producer state from being rebuilt from the log (no snapshot at the log end, e.g. one that
  * could not be written on a full disk): the replay stops there with a warning, the broker serves,
  * reads that reach the damage fail with KAFKA_STORAGE_ERROR instead of skipping it, and appends
  * continue at the log end.
@@ -15,6 +15,7 @@ import pino from 'pino';
 import { startBroker } from '../../../src/broker.ts';
 import { ErrorCode } from '../../../src/protocol/error-codes.ts';
 import type { FetchRequestInput, FetchResponse } from '../../../src/protocol/messages/001-fetch.ts';
+import type { DescribeProducersResponse } from '../../../src/protocol/messages/061-describe-producers.ts';
 import { buildRecordBatchSync, iterateBatches } from '../../../src/protocol/records/index.ts';
 import { ApiKeys, createTopic, produceBatch, RawConnection } from './helpers.ts';
 
@@ -70,6 +71,11 @@ test('a corrupt batch below the log end does not keep the broker from starting w
   t.after(() => broker.close());
   conn = await RawConnection.connect(broker.bootstrap);
   t.after(() => conn.close());
+  // Producer state is rebuilt when first needed (here DescribeProducers), not at start.
+  const described = await conn.request<DescribeProducersResponse>(61, 0, {
+    topics: [{ name: 'rot', partitionIndexes: [0] }],
+  });
+  assert.equal(described.topics[0]!.partitions[0]!.errorCode, 0);
   assert.ok(
     warnings.some((w) => /producer state/.test(w)),
     `a warning names the replay that stopped: ${JSON.stringify(warnings)}`,
