@@ -10,6 +10,7 @@
  */
 
 import { type KafkaClient, KafkaClientError } from '../network/kafka-client.ts';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { isControl, timestampTypeOf } from '../protocol/records/batch-header.ts';
 import { readControlRecord } from '../protocol/records/control-record.ts';
 import { decodeBatch } from '../protocol/records/record.ts';
@@ -357,7 +358,9 @@ export async function consume(
       if (signal.aborted) break;
       for (const f of fetched) {
         if (member !== undefined && !member.assigned.has(f.partition)) continue;
-        highWatermarks.set(f.partition, f.highWatermark);
+        // A read_committed reader ends at the last stable offset (open transactions stay unread).
+        const readCommitted = s.isolationLevel === IsolationLevel.readCommitted && f.lastStableOffset >= 0n;
+        highWatermarks.set(f.partition, readCommitted ? f.lastStableOffset : f.highWatermark);
         const filter =
           s.isolationLevel === IsolationLevel.readCommitted
             ? new AbortedTransactionFilter(f.abortedTransactions)
@@ -403,6 +406,14 @@ export async function consume(
       await out.flush();
       await commit();
       if (s.exitAtEnd && atEnd()) break;
+      if (s.exitAtEnd && fetcher.failing.size > 0) {
+        // The end cannot be reached: say so rather than retry for ever.
+        const partitions = [...fetcher.failing].sort((a, b) => a - b).join(',');
+        throw new KafkaError(
+          ErrorCode.KAFKA_STORAGE_ERROR,
+          `${s.topic} partition(s) ${partitions}: KAFKA_STORAGE_ERROR: the leader cannot read its log (see the broker's log)`,
+        );
+      }
     }
   } finally {
     signal.removeEventListener('abort', onAbort);

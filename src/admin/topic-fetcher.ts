@@ -43,6 +43,8 @@ export interface FetchedPartition {
   /** The position this fetch started from. */
   fetchOffset: bigint;
   highWatermark: bigint;
+  /** The end for read_committed readers (-1 when the broker does not say). */
+  lastStableOffset: bigint;
   /** Complete batches, in order; `buf` is the partition's records field. */
   batches: BatchEntry[];
   buf: Buffer;
@@ -153,8 +155,8 @@ export class TopicFetcher {
     }
   }
 
-  /** Partitions warned about for an error that persists (cleared once they fetch fine). */
-  private readonly warned = new Set<number>();
+  /** Partitions whose leader answers KAFKA_STORAGE_ERROR (warned about once; cleared once they fetch fine). */
+  readonly failing = new Set<number>();
 
   /**
    * One round: a Fetch to each leader of the partitions being read (concurrently), long-polling
@@ -234,15 +236,15 @@ export class TopicFetcher {
       );
       return 'reset';
     }
-    if (p.errorCode === ErrorCode.KAFKA_STORAGE_ERROR && !this.warned.has(p.partitionIndex)) {
+    if (p.errorCode === ErrorCode.KAFKA_STORAGE_ERROR && !this.failing.has(p.partitionIndex)) {
       // Retried as Kafka's consumer does, but said once: it is not going to pass by itself.
-      this.warned.add(p.partitionIndex);
+      this.failing.add(p.partitionIndex);
       this.onWarning(
         `samsa: ${this.topic}-${p.partitionIndex}: KAFKA_STORAGE_ERROR: the leader's log directory is offline (see the broker's log); retrying`,
       );
     }
     if (RETRIABLE_FETCH_ERRORS.has(p.errorCode)) return 'refresh';
-    if (p.errorCode === ErrorCode.NONE) this.warned.delete(p.partitionIndex);
+    if (p.errorCode === ErrorCode.NONE) this.failing.delete(p.partitionIndex);
     if (p.errorCode !== ErrorCode.NONE) {
       throw new KafkaError(p.errorCode, `Fetch ${this.topic}-${p.partitionIndex}: ${errorName(p.errorCode)}`);
     }
@@ -257,6 +259,7 @@ export class TopicFetcher {
       partition: p.partitionIndex,
       fetchOffset: position,
       highWatermark: p.highWatermark,
+      lastStableOffset: p.lastStableOffset,
       batches,
       buf,
       abortedTransactions: p.abortedTransactions,

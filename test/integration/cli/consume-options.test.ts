@@ -74,6 +74,19 @@ describe('samsa consume and produce options', () => {
     assert.equal(lines[14], `${topic}|1|14||late 4||-1|6`);
     assert.match(all.stderr, /Processed a total of 15 messages/);
 
+    const committedOnly = await runCli([
+      'consume',
+      ...b,
+      '--topic',
+      topic,
+      '--from-beginning',
+      '-e',
+      '--isolation-level',
+      'read_committed',
+    ]);
+    assert.equal(committedOnly.code, 0, committedOnly.stderr);
+    assert.match(committedOnly.stderr, /Processed a total of 15 messages/);
+
     const lastThree = await runCli(['consume', ...b, '--topic', topic, '--offset', '-3', '-e', '--format', '%v\\n']);
     assert.equal(lastThree.code, 0, lastThree.stderr);
     assert.deepEqual(lastThree.stdout.trimEnd().split('\n'), ['late 2', 'late 3', 'late 4']);
