@@ -70,7 +70,9 @@ function bootstrapAlias(arg: string, options: Options): string {
   if (options.bootstrap === undefined) return arg;
   if (arg === '-b' || arg === '--bootstrap-server') return '--bootstrap';
   if (arg.startsWith('--bootstrap-server=')) return `--bootstrap=${arg.slice('--bootstrap-server='.length)}`;
-  if (arg.startsWith('-b') && arg.length > 2 && !arg.startsWith('--')) return `--bootstrap=${arg.slice(2)}`;
+  // -bHOST:PORT and -b=HOST:PORT, as getopt takes them.
+  if (arg.startsWith('-b') && arg.length > 2 && !arg.startsWith('--'))
+    return `--bootstrap=${arg.slice(2).replace(/^=/, '')}`;
   return arg;
 }
 

@@ -90,6 +90,14 @@ describe('samsa cluster info', () => {
       SAMSA_BROKERS: '127.0.0.1:1',
     });
     assert.equal(flagWins.code, 0, flagWins.stderr);
+    for (const flag of [
+      [`-b=${broker.bootstrap}`],
+      [`--bootstrap-server=${broker.bootstrap}`],
+      ['-b', broker.bootstrap],
+    ]) {
+      const r = await runCli(['topic', 'list', ...flag], '', undefined, { SAMSA_BROKERS: '127.0.0.1:1' });
+      assert.equal(r.code, 0, `${flag.join(' ')}: ${r.stderr}`);
+    }
     const envOnly = await runCli(['topic', 'list'], '', undefined, { SAMSA_BROKERS: '127.0.0.1:1' });
     assert.equal(envOnly.code, 1);
     assert.match(envOnly.stderr, /^samsa topic: cannot connect to 127\.0\.0\.1:1/);
