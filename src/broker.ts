@@ -54,6 +54,7 @@ import { RequestDispatcher } from './handlers/dispatcher.ts';
 import { FetchSessionCache } from './handlers/fetch-session-cache.ts';
 import type { ApiHandler } from './handlers/handler.ts';
 import { PartitionLogService } from './log-service.ts';
+import { nonDefaultConfig } from './metadata/config-in-effect.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
@@ -286,7 +287,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // What was opened so far, closed again (last first) if the start fails.
   const opened: Array<() => Promise<void>> = [];
   try {
-    return await startLockedBroker(config, log, temporary, lock, opened);
+    return await startLockedBroker(config, log, temporary, lock, opened, unknownKeys);
   } catch (err) {
     for (const close of opened.reverse()) await close().catch(() => undefined);
     await lock.release();
@@ -301,10 +302,22 @@ async function startLockedBroker(
   temporary: boolean,
   lock: DataDirectoryLock,
   opened: Array<() => Promise<void>>,
+  unknownKeys: readonly string[],
 ): Promise<RunningBroker> {
   const store = await LocalMetadataStore.open(config.dataDir).catch((err: unknown) => {
     throw dataDirectoryError(err, config.dataDir);
   });
+  log.info(
+    {
+      nodeId: config.nodeId,
+      listeners: config.listeners.map((l) => `${l.host}:${l.port}`),
+      ...(config.advertised === undefined ? {} : { advertised: `${config.advertised.host}:${config.advertised.port}` }),
+      dataDir: config.dataDir,
+      config: nonDefaultConfig(config.properties, unknownKeys),
+      dynamicConfig: nonDefaultConfig(store.brokerConfigs()),
+    },
+    'configuration in effect (keys not listed are at their defaults)',
+  );
   const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
   opened.push(() => logs.close());
   const configs = new ConfigManager(
@@ -312,13 +325,18 @@ async function startLockedBroker(
     config.properties,
     (t) => logs.updateConfig(t),
     config.internalTopicChangesEnable,
+    log,
   );
   const topics = new TopicManager(
     store,
     logs,
     () => 1,
     () => configs.brokerLogDefaults(),
-    { maxBrokerPartitions: config.maxBrokerPartitions, internalTopicChangesEnable: config.internalTopicChangesEnable },
+    {
+      maxBrokerPartitions: config.maxBrokerPartitions,
+      internalTopicChangesEnable: config.internalTopicChangesEnable,
+      logger: log,
+    },
   );
   logs.setTopicConfigs((t) => configs.logConfig(t));
   await logs.openAll(store.topics());

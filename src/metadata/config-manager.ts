@@ -43,22 +43,46 @@ export interface ConfigChange {
   value: string | null;
 }
 
+/**
+ * What a change did to a set of overrides: keys set (new or changed, with their new values) and
+ * keys removed. `mask`: secrets are shown as '[hidden]'.
+ */
+export function configDiff(
+  before: Readonly<Record<string, string>>,
+  after: Readonly<Record<string, string>>,
+  mask: (name: string) => boolean = () => false,
+): { set: Record<string, string>; removed: string[] } {
+  const set: Record<string, string> = {};
+  for (const [k, v] of Object.entries(after)) if (before[k] !== v) set[k] = mask(k) ? '[hidden]' : v;
+  const removed = Object.keys(before).filter((k) => !(k in after));
+  return { set, removed };
+}
+
+/** Where config changes are logged (the broker's pino logger). */
+export interface ConfigChangeLogger {
+  info(obj: object, msg: string): void;
+}
+
 export class ConfigManager {
   private readonly store: LocalMetadataStore;
   private readonly staticProps: Readonly<Record<string, string>>;
   private readonly onTopicConfigChange: (topic: TopicMetadata) => void;
   private readonly internalTopicChangesEnable: boolean;
+  private readonly logger: ConfigChangeLogger | undefined;
 
+  /** `logger`: one info line per change that alters a topic's or the broker's configs. */
   constructor(
     store: LocalMetadataStore,
     staticProps: Readonly<Record<string, string>>,
     onTopicConfigChange: (topic: TopicMetadata) => void,
     internalTopicChangesEnable = false,
+    logger?: ConfigChangeLogger,
   ) {
     this.store = store;
     this.staticProps = staticProps;
     this.onTopicConfigChange = onTopicConfigChange;
     this.internalTopicChangesEnable = internalTopicChangesEnable;
+    this.logger = logger;
   }
 
   /** Broker-level log defaults: dynamic broker configs over server.properties. */
@@ -157,8 +181,16 @@ export class ConfigManager {
       );
     }
     if (validateOnly) return;
+    const before = this.store.topic(topic.name)?.configs ?? topic.configs;
     const updated = await this.store.setTopicConfigs(topic.name, next);
     this.onTopicConfigChange(updated);
+    const { set, removed } = configDiff(before, next);
+    if (Object.keys(set).length > 0 || removed.length > 0) {
+      this.logger?.info(
+        { topic: topic.name, keys: [...Object.keys(set), ...removed].sort(), set, removed },
+        'topic configs altered',
+      );
+    }
   }
 
   /** Dynamic broker configs (the log.* defaults are changeable at runtime, as in Kafka). */
@@ -173,8 +205,13 @@ export class ConfigManager {
     });
     logConfigDefaultsFromBroker({ ...this.staticProps, ...next }); // validates
     if (validateOnly) return;
+    const before = { ...this.store.brokerConfigs() };
     await this.store.setBrokerConfigs(next);
     for (const t of this.store.topics()) this.onTopicConfigChange(t);
+    const { set, removed } = configDiff(before, next, isSensitiveBrokerKey);
+    if (Object.keys(set).length > 0 || removed.length > 0) {
+      this.logger?.info({ keys: [...Object.keys(set), ...removed].sort(), set, removed }, 'broker configs altered');
+    }
   }
 }
 

@@ -56,11 +56,18 @@ export function validateTopicName(name: string): void {
   }
 }
 
+/** Where topic changes are logged (the broker's pino logger). */
+export interface TopicChangeLogger {
+  info(obj: object, msg: string): void;
+}
+
 export interface TopicManagerOptions {
   /** Partitions of all topics together this broker may hold (samsa.max.broker.partitions). */
   maxBrokerPartitions: number;
   /** Whether clients may delete internal topics or add partitions to them. */
   internalTopicChangesEnable: boolean;
+  /** One info line per topic created or deleted and per partition count change (none: silent). */
+  logger?: TopicChangeLogger | undefined;
 }
 
 export const DEFAULT_TOPIC_MANAGER_OPTIONS: TopicManagerOptions = {
@@ -124,7 +131,7 @@ export class TopicManager {
   /** Auto-creation (Metadata): the topic, created with the defaults unless it exists by now. */
   getOrCreate(name: string, partitions: number, replicationFactor: number): Promise<TopicMetadata> {
     return this.#lifecycle.run(
-      async () => this.get(name) ?? (await this.#create(name, partitions, replicationFactor, {}, false)),
+      async () => this.get(name) ?? (await this.#create(name, partitions, replicationFactor, {}, false, true)),
     );
   }
 
@@ -139,6 +146,10 @@ export class TopicManager {
       const topic = await this.store.deleteTopic(name);
       if (topic === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic '${name}'`);
       await this.logs.deleteLogs(topic);
+      this.options.logger?.info(
+        { topic: topic.name, topicId: topic.topicId, partitions: topic.partitions },
+        'topic deleted',
+      );
       return topic;
     });
   }
@@ -165,6 +176,10 @@ export class TopicManager {
       if (validateOnly) return { ...topic, partitions: count };
       const updated = await this.store.setPartitionCount(name, count);
       await this.logs.createLogs(updated, topic.partitions);
+      this.options.logger?.info(
+        { topic: name, topicId: topic.topicId, partitions: count, previousPartitions: topic.partitions },
+        'partitions added',
+      );
       return updated;
     });
   }
@@ -188,6 +203,7 @@ export class TopicManager {
     replicationFactor: number,
     configs: Record<string, string>,
     validateOnly: boolean,
+    autoCreated = false,
   ): Promise<TopicMetadata> {
     validateTopicName(name);
     if (this.store.topic(name) !== undefined) {
@@ -229,6 +245,17 @@ export class TopicManager {
         await this.store.deleteTopic(name).catch(() => undefined);
         throw err;
       }
+      this.options.logger?.info(
+        {
+          topic: name,
+          topicId: topic.topicId,
+          partitions,
+          replicationFactor,
+          configs,
+          ...(autoCreated ? { autoCreated } : {}),
+        },
+        'topic created',
+      );
       return topic;
     } finally {
       this.#creating.delete(name);

@@ -1,0 +1,141 @@
+/**
+ * Operational log lines (issue 12), read from a real broker's pino output: topics created,
+ * deleted, altered and given partitions, the configuration in effect at start (secrets masked),
+ * recovery at start.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import kafkajs from 'kafkajs';
+import { startBroker } from '../../../src/broker.ts';
+import { LEVEL, LogCapture } from '../../helpers/log-capture.ts';
+import { WireClient } from '../../helpers/wire-client.ts';
+
+const { ConfigResourceTypes, Kafka, logLevel } = kafkajs;
+
+test('topics created, altered, given partitions and deleted are logged at info with what changed', async (t) => {
+  const logs = new LogCapture('info');
+  const broker = await startBroker({ logger: logs.logger });
+  t.after(() => broker.close());
+  const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+
+  await admin.createTopics({
+    topics: [{ topic: 'orders', numPartitions: 2, configEntries: [{ name: 'retention.ms', value: '3600000' }] }],
+  });
+  const created = await logs.waitFor((l) => l.msg === 'topic created' && l.topic === 'orders');
+  assert.equal(created.level, LEVEL.info);
+  assert.equal(created.partitions, 2);
+  assert.equal(created.replicationFactor, 1);
+  assert.deepEqual(created.configs, { 'retention.ms': '3600000' });
+  assert.match(String(created.topicId), /\S{10,}/);
+  assert.equal(created.autoCreated, undefined);
+
+  // AlterConfigs replaces the overrides: retention.ms goes, cleanup.policy and segment.ms come.
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: ConfigResourceTypes.TOPIC,
+        name: 'orders',
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'segment.ms', value: '60000' },
+        ],
+      },
+    ],
+  });
+  const altered = await logs.waitFor((l) => l.msg === 'topic configs altered' && l.topic === 'orders');
+  assert.equal(altered.level, LEVEL.info);
+  assert.deepEqual(altered.keys, ['cleanup.policy', 'retention.ms', 'segment.ms']);
+  assert.deepEqual(altered.set, { 'cleanup.policy': 'compact', 'segment.ms': '60000' });
+  assert.deepEqual(altered.removed, ['retention.ms']);
+
+  // Validate-only changes nothing and logs nothing.
+  await admin.createPartitions({ validateOnly: true, topicPartitions: [{ topic: 'orders', count: 8 }] });
+  await admin.createPartitions({ topicPartitions: [{ topic: 'orders', count: 5 }] });
+  const added = await logs.waitFor((l) => l.msg === 'partitions added');
+  assert.equal(added.level, LEVEL.info);
+  assert.equal(added.topic, 'orders');
+  assert.equal(added.previousPartitions, 2);
+  assert.equal(added.partitions, 5);
+
+  await admin.deleteTopics({ topics: ['orders'] });
+  const deleted = await logs.waitFor((l) => l.msg === 'topic deleted');
+  assert.equal(deleted.level, LEVEL.info);
+  assert.equal(deleted.topic, 'orders');
+  assert.equal(deleted.partitions, 5);
+  assert.equal(deleted.topicId, created.topicId);
+
+  // A topic created by a producer's Metadata request says so.
+  const producer = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  t.after(() => producer.disconnect());
+  await producer.send({ topic: 'auto-made', messages: [{ value: 'x' }] });
+  const auto = await logs.waitFor((l) => l.msg === 'topic created' && l.topic === 'auto-made');
+  assert.equal(auto.autoCreated, true);
+  assert.equal(auto.partitions, 1);
+
+  assert.equal(logs.withMsg('topic created').filter((l) => l.topic === 'orders').length, 1);
+  assert.equal(logs.withMsg('partitions added').length, 1, 'the validate-only request logged nothing');
+  assert.equal(logs.withMsg('topic configs altered').length, 1);
+});
+
+test('the configuration in effect is logged at start: non-default keys, dynamic ones too, secrets masked', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'samsa-oplogs-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const overrides = {
+    'log.retention.ms': '3600000',
+    'log.segment.bytes': '1073741824', // Kafka's default: not listed
+    'num.partitions': '3',
+    'no.such.key': 'x', // unknown: warned about, not in effect
+  };
+  let logs = new LogCapture('info');
+  let broker = await startBroker({ dataDir, overrides, logger: logs.logger });
+  let line = await logs.waitFor((l) => l.msg.startsWith('configuration in effect'));
+  assert.equal(line.level, LEVEL.info);
+  assert.equal(line.msg, 'configuration in effect (keys not listed are at their defaults)');
+  assert.deepEqual(line.config, { 'log.retention.ms': '3600000', 'num.partitions': '3' });
+  assert.deepEqual(line.dynamicConfig, {});
+  assert.equal(line.dataDir, dataDir);
+  assert.deepEqual(line.listeners, ['127.0.0.1:0']);
+  assert.equal(line.nodeId, 1);
+  assert.deepEqual(
+    logs.withMsg('unknown configuration keys ignored: no.such.key').map((l) => l.keys),
+    [['no.such.key']],
+  );
+
+  // Dynamic broker configs (IncrementalAlterConfigs): the change is logged, the secret masked.
+  const client = await WireClient.connect(broker.bootstrap);
+  const res = await client.request<{ responses: { errorCode: number }[] }>(44, 1, {
+    resources: [
+      {
+        resourceType: 4,
+        resourceName: '',
+        configs: [
+          { name: 'ssl.keystore.password', configOperation: 0, value: 's3cret' },
+          { name: 'log.retention.ms', configOperation: 0, value: '7200000' },
+        ],
+      },
+    ],
+    validateOnly: false,
+  });
+  client.close();
+  assert.equal(res.responses[0]!.errorCode, 0);
+  const altered = await logs.waitFor((l) => l.msg === 'broker configs altered');
+  assert.equal(altered.level, LEVEL.info);
+  assert.deepEqual(altered.keys, ['log.retention.ms', 'ssl.keystore.password']);
+  assert.deepEqual(altered.set, { 'log.retention.ms': '7200000', 'ssl.keystore.password': '[hidden]' });
+  assert.deepEqual(altered.removed, []);
+  await broker.close();
+
+  logs = new LogCapture('info');
+  broker = await startBroker({ dataDir, overrides, logger: logs.logger });
+  t.after(() => broker.close());
+  line = await logs.waitFor((l) => l.msg.startsWith('configuration in effect'));
+  assert.deepEqual(line.dynamicConfig, { 'log.retention.ms': '7200000', 'ssl.keystore.password': '[hidden]' });
+  assert.ok(!logs.lines.some((l) => JSON.stringify(l).includes('s3cret')), 'the secret is in no line');
+});
