@@ -251,12 +251,21 @@ export class LogManager {
           }),
         );
         this.#logs.set(k, { log, dir });
+        loaded.push(log);
       });
     }
     // Many logs at a time: loading is a few small file system calls per log, and the thread pool
     // takes them in bigger batches (those calls alone, for 10,000 logs: ~1 s 8 logs at a time,
     // ~0.5 s 32 at a time).
     const concurrency = 32;
+    const loaded: PartitionLog[] = [];
+    if (!clean && loads.length > 0) {
+      // Recovery reads data: it may take a while, and the operator should know why.
+      this.#logger.info(
+        { dir: dir.path, logs: loads.length },
+        'recovering logs after an unclean shutdown (no clean-shutdown marker)',
+      );
+    }
     let next = 0;
     const loadAll = (): Promise<unknown> =>
       Promise.all(
@@ -272,11 +281,22 @@ export class LogManager {
       await files.fsyncDir(dir.path);
     }
     // A directory without logs (a first start) had nothing to recover: not "cleanShutdown: false".
+    let recoveredLogs = 0;
+    let truncatedBytes = 0;
+    let deletedSegments = 0;
+    let deletedBytes = 0;
+    for (const log of loaded) {
+      if (log.recovered) recoveredLogs++;
+      truncatedBytes += log.recoveredTruncatedBytes;
+      deletedSegments += log.recoveredDeletedSegments;
+      deletedBytes += log.recoveredDeletedBytes;
+    }
     this.#logger.info(
       {
         dir: dir.path,
         logs: loads.length,
-        ...(loads.length > 0 ? { cleanShutdown: clean } : {}),
+        ...(loads.length > 0 ? { cleanShutdown: clean, recoveredLogs, truncatedBytes } : {}),
+        ...(deletedSegments > 0 ? { deletedSegments, deletedBytes } : {}),
         ms: this.#clock.now() - started,
       },
       'loaded log directory',

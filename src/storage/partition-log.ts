@@ -242,6 +242,11 @@ export class PartitionLog {
   #appendListeners = new Set<() => void>();
   /** Bytes of the log truncated during recovery at load, for the log line and tests. */
   recoveredTruncatedBytes = 0;
+  /** Segments (and their bytes) deleted at load because they followed a truncated or overlapping one. */
+  recoveredDeletedSegments = 0;
+  recoveredDeletedBytes = 0;
+  /** Whether loading scanned data to recover (an unclean stop, or an invalid tail after a clean one). */
+  recovered = false;
 
   private constructor(opts: PartitionLogOptions) {
     this.topic = opts.topic;
@@ -340,6 +345,7 @@ export class PartitionLog {
     const clean = opts.hadCleanShutdown === true;
     const recoveryPoint = clean ? null : (opts.recoveryPoint ?? 0n);
     if (recoveryPoint !== null) {
+      this.recovered = true;
       let from = 0;
       for (let i = 0; i < segments.length; i++) if (segments[i]!.baseOffset <= recoveryPoint) from = i;
       for (let i = from; i < this.#segments.length; i++) {
@@ -351,11 +357,23 @@ export class PartitionLog {
         if (truncated > 0 || overlaps) {
           // Kafka deletes every segment after a corrupted one: its data may depend on lost bytes.
           const dropped = this.#segments.splice(i + 1);
+          let droppedBytes = 0;
+          for (const d of dropped) droppedBytes += d.size;
           for (const d of dropped) await d.deleteFiles();
-          if (truncated > 0) {
+          this.recoveredDeletedSegments += dropped.length;
+          this.recoveredDeletedBytes += droppedBytes;
+          if (truncated > 0 || dropped.length > 0) {
             this.#logger.warn(
-              { topic: this.topic, partition: this.partition, segment: seg.logPath, truncatedBytes: truncated },
-              'truncated invalid bytes during log recovery',
+              {
+                topic: this.topic,
+                partition: this.partition,
+                segment: seg.logPath,
+                truncatedBytes: truncated,
+                ...(dropped.length > 0 ? { deletedSegments: dropped.length, deletedBytes: droppedBytes } : {}),
+              },
+              truncated > 0
+                ? 'truncated invalid bytes during log recovery'
+                : 'deleted segments overlapping the one before them during log recovery',
             );
           }
         }
@@ -435,6 +453,7 @@ export class PartitionLog {
       if (!(err instanceof CorruptSegmentError)) throw err;
       const truncated = await active.recover(this.#config.indexIntervalBytes);
       this.recoveredTruncatedBytes += truncated;
+      this.recovered = true;
       this.#dirtySegments.add(active);
       this.#logger.warn(
         {

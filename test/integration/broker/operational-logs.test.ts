@@ -4,12 +4,13 @@
  * recovery at start.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import kafkajs from 'kafkajs';
 import { startBroker } from '../../../src/broker.ts';
+import { CLEAN_SHUTDOWN_FILE } from '../../../src/storage/log-manager.ts';
 import { LEVEL, LogCapture } from '../../helpers/log-capture.ts';
 import { WireClient } from '../../helpers/wire-client.ts';
 
@@ -138,4 +139,62 @@ test('the configuration in effect is logged at start: non-default keys, dynamic 
   line = await logs.waitFor((l) => l.msg.startsWith('configuration in effect'));
   assert.deepEqual(line.dynamicConfig, { 'log.retention.ms': '7200000', 'ssl.keystore.password': '[hidden]' });
   assert.ok(!logs.lines.some((l) => JSON.stringify(l).includes('s3cret')), 'the secret is in no line');
+});
+
+test('recovery at start is logged: logs recovered, bytes truncated, time taken; a clean restart recovers nothing', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'samsa-oplogs-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  let broker = await startBroker({ dataDir, logger: new LogCapture('info').logger });
+  const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: 'crashy', numPartitions: 2 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let i = 0; i < 20; i++)
+    await producer.send({ topic: 'crashy', messages: [{ partition: i % 2, value: `v${i}` }] });
+  await producer.disconnect();
+  await broker.close();
+
+  // As after a crash mid-write: no clean-shutdown marker, and a torn batch at one log's tail.
+  await rm(join(dataDir, CLEAN_SHUTDOWN_FILE));
+  const torn = Buffer.alloc(37, 0xab);
+  await appendFile(join(dataDir, 'crashy-1', '00000000000000000000.log'), torn);
+
+  let logs = new LogCapture('info');
+  broker = await startBroker({ dataDir, logger: logs.logger });
+  const recovering = logs.withMsg('recovering logs after an unclean shutdown (no clean-shutdown marker)');
+  assert.equal(recovering.length, 1);
+  assert.equal(recovering[0]!.level, LEVEL.info);
+  assert.equal(recovering[0]!.logs, 2);
+  const [loaded] = logs.withMsg('loaded log directory');
+  assert.ok(loaded !== undefined);
+  assert.equal(loaded.level, LEVEL.info);
+  assert.equal(loaded.logs, 2);
+  assert.equal(loaded.cleanShutdown, false);
+  assert.equal(loaded.recoveredLogs, 2);
+  assert.equal(loaded.truncatedBytes, torn.length);
+  assert.equal(typeof loaded.ms, 'number');
+  const [cut] = logs.withMsg('truncated invalid bytes during log recovery');
+  assert.equal(cut?.level, LEVEL.warn);
+  assert.equal(cut?.topic, 'crashy');
+  assert.equal(cut?.partition, 1);
+  assert.equal(cut?.truncatedBytes, torn.length);
+  await broker.close();
+
+  logs = new LogCapture('info');
+  broker = await startBroker({ dataDir, logger: logs.logger });
+  t.after(() => broker.close());
+  assert.equal(logs.withMsg('recovering logs after an unclean shutdown (no clean-shutdown marker)').length, 0);
+  const [clean] = logs.withMsg('loaded log directory');
+  assert.deepEqual(
+    {
+      logs: clean?.logs,
+      cleanShutdown: clean?.cleanShutdown,
+      recoveredLogs: clean?.recoveredLogs,
+      truncatedBytes: clean?.truncatedBytes,
+    },
+    { logs: 2, cleanShutdown: true, recoveredLogs: 0, truncatedBytes: 0 },
+  );
 });
