@@ -65,6 +65,7 @@ export const COMPLETION_TABLE: Record<string, { actions: string[]; options: stri
       ...CLIENT,
       '--topic',
       '--group',
+      '--group-protocol',
       '--from-beginning',
       '--offset',
       '--partition',
@@ -158,6 +159,7 @@ _samsa() {
     --value-format|--key-format) COMPREPLY=( $(compgen -W "text hex base64" -- "$cur") ); return ;;
     --compression) COMPREPLY=( $(compgen -W "none gzip snappy lz4 zstd" -- "$cur") ); return ;;
     --isolation-level) COMPREPLY=( $(compgen -W "read_uncommitted read_committed" -- "$cur") ); return ;;
+    --group-protocol) COMPREPLY=( $(compgen -W "consumer classic" -- "$cur") ); return ;;
     --value-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
   esac
   COMPREPLY=( $(compgen -W "$(_samsa_options "$cmd")" -- "$cur") )
@@ -195,6 +197,7 @@ _samsa() {
     --value-format|--key-format) compadd -- text hex base64; return ;;
     --compression) compadd -- none gzip snappy lz4 zstd; return ;;
     --isolation-level) compadd -- read_uncommitted read_committed; return ;;
+    --group-protocol) compadd -- consumer classic; return ;;
     --value-file) _files; return ;;
   esac
   compadd -- \${=$(_samsa_options $cmd)}

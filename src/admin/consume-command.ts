@@ -26,7 +26,7 @@ import {
   UsageError,
   waitForTopic,
 } from './cli-common.ts';
-import { GroupMember } from './group-member.ts';
+import { type GroupMembership, type GroupProtocol, joinConsumerGroup } from './group-member.ts';
 import {
   bytesFormatOption,
   defaultPrinter,
@@ -49,8 +49,11 @@ Prints records as they arrive; Ctrl-C to stop.
 Options:
 ${BOOTSTRAP_USAGE}
   --topic T                topic to read
-  --group G                read as a member of consumer group G (KIP-848): partitions come from
-                           the group's coordinator, and the offsets printed are committed
+  --group G                read as a member of consumer group G: partitions come from the
+                           group's coordinator, and the offsets printed are committed
+  --group-protocol P       consumer (KIP-848, the default where the broker has it) or classic
+                           (JoinGroup/SyncGroup, range assignor; also used to join a classic
+                           group that has members)
   --from-beginning         start at each partition's earliest offset
   --offset WHERE           where to start (default: latest, i.e. only new records):
                            N (an offset), -N (N records before the end), earliest, latest,
@@ -82,6 +85,7 @@ const OPTIONS = {
   bootstrap: { type: 'string' },
   topic: { type: 'string' },
   group: { type: 'string' },
+  'group-protocol': { type: 'string' },
   'from-beginning': { type: 'boolean' },
   offset: { type: 'string' },
   partition: { type: 'string' },
@@ -116,6 +120,7 @@ export type StartSpec =
 export interface ConsumeSettings {
   topic: string;
   group: string | undefined;
+  groupProtocol: GroupProtocol | undefined;
   start: StartSpec;
   partition: number | undefined;
   maxMessages: number | undefined;
@@ -184,6 +189,13 @@ function consumeSettings(values: Values): ConsumeSettings {
     if (values.partition !== undefined) throw new UsageError('--partition and --group exclude each other');
     if (start.kind === 'offset') throw new UsageError('--offset N and --group exclude each other');
   }
+  const groupProtocol = values['group-protocol'];
+  if (groupProtocol !== undefined) {
+    if (group === undefined) throw new UsageError('--group-protocol needs --group');
+    if (groupProtocol !== 'consumer' && groupProtocol !== 'classic') {
+      throw new UsageError(`--group-protocol: '${groupProtocol}' is not consumer or classic`);
+    }
+  }
   const isolation = values['isolation-level'] ?? 'read_uncommitted';
   if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
     throw new UsageError(`--isolation-level: '${isolation}' is not read_uncommitted or read_committed`);
@@ -214,6 +226,7 @@ function consumeSettings(values: Values): ConsumeSettings {
   return {
     topic: requireOption(values.topic, 'topic'),
     group,
+    groupProtocol,
     start,
     partition: intOption(values.partition, 'partition', { min: 0, max: 0x7fffffff }),
     maxMessages: intOption(values['max-messages'], 'max-messages', { min: 1 }),
@@ -283,35 +296,35 @@ export async function consume(
   /** Per partition read: the offset after the last record printed (what a group commits). */
   const next = new Map<number, bigint>();
   const highWatermarks = new Map<number, bigint>();
-  let member: GroupMember | undefined;
+  let member: GroupMembership | undefined;
   if (s.group !== undefined) {
-    const m = new GroupMember(client, s.group, topic);
-    member = m;
-    m.onAssignment = async ({ added, revoked }) => {
-      if (revoked.length > 0) {
-        await m.commit(new Map(revoked.filter((p) => next.has(p)).map((p) => [p, next.get(p)!])));
-        for (const p of revoked) {
-          fetcher.positions.delete(p);
-          next.delete(p);
-          highWatermarks.delete(p);
+    const prepare = (m: GroupMembership) => {
+      m.onAssignment = async ({ added, revoked }) => {
+        if (revoked.length > 0) {
+          await m.commit(new Map(revoked.filter((p) => next.has(p)).map((p) => [p, next.get(p)!])));
+          for (const p of revoked) {
+            fetcher.positions.delete(p);
+            next.delete(p);
+            highWatermarks.delete(p);
+          }
         }
-      }
-      if (added.length > 0) {
-        const committed = await m.committed(added);
-        const starts = await startPositions(
-          fetcher,
-          added.filter((p) => !committed.has(p)),
-          s.start,
-        );
-        for (const p of added) {
-          const at = committed.get(p) ?? starts.get(p)!;
-          fetcher.positions.set(p, at);
-          next.set(p, at);
+        if (added.length > 0) {
+          const committed = await m.committed(added);
+          const starts = await startPositions(
+            fetcher,
+            added.filter((p) => !committed.has(p)),
+            s.start,
+          );
+          for (const p of added) {
+            const at = committed.get(p) ?? starts.get(p)!;
+            fetcher.positions.set(p, at);
+            next.set(p, at);
+          }
         }
-      }
+      };
     };
-    await m.join();
-    await m.waitForAssignment(15_000);
+    member = await joinConsumerGroup(client, s.group, topic, s.groupProtocol, prepare);
+    await member.waitForAssignment(15_000);
   } else {
     const partitions = s.partition === undefined ? all : [s.partition];
     for (const [p, offset] of await startPositions(fetcher, partitions, s.start)) {

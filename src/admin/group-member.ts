@@ -1,9 +1,12 @@
 /**
- * A consumer group member for one topic, on the KIP-848 protocol (ConsumerGroupHeartbeat): the
- * coordinator assigns partitions server-side; this member heartbeats every interval the
+ * Group membership for `samsa consume --group`: `joinConsumerGroup` picks the protocol (KIP-848
+ * where the coordinator has it, else classic-group-member.ts).
+ *
+ * GroupMember: a member for one topic on the KIP-848 protocol (ConsumerGroupHeartbeat). The
+ * coordinator assigns partitions server-side; the member heartbeats every interval the
  * coordinator asks for, reconciles assignment changes (revoked partitions are committed and
  * dropped before the member acknowledges, as KIP-848 requires), commits offsets with its member
- * epoch (OffsetCommit v9+), and leaves with epoch -1. Used by `samsa consume --group`.
+ * epoch (OffsetCommit v9+), and leaves with epoch -1.
  */
 import { randomBytes } from 'node:crypto';
 import { ApiKey, type ResponseOf } from '../network/api-message-types.ts';
@@ -23,6 +26,66 @@ export interface AssignmentChange {
   revoked: number[];
 }
 
+/** What `samsa consume --group` needs of a group member, on either protocol. */
+export interface GroupMembership {
+  /** Partitions of the topic this member owns. */
+  readonly assigned: ReadonlySet<number>;
+  /** Set when the member cannot go on (the consume loop throws it). */
+  failure: Error | undefined;
+  /** Called on each assignment change: commit and drop revoked partitions, position added ones. */
+  onAssignment: (change: AssignmentChange) => Promise<void>;
+  join(): Promise<void>;
+  committed(partitions: readonly number[]): Promise<Map<number, bigint>>;
+  commit(offsets: ReadonlyMap<number, bigint>): Promise<void>;
+  leave(): Promise<void>;
+  waitForAssignment(ms: number): Promise<void>;
+}
+
+export type GroupProtocol = 'consumer' | 'classic';
+
+/**
+ * Joins `groupId` as a member reading `topic`: on the KIP-848 protocol when the coordinator
+ * has it, else (or when the group is a classic group with members, or `protocol` says so) on
+ * the classic one. `prepare` sets the member's onAssignment before it joins.
+ */
+export async function joinConsumerGroup(
+  client: KafkaClient,
+  groupId: string,
+  topic: TopicMetadata,
+  protocol: GroupProtocol | undefined,
+  prepare: (member: GroupMembership) => void,
+): Promise<GroupMembership> {
+  const { ClassicGroupMember } = await import('./classic-group-member.ts');
+  const classic = () => {
+    const m = new ClassicGroupMember(client, groupId, topic);
+    prepare(m);
+    return m.join().then(() => m);
+  };
+  if (protocol === 'classic') return classic();
+  const conn = await coordinatorFor(client, groupId);
+  if (!conn.supports(ApiKey.ConsumerGroupHeartbeat)) {
+    if (protocol === 'consumer') {
+      throw new KafkaClientError(
+        KafkaClientErrorCodes.unsupportedVersion,
+        `--group-protocol consumer needs KIP-848 (ConsumerGroupHeartbeat, Kafka 4.0+), which ${conn.address} does not support`,
+      );
+    }
+    return classic();
+  }
+  const member = new GroupMember(client, groupId, topic);
+  prepare(member);
+  try {
+    await member.join();
+    return member;
+  } catch (err) {
+    // A classic group with members: join it their way.
+    if (protocol === undefined && err instanceof KafkaError && err.errorCode === ErrorCode.GROUP_ID_NOT_FOUND) {
+      return classic();
+    }
+    throw err;
+  }
+}
+
 /** Errors after which the member finds its coordinator again and retries. */
 const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
   ErrorCode.COORDINATOR_NOT_AVAILABLE,
@@ -30,7 +93,7 @@ const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
   ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
 ]);
 
-export class GroupMember {
+export class GroupMember implements GroupMembership {
   readonly groupId: string;
   /** KIP-1082: the member generates its own id. */
   readonly memberId = randomBytes(16).toString('base64url');
