@@ -6,7 +6,13 @@
  * waiting for a topic's metadata, and a stdout writer that honours backpressure.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { KafkaClient, KafkaClientError, parseHostPort, type TopicMetadata } from '../network/kafka-client.ts';
+import {
+  KafkaClient,
+  KafkaClientError,
+  KafkaClientErrorCodes,
+  parseHostPort,
+  type TopicMetadata,
+} from '../network/kafka-client.ts';
 import { ErrorCode, errorName, KafkaError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 
@@ -183,11 +189,26 @@ export async function runCommand(command: string, _usage: string, body: () => Pr
       return 2;
     }
     if (err instanceof KafkaError || err instanceof KafkaClientError || err instanceof ProtocolError) {
-      console.error(`samsa ${command}: ${err.message}`);
+      console.error(`samsa ${command}: ${err.message}${hint(err)}`);
       return 1;
     }
     throw err;
   }
+}
+
+/** What to do about the commonest errors, appended to their line. */
+function hint(err: Error): string {
+  if (err instanceof KafkaClientError && err.code === KafkaClientErrorCodes.connect) {
+    return ` (is a broker listening there? name one with -b HOST:PORT or ${BROKERS_ENV})`;
+  }
+  if (
+    err instanceof KafkaError &&
+    err.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION &&
+    /^topic '[^']*': /.test(err.message)
+  ) {
+    return ` (no such topic: 'samsa topic list' shows them)`;
+  }
+  return '';
 }
 
 /** Errors worth retrying while a topic is being created or a leader elected. */
