@@ -1,7 +1,14 @@
-import type { ConnectionInfo, FrameHandler, NetworkLogger } from '../network/connection.ts';
+import {
+  type ClientIdentity,
+  type ConnectionInfo,
+  clientFields,
+  type FrameHandler,
+  type NetworkLogger,
+} from '../network/connection.ts';
 import { LogRateLimiter, suppressedField } from '../network/log-limiter.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
+import type { ApiVersionsRequest } from '../protocol/messages/018-api-versions.ts';
 import { apiKeyInfo, requestHeaderVersion, responseHeaderVersion } from '../protocol/messages/api-keys.ts';
 import { readRequestHeader } from '../protocol/messages/request-header.ts';
 import { writeResponseHeader } from '../protocol/messages/response-header.ts';
@@ -81,6 +88,7 @@ export class RequestDispatcher {
       if (apiKey === API_VERSIONS_KEY) return this.unsupportedApiVersions(ctx, handler);
       throw err;
     }
+    if (connection.client === undefined) this.identify(connection, header.clientId, apiKey, apiVersion, request);
     if (r.remaining !== 0) {
       // Kafka parses what the schema names and ignores the rest of the frame (RequestContext.
       // parseRequest), and clients rely on it: librdkafka 2.x ends every all-topics Metadata v9+
@@ -109,6 +117,30 @@ export class RequestDispatcher {
       );
     }
     return this.encodeOrFail(ctx, handler, request, result);
+  }
+
+  /**
+   * The client's first request names it: its client id, and (ApiVersions v3+, KIP-511, the
+   * first request of every modern client) its software name and version. One debug line.
+   */
+  private identify(
+    connection: ConnectionInfo,
+    clientId: string | null,
+    apiKey: number,
+    apiVersion: number,
+    request: unknown,
+  ): void {
+    const client: ClientIdentity = { clientId };
+    if (apiKey === API_VERSIONS_KEY && apiVersion >= 3) {
+      const { clientSoftwareName, clientSoftwareVersion } = request as ApiVersionsRequest;
+      if (clientSoftwareName !== '') client.softwareName = clientSoftwareName;
+      if (clientSoftwareVersion !== '') client.softwareVersion = clientSoftwareVersion;
+    }
+    connection.client = client;
+    this.log.debug(
+      { connection: connection.id, remote: connection.remoteAddress, ...clientFields(client) },
+      'client identified',
+    );
   }
 
   /** A response the codec refuses (a handler bug) is logged and answered as UNKNOWN_SERVER_ERROR. */

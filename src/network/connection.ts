@@ -12,6 +12,13 @@ export interface NetworkLogger {
   warn(obj: object, msg: string): void;
 }
 
+/** How a client named itself: the client id of its first request, its software from ApiVersions v3+ (KIP-511). */
+export interface ClientIdentity {
+  clientId: string | null;
+  softwareName?: string;
+  softwareVersion?: string;
+}
+
 export interface ConnectionInfo {
   readonly id: number;
   /** `host:port` of the client. */
@@ -19,6 +26,18 @@ export interface ConnectionInfo {
   /** The client's host alone (log lines a client causes are rate-limited per host). */
   readonly remoteHost: string;
   readonly listener: string;
+  /** Set by the dispatcher at the first request (for the connection's debug lines). */
+  client?: ClientIdentity | undefined;
+}
+
+/** The client's identity as log fields. */
+export function clientFields(client: ClientIdentity | undefined): object {
+  if (client === undefined) return {};
+  return {
+    clientId: client.clientId,
+    ...(client.softwareName === undefined ? {} : { clientSoftwareName: client.softwareName }),
+    ...(client.softwareVersion === undefined ? {} : { clientSoftwareVersion: client.softwareVersion }),
+  };
 }
 
 /**
@@ -108,6 +127,7 @@ export class Connection implements ConnectionInfo {
   readonly remoteAddress: string;
   readonly remoteHost: string;
   readonly listener: string;
+  client: ClientIdentity | undefined;
   private readonly socket: Socket;
   private readonly frames: FrameReader;
   private readonly slots: Slot[] = [];
@@ -164,10 +184,22 @@ export class Connection implements ConnectionInfo {
       if (this.parked) this.pump();
     });
     socket.on('error', (err) => context.log.debug({ connection: this.id, err }, 'socket error'));
+    const openedAt = performance.now();
+    context.log.debug({ connection: id, remote: this.remoteAddress, listener }, 'connection opened');
     socket.on('close', () => {
       this.closed = true;
       this.releaseAll();
       context.onClose(this);
+      context.log.debug(
+        {
+          connection: id,
+          remote: this.remoteAddress,
+          listener,
+          ...clientFields(this.client),
+          durationMs: Math.round(performance.now() - openedAt),
+        },
+        'connection closed',
+      );
     });
   }
 

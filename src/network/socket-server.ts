@@ -94,7 +94,8 @@ export class SocketServer {
   async listen(addresses: ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const address of addresses) {
-      const listener = `${address.host}:${address.port}`;
+      // The bound port once listening (port 0 is given one): what connections name as their listener.
+      let listener = `${address.host}:${address.port}`;
       // Paused, so that nothing is read before the socket is adopted with the shared buffer.
       const server = createServer({ noDelay: true, pauseOnConnect: true }, (accepted) =>
         this.accept(accepted, listener),
@@ -111,6 +112,7 @@ export class SocketServer {
       server.on('error', (err) => this.log.warn({ err }, 'listener error'));
       const info = server.address();
       if (info === null || typeof info === 'string') throw new Error('listener has no address');
+      listener = `${address.host}:${info.port}`;
       bound.push({ host: address.host, port: info.port });
       this.servers.push(server);
     }

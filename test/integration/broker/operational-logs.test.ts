@@ -8,6 +8,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Admin } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import { startBroker } from '../../../src/broker.ts';
 import { CLEAN_SHUTDOWN_FILE } from '../../../src/storage/log-manager.ts';
@@ -196,5 +197,64 @@ test('recovery at start is logged: logs recovered, bytes truncated, time taken; 
       truncatedBytes: clean?.truncatedBytes,
     },
     { logs: 2, cleanShutdown: true, recoveredLogs: 0, truncatedBytes: 0 },
+  );
+});
+
+test('connections opened and closed are logged at debug with the remote address, client id and client software', async (t) => {
+  const logs = new LogCapture('debug');
+  const broker = await startBroker({ logger: logs.logger });
+  t.after(() => broker.close());
+
+  // @platformatic/kafka names itself in ApiVersions v3+ (KIP-511).
+  const admin = new Admin({ clientId: 'ops-admin', bootstrapBrokers: [broker.bootstrap] });
+  await admin.metadata({ topics: [] });
+  const identified = await logs.waitFor((l) => l.msg === 'client identified' && l.clientId === 'ops-admin');
+  assert.equal(identified.level, LEVEL.debug);
+  assert.equal(identified.clientSoftwareName, 'platformatic-kafka');
+  assert.match(String(identified.clientSoftwareVersion), /^\d+\.\d+\.\d+/);
+  assert.match(String(identified.remote), /^127\.0\.0\.1:\d+$/);
+  const opened = logs.lines.find((l) => l.msg === 'connection opened' && l.connection === identified.connection);
+  assert.equal(opened?.level, LEVEL.debug);
+  assert.equal(opened?.remote, identified.remote);
+  assert.equal(opened?.listener, `127.0.0.1:${broker.listeners[0]!.port}`);
+  await admin.close();
+  const closed = await logs.waitFor((l) => l.msg === 'connection closed' && l.connection === identified.connection);
+  assert.equal(closed.level, LEVEL.debug);
+  assert.equal(closed.remote, identified.remote);
+  assert.equal(closed.clientId, 'ops-admin');
+  assert.equal(closed.clientSoftwareName, 'platformatic-kafka');
+  assert.equal(closed.clientSoftwareVersion, identified.clientSoftwareVersion);
+  assert.equal(typeof closed.durationMs, 'number');
+
+  // kafkajs sends ApiVersions v2, without software fields: its client id alone.
+  const kafka = new Kafka({ clientId: 'ops-kafkajs', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+  const kAdmin = kafka.admin();
+  await kAdmin.connect();
+  await kAdmin.listTopics();
+  await kAdmin.disconnect();
+  const kClosed = await logs.waitFor((l) => l.msg === 'connection closed' && l.clientId === 'ops-kafkajs');
+  assert.equal(kClosed.clientSoftwareName, undefined);
+  assert.match(String(kClosed.remote), /^127\.0\.0\.1:\d+$/);
+
+  // A connection that sends nothing is opened and closed without a client.
+  const silent = await WireClient.connect(broker.bootstrap);
+  const silentOpened = await logs.waitFor(
+    (l) =>
+      l.msg === 'connection opened' &&
+      !logs.lines.some((c) => c.msg === 'client identified' && c.connection === l.connection) &&
+      l.connection !== identified.connection &&
+      !logs.lines.some((c) => c.msg === 'connection closed' && c.connection === l.connection),
+  );
+  silent.close();
+  const silentClosed = await logs.waitFor(
+    (l) => l.msg === 'connection closed' && l.connection === silentOpened.connection,
+  );
+  assert.equal(silentClosed.clientId, undefined);
+
+  // None of these lines at info.
+  assert.ok(
+    logs.lines
+      .filter((l) => /^connection (opened|closed)$|^client identified$/.test(l.msg))
+      .every((l) => l.level === LEVEL.debug),
   );
 });
