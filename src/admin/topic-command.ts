@@ -41,7 +41,7 @@ Actions:
   delete        --topic T [--topic T2]... [--if-exists]
   alter-config  --topic T [--set K=V]... [--delete K]...
   add-partitions --topic T (--num N | --partitions TOTAL) [--validate-only]
-                add N partitions (like rpk), or grow to TOTAL (like kafka-topics.sh --alter)
+                add N partitions (like rpk), or grow to TOTAL (like kafka-topics.sh's alter)
   trim          --topic T --offset N|end [--partition P]... [--format json]
                 delete the records before offset N (end: every record) of each partition
                 (DeleteRecords, like kafka-delete-records.sh and rpk topic trim-prefix)

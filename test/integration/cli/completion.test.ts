@@ -39,6 +39,16 @@ test('every option the completion offers is in the command --help', async () => 
   }
 });
 
+test('every option in a command --help is offered by the completion', async () => {
+  for (const command of ['cluster', 'topic', 'produce', 'consume', 'perf', 'group']) {
+    const help = (await runCli([command, '--help'])).stdout;
+    const offered = new Set(COMPLETION_TABLE[command]!.options);
+    for (const option of new Set(help.match(/--[a-z][a-z-]*/g) ?? [])) {
+      assert.ok(offered.has(option), `'samsa ${command} --help' has ${option}, the completion does not`);
+    }
+  }
+});
+
 test('zsh completion script is valid zsh; bad shells are one-line errors', async (t) => {
   const zsh = await runCli(['completion', 'zsh']);
   assert.equal(zsh.code, 0, zsh.stderr);
