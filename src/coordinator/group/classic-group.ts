@@ -15,6 +15,7 @@
  * Invariants: a member is in `members` or in `pendingMembers` (KIP-394), never both; every
  * static member has exactly one entry in `staticMembers`; `leaderId` is a member or null.
  */
+import { readConsumerProtocolAssignment } from '../../protocol/messages/data/consumer-protocol-assignment.ts';
 import { readConsumerProtocolSubscription } from '../../protocol/messages/data/consumer-protocol-subscription.ts';
 import { Reader } from '../../protocol/reader.ts';
 import { snapshotObject } from './undo-log.ts';
@@ -279,4 +280,38 @@ export function decodeSubscription(metadata: Buffer): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The partitions of a ConsumerProtocolAssignment (int16 version + struct), or undefined. */
+export function assignedPartitionCount(assignment: Buffer): number | undefined {
+  if (assignment.length === 0) return 0;
+  try {
+    const r = new Reader(assignment);
+    const version = r.int16();
+    let n = 0;
+    for (const tp of readConsumerProtocolAssignment(r, Math.min(version, 3)).assignedPartitions) {
+      n += tp.partitions.length;
+    }
+    return n;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How much the leader assigned, for the rebalance's log line: partitions (consumer protocol), or
+ * the assignments' bytes when the protocol is another one (Connect, Streams' own metadata aside).
+ */
+export function assignmentSizes(group: ClassicGroup): { assignedPartitions: number } | { assignmentBytes: number } {
+  let partitions = 0;
+  let bytes = 0;
+  let decodable = group.protocolType === 'consumer';
+  for (const m of group.members.values()) {
+    bytes += m.assignment.length;
+    if (!decodable) continue;
+    const n = assignedPartitionCount(m.assignment);
+    if (n === undefined) decodable = false;
+    else partitions += n;
+  }
+  return decodable ? { assignedPartitions: partitions } : { assignmentBytes: bytes };
 }

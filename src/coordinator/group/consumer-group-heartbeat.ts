@@ -92,6 +92,19 @@ export interface DescribedConsumerGroup {
 const LEAVE_GROUP_MEMBER_EPOCH = -1;
 const LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2;
 
+const MEMBER_STATE_NAMES: Record<number, string> = {
+  [MemberState.Stable]: 'stable',
+  [MemberState.UnrevokedPartitions]: 'unrevoked_partitions',
+  [MemberState.UnreleasedPartitions]: 'unreleased_partitions',
+  [MemberState.Unknown]: 'unknown',
+};
+
+function partitionCount(a: Assignment): number {
+  let n = 0;
+  for (const ps of a.values()) n += ps.size;
+  return n;
+}
+
 function fail(errorCode: number, message?: string): never {
   throw new KafkaError(errorCode, message);
 }
@@ -156,6 +169,10 @@ export class ConsumerGroupProtocol {
 
   private emit(record: CoordinatorRecord): void {
     this.coordinator.emit(record, true);
+  }
+
+  private logEvent(level: 'info' | 'debug', fields: object, msg: string): void {
+    this.coordinator.logEvent(level, fields, msg);
   }
 
   private get config() {
@@ -377,6 +394,35 @@ export class ConsumerGroupProtocol {
     if (bumpGroupEpoch || !group.exists) {
       this.emit({ type: 'ConsumerGroupMetadata', group: group.groupId, value: { epoch: group.groupEpoch + 1 } });
     }
+    if (before === undefined) {
+      // One line per member joining; it carries the group epoch the join moved the group to.
+      this.logEvent(
+        'info',
+        {
+          group: group.groupId,
+          memberId,
+          ...(next.instanceId === null ? {} : { instanceId: next.instanceId }),
+          clientId: next.clientId,
+          clientHost: next.clientHost,
+          ...(next.subscribedTopicRegex === null
+            ? { subscribedTopics: next.subscribedTopicNames }
+            : { subscribedTopicRegex: next.subscribedTopicRegex }),
+          groupEpoch: group.groupEpoch,
+          members: group.members.size,
+        },
+        'member joined consumer group',
+      );
+    } else if (bumpGroupEpoch) {
+      this.logEvent(
+        'info',
+        {
+          group: group.groupId,
+          groupEpoch: group.groupEpoch,
+          reason: subscriptionChanged ? `member ${memberId} changed its subscription` : 'subscribed topics changed',
+        },
+        'bumped consumer group epoch',
+      );
+    }
 
     // 3. Target assignment.
     if (group.groupEpoch > group.assignmentEpoch) this.computeTargetAssignment(group);
@@ -404,6 +450,11 @@ export class ConsumerGroupProtocol {
   }
 
   private replaceStaticMember(group: ConsumerGroup, old: ConsumerGroupMember, newMemberId: string): void {
+    this.logEvent(
+      'info',
+      { group: group.groupId, instanceId: old.instanceId, memberId: newMemberId, previousMemberId: old.memberId },
+      'static member rejoined consumer group with a new member id, replacing its previous one',
+    );
     this.coordinator.timers.cancel(this.sessionTimer(group.groupId, old.memberId));
     this.coordinator.timers.cancel(this.revocationTimer(group.groupId, old.memberId));
     const target = group.targetAssignment.get(old.memberId);
@@ -555,6 +606,19 @@ export class ConsumerGroupProtocol {
       group: group.groupId,
       value: { assignmentEpoch: group.groupEpoch },
     });
+    let partitions = 0;
+    for (const a of target.values()) for (const ps of a.values()) partitions += ps.size;
+    this.logEvent(
+      'debug',
+      {
+        group: group.groupId,
+        groupEpoch: group.groupEpoch,
+        assignor: this.assignorName(group),
+        members: members.length,
+        assignedPartitions: partitions,
+      },
+      'computed a new target assignment',
+    );
   }
 
   /** Moves a member towards its target assignment: revoke first, then assign what is free. */
@@ -633,6 +697,7 @@ export class ConsumerGroupProtocol {
     ) {
       return;
     }
+    const wasReconciled = member.state === MemberState.Stable && member.memberEpoch === group.groupEpoch;
     this.emit({
       type: 'ConsumerGroupCurrentMemberAssignment',
       group: group.groupId,
@@ -645,6 +710,46 @@ export class ConsumerGroupProtocol {
         partitionsPendingRevocation: fromAssignment(value.pending),
       },
     });
+    this.logEvent(
+      'debug',
+      {
+        group: group.groupId,
+        memberId: member.memberId,
+        memberEpoch: value.memberEpoch,
+        previousMemberEpoch: value.previousMemberEpoch,
+        state: MEMBER_STATE_NAMES[value.state] ?? value.state,
+        assignedPartitions: partitionCount(value.assigned),
+        partitionsPendingRevocation: partitionCount(value.pending),
+      },
+      'member assignment state changed',
+    );
+    if (!wasReconciled && value.state === MemberState.Stable && value.memberEpoch === group.groupEpoch) {
+      this.maybeLogStabilized(group);
+    }
+  }
+
+  /**
+   * The rebalance is complete when every member holds its target assignment at the group
+   * epoch: one line then (checked only when a member reaches it, so once per member per epoch).
+   */
+  private maybeLogStabilized(group: ConsumerGroup): void {
+    if (group.assignmentEpoch !== group.groupEpoch) return;
+    let partitions = 0;
+    for (const m of group.members.values()) {
+      if (m.state !== MemberState.Stable || m.memberEpoch !== group.groupEpoch) return;
+      partitions += partitionCount(m.assignedPartitions);
+    }
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        groupEpoch: group.groupEpoch,
+        members: group.members.size,
+        assignedPartitions: partitions,
+        assignor: this.assignorName(group),
+      },
+      'stabilized consumer group',
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -663,6 +768,11 @@ export class ConsumerGroupProtocol {
     if (member === undefined)
       fail(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${req.memberId} is not in group ${req.groupId}.`);
     if (req.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
+      this.logEvent(
+        'info',
+        { group: group.groupId, memberId: member.memberId, instanceId: member.instanceId },
+        'static member left consumer group temporarily; it keeps its partitions until its session times out',
+      );
       // A static member leaving temporarily keeps its assignment until its session expires.
       this.emit({
         type: 'ConsumerGroupCurrentMemberAssignment',
@@ -677,7 +787,7 @@ export class ConsumerGroupProtocol {
         },
       });
     } else {
-      this.removeMember(group, member.memberId);
+      this.removeMember(group, member.memberId, 'left the group');
     }
     return {
       errorCode: ErrorCode.NONE,
@@ -696,12 +806,26 @@ export class ConsumerGroupProtocol {
   }
 
   /** Removes a member (left or fenced); the group epoch moves so the others are reassigned. */
-  removeMember(group: ConsumerGroup, memberId: string): void {
+  removeMember(group: ConsumerGroup, memberId: string, reason: string): void {
+    const member = group.members.get(memberId);
     this.coordinator.timers.cancel(this.sessionTimer(group.groupId, memberId));
     this.coordinator.timers.cancel(this.revocationTimer(group.groupId, memberId));
     this.removeMemberRecords(group, memberId);
     this.refreshSubscriptionMetadata(group);
     this.emit({ type: 'ConsumerGroupMetadata', group: group.groupId, value: { epoch: group.groupEpoch + 1 } });
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        memberId,
+        ...(member?.instanceId == null ? {} : { instanceId: member.instanceId }),
+        ...(member === undefined ? {} : { clientId: member.clientId, clientHost: member.clientHost }),
+        groupEpoch: group.groupEpoch,
+        members: group.members.size,
+        reason,
+      },
+      'member left consumer group',
+    );
   }
 
   private sessionTimer(groupId: string, memberId: string): string {
@@ -719,7 +843,7 @@ export class ConsumerGroupProtocol {
       this.coordinator.now() + this.config.consumerGroupSessionTimeoutMs,
       () => {
         const g = this.consumerGroup(groupId);
-        if (g?.members.has(memberId)) this.removeMember(g, memberId);
+        if (g?.members.has(memberId)) this.removeMember(g, memberId, 'session timeout');
       },
       groupId,
     );
@@ -745,7 +869,7 @@ export class ConsumerGroupProtocol {
           m.state === MemberState.UnrevokedPartitions &&
           m.memberEpoch === memberEpoch
         ) {
-          this.removeMember(g, memberId);
+          this.removeMember(g, memberId, 'did not revoke its partitions within the rebalance timeout');
         }
       },
       groupId,

@@ -206,6 +206,8 @@ export class GroupCoordinatorService {
     this.coordinator = new GroupCoordinator({
       clock: options.clock,
       config: options.config,
+      // Rebalances and members joining and leaving, once appended (the pino logger's debug too).
+      logger: options.logger,
       topics: {
         byName: (name) => {
           const t = options.topics.get(name);

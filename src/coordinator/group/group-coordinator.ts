@@ -29,6 +29,7 @@ import type { GroupMetadataValue } from '../../protocol/messages/coordinator/gro
 import type { OffsetCommitValue } from '../../protocol/messages/coordinator/offset-commit-value.ts';
 import type { Clock } from '../../util/clock.ts';
 import {
+  assignmentSizes,
   ClassicGroup,
   ClassicGroupMember,
   ClassicGroupState,
@@ -236,6 +237,14 @@ export interface GroupCoordinatorOptions {
   topics?: TopicLookup;
   /** Member id suffixes; random UUIDs by default (tests inject a counter). */
   newId?: () => string;
+  /** Where rebalances and members joining and leaving are logged (after their records are appended). */
+  logger?: GroupEventLogger | undefined;
+}
+
+/** The part of a pino logger the group coordinator logs to. */
+export interface GroupEventLogger {
+  info(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
 }
 
 export class GroupCoordinator {
@@ -253,9 +262,11 @@ export class GroupCoordinator {
   #completions: (() => void)[] = [];
   #undo: UndoLog | undefined;
   #onFailure: ((errorCode: number) => void)[] = [];
+  readonly #logger: GroupEventLogger | undefined;
 
   constructor(options: GroupCoordinatorOptions) {
     this.clock = options.clock;
+    this.#logger = options.logger;
     this.config = { ...DEFAULT_GROUP_COORDINATOR_CONFIG, ...options.config };
     this.newId = options.newId ?? randomUUID;
     this.consumerProtocol = new ConsumerGroupProtocol(
@@ -366,6 +377,21 @@ export class GroupCoordinator {
 
   complete(fn: () => void): void {
     this.#completions.push(fn);
+  }
+
+  /**
+   * A log line about what the current operation did (a rebalance step, a member joining or
+   * leaving), written once its records are appended: never for a change that is undone, nor for
+   * records replayed at load. The fields are taken now.
+   */
+  logEvent(level: 'info' | 'debug', fields: object, msg: string): void {
+    const log = this.#logger;
+    if (log === undefined || this.#undo === undefined) return;
+    if (level === 'debug') {
+      if (log.debug !== undefined) this.#completions.push(() => log.debug?.(fields, msg));
+    } else {
+      this.#completions.push(() => log.info(fields, msg));
+    }
   }
 
   now(): number {
@@ -545,6 +571,11 @@ export class GroupCoordinator {
         group.groupId,
       );
       this.complete(() => sink(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED)));
+      this.logEvent(
+        'debug',
+        { group: group.groupId, memberId: newMemberId, clientId: info.clientId, clientHost: info.clientHost },
+        'new member id given to a joining member; it is to rejoin with it (KIP-394)',
+      );
       return;
     }
     this.addMemberAndRebalance(info, req, rebalanceTimeoutMs, group, newMemberId, sink);
@@ -650,6 +681,18 @@ export class GroupCoordinator {
     });
     member.joinSink = sink;
     group.addMember(member);
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        memberId,
+        ...(req.groupInstanceId === null ? {} : { groupInstanceId: req.groupInstanceId }),
+        clientId: info.clientId,
+        clientHost: info.clientHost,
+        members: group.size,
+      },
+      'member joined group',
+    );
     // Until the join phase completes, the member is kept alive by its parked JoinGroup.
     this.rescheduleHeartbeat(group, member);
     if (group.isInState(ClassicGroupState.PreparingRebalance)) this.maybeCompleteJoin(group);
@@ -719,6 +762,18 @@ export class GroupCoordinator {
     if (wasLeader) group.leaderId = newMemberId;
     old.joinSink = sink;
     this.rescheduleHeartbeat(group, old);
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        groupInstanceId: req.groupInstanceId,
+        memberId: newMemberId,
+        previousMemberId: oldMemberId,
+        clientId: info.clientId,
+        clientHost: info.clientHost,
+      },
+      'static member rejoined group with a new member id, replacing its previous one',
+    );
 
     switch (group.state) {
       case ClassicGroupState.Stable: {
@@ -763,7 +818,18 @@ export class GroupCoordinator {
   // ------------------------------------------------------------------------------------------
   // Rebalance phases
 
-  private prepareRebalance(group: ClassicGroup, _reason: string): void {
+  private prepareRebalance(group: ClassicGroup, reason: string): void {
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        state: group.state,
+        generation: group.generationId,
+        members: group.size,
+        reason,
+      },
+      'preparing to rebalance group',
+    );
     if (group.isInState(ClassicGroupState.CompletingRebalance)) {
       // The sync phase is abandoned: parked SyncGroups learn a new rebalance began.
       for (const m of group.members.values()) {
@@ -831,7 +897,9 @@ export class GroupCoordinator {
     this.timers.cancel(this.joinTimer(group));
     // Dynamic members that did not rejoin in time are dropped; static ones wait for their session.
     for (const m of [...group.members.values()]) {
-      if (!m.isAwaitingJoin && !m.isStatic) this.removeMemberQuietly(group, m);
+      if (m.isAwaitingJoin || m.isStatic) continue;
+      this.removeMemberQuietly(group, m);
+      this.logMemberLeft(group, m, 'did not rejoin within the rebalance timeout');
     }
     if (group.size > 0 && ![...group.members.values()].some((m) => m.isAwaitingJoin)) {
       // Nobody rejoined (only absent static members remain): wait another rebalance timeout
@@ -853,9 +921,22 @@ export class GroupCoordinator {
     if (group.size === 0) group.protocolType = group.protocolType ?? null;
     group.transitionTo(group.size > 0 ? ClassicGroupState.CompletingRebalance : ClassicGroupState.Empty, this.now());
     if (group.isInState(ClassicGroupState.Empty)) {
+      this.logEvent('info', { group: group.groupId, generation: group.generationId }, 'group is now empty');
       this.storeGroup(group);
       return;
     }
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        generation: group.generationId,
+        members: group.size,
+        protocolType: group.protocolType,
+        protocol: group.protocolName,
+        leader: group.leaderId,
+      },
+      'stabilized group',
+    );
     for (const m of group.members.values()) {
       // Every member must sync in this generation; a static member that has not rejoined
       // gets no answer now (it learns of the generation from ILLEGAL_GENERATION), as in Kafka.
@@ -885,7 +966,9 @@ export class GroupCoordinator {
     if (group.pendingSyncMembers.size === 0) return;
     for (const id of [...group.pendingSyncMembers]) {
       const m = group.members.get(id);
-      if (m !== undefined) this.removeMemberQuietly(group, m);
+      if (m === undefined) continue;
+      this.removeMemberQuietly(group, m);
+      this.logMemberLeft(group, m, 'did not send SyncGroup within the rebalance timeout');
     }
     group.pendingSyncMembers.clear();
     this.prepareRebalance(group, 'members did not sync in time');
@@ -896,8 +979,24 @@ export class GroupCoordinator {
     group.removeMember(member.memberId);
   }
 
+  private logMemberLeft(group: ClassicGroup, member: ClassicGroupMember, reason: string): void {
+    this.logEvent(
+      'info',
+      {
+        group: group.groupId,
+        memberId: member.memberId,
+        ...(member.groupInstanceId === null ? {} : { groupInstanceId: member.groupInstanceId }),
+        clientId: member.clientId,
+        clientHost: member.clientHost,
+        members: group.size,
+        reason,
+      },
+      'member left group',
+    );
+  }
+
   /** Removes a member (left, expired or fenced) and moves the group on, as Kafka does. */
-  private removeMemberAndUpdateGroup(group: ClassicGroup, member: ClassicGroupMember): void {
+  private removeMemberAndUpdateGroup(group: ClassicGroup, member: ClassicGroupMember, reason: string): void {
     this.changing(member);
     if (member.joinSink !== undefined) {
       const s = member.joinSink;
@@ -910,6 +1009,7 @@ export class GroupCoordinator {
       this.complete(() => s(syncError(ErrorCode.UNKNOWN_MEMBER_ID)));
     }
     this.removeMemberQuietly(group, member);
+    this.logMemberLeft(group, member, reason);
     switch (group.state) {
       case ClassicGroupState.Stable:
       case ClassicGroupState.CompletingRebalance:
@@ -957,7 +1057,7 @@ export class GroupCoordinator {
       this.rescheduleHeartbeat(group, member);
       return;
     }
-    this.removeMemberAndUpdateGroup(group, member);
+    this.removeMemberAndUpdateGroup(group, member, 'session timeout');
   }
 
   private expirePendingMember(group: ClassicGroup, memberId: string): void {
@@ -1046,6 +1146,18 @@ export class GroupCoordinator {
           this.storeGroup(group);
           const generationId = group.generationId;
           this.onAppendFailure((errorCode) => this.assignmentNotStored(group, generationId, errorCode));
+          this.logEvent(
+            'info',
+            {
+              group: group.groupId,
+              generation: generationId,
+              leader: member.memberId,
+              members: group.size,
+              staticMembers: group.staticMembers.size,
+              ...assignmentSizes(group),
+            },
+            'assignment received from leader',
+          );
           group.transitionTo(ClassicGroupState.Stable, this.now());
           for (const m of group.members.values()) {
             if (m.syncSink === undefined) continue;
@@ -1163,7 +1275,7 @@ export class GroupCoordinator {
       const existing = group.staticMembers.get(groupInstanceId);
       if (existing === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
       if (memberId !== UNKNOWN_MEMBER_ID && memberId !== existing) return ErrorCode.FENCED_INSTANCE_ID;
-      this.removeMemberAndUpdateGroup(group, group.members.get(existing)!);
+      this.removeMemberAndUpdateGroup(group, group.members.get(existing)!, 'LeaveGroup');
       return ErrorCode.NONE;
     }
     if (group.pendingMembers.has(memberId)) {
@@ -1174,7 +1286,7 @@ export class GroupCoordinator {
     }
     const member = group.members.get(memberId);
     if (member === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
-    this.removeMemberAndUpdateGroup(group, member);
+    this.removeMemberAndUpdateGroup(group, member, 'LeaveGroup');
     return ErrorCode.NONE;
   }
 
