@@ -167,7 +167,7 @@ ${caseArms((c) => c.options)}
 _samsa() {
   local cur=\${COMP_WORDS[COMP_CWORD]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "${Object.keys(COMPLETION_TABLE).join(' ')} help" -- "$cur") )
+    COMPREPLY=( $(compgen -W "${Object.keys(COMPLETION_TABLE).join(' ')} help --help --version" -- "$cur") )
     return
   fi
   local cmd=\${COMP_WORDS[1]}
@@ -205,7 +205,7 @@ ${caseArms((c) => c.options)}
 _samsa() {
   local cur=\${words[CURRENT]}
   if (( CURRENT == 2 )); then
-    compadd -- ${Object.keys(COMPLETION_TABLE).join(' ')} help
+    compadd -- ${Object.keys(COMPLETION_TABLE).join(' ')} help --help --version
     return
   fi
   local cmd=\${words[2]}

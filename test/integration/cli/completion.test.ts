@@ -20,6 +20,7 @@ COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _samsa; printf '%s\\n' "
 
 test('bash completion: commands, actions, options, option values', async () => {
   assert.deepEqual(await complete(['samsa', 'c']), ['cluster', 'consume', 'completion']);
+  assert.deepEqual(await complete(['samsa', '--v']), ['--version']);
   assert.deepEqual(await complete(['samsa', 'group', 'de']), ['describe', 'delete', 'delete-offsets']);
   assert.deepEqual(await complete(['samsa', 'consume', '--exit']), ['--exit-at-end']);
   assert.deepEqual(await complete(['samsa', 'topic', 'describe', '--bootstrap-s']), ['--bootstrap-server']);
