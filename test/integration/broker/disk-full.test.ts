@@ -169,6 +169,12 @@ test('disk full: appends fail with KAFKA_STORAGE_ERROR, reads go on, the conditi
     acked.set(p.baseOffset, i);
   }
   assert.equal((await describeLogDirs(conn)).results[0]!.errorCode, 0);
+  // The log says the directory is back, once, at info.
+  const back = lines.filter((l) => l.msg === 'log directory has space again; appends resume');
+  assert.deepEqual(
+    back.map((l) => [l.level, l.dir]),
+    [[30, errorLines[0]!.dir]],
+  );
   const healthy = await runCli(['topic', 'describe', '--bootstrap', broker.bootstrap, '--topic', 'full']);
   assert.doesNotMatch(healthy.stdout + healthy.stderr, /KAFKA_STORAGE_ERROR/);
   await createTopic(conn, 'another', 1);
