@@ -1227,7 +1227,8 @@ export class PartitionLog {
           this.#reportCorruption(err);
           throw err;
         }
-        (retried ??= new Set()).add(seg);
+        retried ??= new Set();
+        retried.add(seg);
         // Once per segment, however many readers ran into it; a holder of the queue rebuilds
         // itself (waiting for a rebuild queued behind it would never end).
         if (underQueue) {
