@@ -11,6 +11,7 @@ import { Consumer, stringDeserializers } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import { startBroker } from '../../../src/broker.ts';
 import { LEVEL, LogCapture, type LogLine } from '../../helpers/log-capture.ts';
+import { WireClient } from '../../helpers/wire-client.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -215,4 +216,56 @@ test('a KIP-848 consumer group (@platformatic/kafka): members joining and leavin
   assert.ok(steps.length >= 3);
   assert.ok(steps.every((l) => l.level === LEVEL.debug));
   assert.ok(steps.some((l) => l.memberId === joined[0]!.memberId && l.memberEpoch === 3 && l.state === 'stable'));
+});
+
+test('a classic member whose session times out is logged as leaving, and the emptied group as such', async (t) => {
+  const logs = new LogCapture('info');
+  const broker = await startBroker({
+    logger: logs.logger,
+    overrides: {
+      'offsets.topic.num.partitions': '1',
+      'group.initial.rebalance.delay.ms': '0',
+      'group.min.session.timeout.ms': '100',
+    },
+  });
+  t.after(() => broker.close());
+  const client = await WireClient.connect(broker.bootstrap);
+  t.after(() => client.close());
+  await client.request(10, 1, { key: 'silent-g', keyType: 0 });
+  // JoinGroup v3 (before KIP-394: no second round trip); retried while the coordinator loads.
+  let joined: { errorCode: number; memberId: string; generationId: number };
+  do {
+    joined = await client.request(11, 3, {
+      groupId: 'silent-g',
+      sessionTimeoutMs: 300,
+      rebalanceTimeoutMs: 1000,
+      memberId: '',
+      groupInstanceId: null,
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: Buffer.alloc(0) }],
+    });
+  } while (joined.errorCode === 14 || joined.errorCode === 15);
+  assert.equal(joined.errorCode, 0);
+  const synced = await client.request<{ errorCode: number }>(14, 2, {
+    groupId: 'silent-g',
+    generationId: joined.generationId,
+    memberId: joined.memberId,
+    groupInstanceId: null,
+    assignments: [{ memberId: joined.memberId, assignment: Buffer.alloc(0) }],
+  });
+  assert.equal(synced.errorCode, 0);
+  // No heartbeat follows.
+  const left = await logs.waitFor((l) => l.msg === 'member left group' && l.group === 'silent-g');
+  assert.equal(left.level, LEVEL.info);
+  assert.equal(left.memberId, joined.memberId);
+  assert.equal(left.reason, 'session timeout');
+  assert.equal(left.clientId, 'wire-client');
+  assert.equal(left.members, 0);
+  const empty = await logs.waitFor((l) => l.msg === 'group is now empty' && l.group === 'silent-g');
+  assert.equal(empty.generation, 2);
+  const assigned = logs.withMsg('assignment received from leader').filter((l) => l.group === 'silent-g');
+  assert.deepEqual(
+    assigned.map((l) => [l.generation, l.members, l.assignedPartitions]),
+    [[1, 1, 0]],
+  );
 });
