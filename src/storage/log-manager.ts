@@ -52,6 +52,8 @@ export const CLEAN_SHUTDOWN_FILE = '.kafka_cleanshutdown';
 export const DELETE_DIR_SUFFIX = '-delete';
 /** Logs closed at once at shutdown. */
 const SHUTDOWN_CONCURRENCY = 16;
+/** From this many logs to recover, recovery logs its progress (every tenth of them). */
+export const RECOVERY_PROGRESS_MIN_LOGS = 100;
 
 export interface LogManagerOptions {
   dataDirs: readonly string[];
@@ -252,6 +254,12 @@ export class LogManager {
         );
         this.#logs.set(k, { log, dir });
         loaded.push(log);
+        if (progressStep > 0 && loaded.length % progressStep === 0 && loaded.length < loads.length) {
+          this.#logger.info(
+            { dir: dir.path, recovered: loaded.length, logs: loads.length, ms: this.#clock.now() - started },
+            'recovering logs: progress',
+          );
+        }
       });
     }
     // Many logs at a time: loading is a few small file system calls per log, and the thread pool
@@ -259,6 +267,8 @@ export class LogManager {
     // ~0.5 s 32 at a time).
     const concurrency = 32;
     const loaded: PartitionLog[] = [];
+    // A large recovery says how far it got, every tenth of the logs.
+    const progressStep = !clean && loads.length >= RECOVERY_PROGRESS_MIN_LOGS ? Math.ceil(loads.length / 10) : 0;
     if (!clean && loads.length > 0) {
       // Recovery reads data: it may take a while, and the operator should know why.
       this.#logger.info(

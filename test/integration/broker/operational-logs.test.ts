@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import { startBroker } from '../../../src/broker.ts';
-import { CLEAN_SHUTDOWN_FILE } from '../../../src/storage/log-manager.ts';
+import { CLEAN_SHUTDOWN_FILE, RECOVERY_PROGRESS_MIN_LOGS } from '../../../src/storage/log-manager.ts';
 import { LEVEL, LogCapture } from '../../helpers/log-capture.ts';
 import { WireClient } from '../../helpers/wire-client.ts';
 
@@ -257,4 +257,34 @@ test('connections opened and closed are logged at debug with the remote address,
       .filter((l) => /^connection (opened|closed)$|^client identified$/.test(l.msg))
       .every((l) => l.level === LEVEL.debug),
   );
+});
+
+test('a large recovery logs its progress every tenth of the logs', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'samsa-oplogs-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  let broker = await startBroker({ dataDir });
+  const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: 'wide', numPartitions: RECOVERY_PROGRESS_MIN_LOGS + 20 }] });
+  await admin.disconnect();
+  await broker.close();
+  await rm(join(dataDir, CLEAN_SHUTDOWN_FILE));
+
+  const logs = new LogCapture('info');
+  broker = await startBroker({ dataDir, logger: logs.logger });
+  t.after(() => broker.close());
+  const total = RECOVERY_PROGRESS_MIN_LOGS + 20;
+  const progress = logs.withMsg('recovering logs: progress');
+  assert.deepEqual(
+    progress.map((l) => [l.level, l.recovered, l.logs]),
+    Array.from({ length: 9 }, (_, i) => [LEVEL.info, (i + 1) * (total / 10), total]),
+  );
+  assert.ok(progress.every((l) => typeof l.ms === 'number' && l.dir === dataDir));
+  const [loaded] = logs.withMsg('loaded log directory');
+  assert.equal(loaded?.recoveredLogs, total);
+  // A clean start of the same directory has nothing to report on the way.
+  await broker.close();
+  const clean = new LogCapture('info');
+  broker = await startBroker({ dataDir, logger: clean.logger });
+  assert.equal(clean.withMsg('recovering logs: progress').length, 0);
 });
