@@ -19,10 +19,7 @@ function run(args: string[]): {
   stderr: () => string;
   exit: Promise<number | null>;
 } {
-  // No HTTP listener (its default port is fixed): tests running at once must not collide on it.
-  const child = spawn(process.execPath, [cli, 'start', '--http-listen', 'none', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, [cli, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   let err = '';
