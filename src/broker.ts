@@ -14,7 +14,9 @@ import {
   type ConfigSources,
   type HostPort,
   loadBrokerConfig,
+  parseHostPort,
 } from './broker-config.ts';
+import { type BrokerMetricsView, BrokerTopicStats, meteredLogService, type Readiness } from './broker-metrics.ts';
 import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
 import { GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
@@ -102,6 +104,11 @@ export interface StartBrokerOptions extends ConfigSources {
   temporary?: boolean;
   logger?: Logger;
   logLevel?: string;
+  /**
+   * `HOST:PORT` of the HTTP listener serving /metrics, /health and /ready (port 0: a free port);
+   * none when absent or 'none'.
+   */
+  httpListen?: string;
 }
 
 /**
@@ -126,6 +133,7 @@ const START_OPTIONS: ReadonlySet<string> = new Set<keyof StartBrokerOptions>([
   'temporary',
   'logger',
   'logLevel',
+  'httpListen',
 ]);
 
 /** A misspelt option would otherwise be ignored silently (a `datadir` would run in a temporary directory). */
@@ -203,27 +211,27 @@ function dataDirectoryError(err: unknown, dir: string): unknown {
   );
 }
 
-/** A listener that cannot be opened, as one line saying what to do. */
-function listenError(err: unknown): unknown {
+/** A listener that cannot be opened, as one line saying what to do (`option` names the flag that set it). */
+function listenError(err: unknown, option = '--listen'): unknown {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  const where = `${e.address?.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
+  const where = `${e.address?.includes(':') ? `[${e.address}]` : e.address}:${e.port}${option === '--listen' ? '' : ` (${option})`}`;
   switch (e.code) {
     case 'EADDRINUSE':
       return new BrokerStartError(
-        `cannot listen on ${where}: the port is in use (another broker or program listens there); stop it or give --listen another port`,
+        `cannot listen on ${where}: the port is in use (another broker or program listens there); stop it or give ${option} another port`,
       );
     case 'EADDRNOTAVAIL':
       return new BrokerStartError(
-        `cannot listen on ${where}: ${e.address} is not an address of this machine; give --listen one of its addresses, or 0.0.0.0`,
+        `cannot listen on ${where}: ${e.address} is not an address of this machine; give ${option} one of its addresses, or 0.0.0.0`,
       );
     case 'EACCES':
       return new BrokerStartError(
-        `cannot listen on ${where}: permission denied (ports below 1024 need privileges); give --listen a port above 1023`,
+        `cannot listen on ${where}: permission denied (ports below 1024 need privileges); give ${option} a port above 1023`,
       );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new BrokerStartError(
-        `cannot listen on ${where}: the host name does not resolve; give --listen an address`,
+        `cannot listen on ${where}: the host name does not resolve; give ${option} an address`,
       );
     default:
       return err;
@@ -253,6 +261,8 @@ export interface RunningBroker {
   readonly requestMetrics: RequestMetrics;
   /** Bytes the network layer holds for clients now (requests, unparsed bytes, unwritten responses). */
   networkStats(): NetworkStats;
+  /** The bound HTTP listener (/metrics, /health, /ready), when `httpListen` asked for one. */
+  readonly httpAddress: HostPort | undefined;
   close(): Promise<void>;
 }
 
@@ -262,6 +272,10 @@ export interface RunningBroker {
  */
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
   checkOptionNames(options);
+  const httpListen =
+    options.httpListen === undefined || options.httpListen === 'none'
+      ? undefined
+      : parseHostPort(options.httpListen, 'httpListen');
   const temporary = options.temporary ?? options.dataDir === undefined;
   // Validated before the temporary directory exists: a bad value leaves nothing behind.
   const { config, unknownKeys } = loadBrokerConfig({
@@ -287,7 +301,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   // What was opened so far, closed again (last first) if the start fails.
   const opened: Array<() => Promise<void>> = [];
   try {
-    return await startLockedBroker(config, log, temporary, lock, opened, unknownKeys);
+    return await startLockedBroker(config, log, temporary, lock, opened, unknownKeys, httpListen);
   } catch (err) {
     for (const close of opened.reverse()) await close().catch(() => undefined);
     await lock.release();
@@ -303,7 +317,34 @@ async function startLockedBroker(
   lock: DataDirectoryLock,
   opened: Array<() => Promise<void>>,
   unknownKeys: readonly string[],
+  httpListen: HostPort | undefined,
 ): Promise<RunningBroker> {
+  // What /ready and /metrics see, filled in as the services come up.
+  const stage: BrokerStage = { listening: false, closing: false, groupsFailed: false };
+  const topicStats = new BrokerTopicStats();
+  // Loading fastify and prom-client takes longer (~0.1 s) than the rest of a start on an empty
+  // data directory, so the HTTP listener opens once the Kafka listeners are bound, or during the
+  // recovery of the logs if that takes longer than HTTP_EARLY_MS: then /health answers and /ready
+  // says what the broker is doing while it recovers, as an orchestrator's probes need.
+  let openHttp: (open: boolean) => void = () => undefined;
+  const httpStarting =
+    httpListen === undefined
+      ? undefined
+      : new Promise<boolean>((resolve) => {
+          openHttp = resolve;
+        }).then((open) =>
+          open ? openHttpListener(httpListen, metricsView(config.nodeId, stage, topicStats)) : undefined,
+        );
+  const early = httpStarting === undefined ? undefined : setTimeout(() => openHttp(true), HTTP_EARLY_MS);
+  if (httpStarting !== undefined) {
+    // Handled now: a failure is reported when awaited below, or swallowed if the start fails first.
+    httpStarting.catch(() => undefined);
+    opened.push(async () => {
+      clearTimeout(early);
+      openHttp(false); // not opened yet: never
+      await (await httpStarting.catch(() => undefined))?.close();
+    });
+  }
   const store = await LocalMetadataStore.open(config.dataDir).catch((err: unknown) => {
     throw dataDirectoryError(err, config.dataDir);
   });
@@ -363,7 +404,7 @@ async function startLockedBroker(
         maxVersion: h.maxVersion,
       })),
     topics,
-    logs,
+    logs: meteredLogService(logs, topicStats),
     configs,
     groups,
     producerIds: new ProducerIdManager(store),
@@ -399,12 +440,19 @@ async function startLockedBroker(
     log,
   );
   opened.push(() => server.close());
+  stage.running = { topics, logs, groups, server };
   const bound = await server.listen(config.listeners).catch((err: unknown) => {
     throw listenError(err);
   });
+  stage.listening = true;
+  clearTimeout(early);
+  openHttp(true);
+  const http = await httpStarting;
   // Loads __consumer_offsets in the background; group requests answer
   // COORDINATOR_LOAD_IN_PROGRESS until it is done, as in Kafka.
-  groups.start().catch(() => undefined);
+  groups.start().catch(() => {
+    stage.groupsFailed = true;
+  });
   const first = bound[0]!;
   advertised ??= defaultAdvertised(first);
 
@@ -417,15 +465,88 @@ async function startLockedBroker(
     dataDir: config.dataDir,
     requestMetrics: server.requestMetrics,
     networkStats: () => server.stats(),
+    httpAddress: http?.address,
     async close() {
       if (closed) return;
       closed = true;
+      stage.closing = true;
       logs.stopWaiting();
       await groups.close();
       await server.close();
       await logs.close();
+      await http?.close();
       await lock.release();
       if (temporary) await rm(config.dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A start whose logs take longer than this to recover opens the HTTP listener meanwhile. */
+const HTTP_EARLY_MS = 500;
+
+/** Loaded only when enabled: a broker without the HTTP listener reads neither fastify nor prom-client. */
+async function openHttpListener(
+  address: HostPort,
+  view: BrokerMetricsView,
+): Promise<{ address: HostPort; close(): Promise<void> }> {
+  // The one import of src/admin/ by the composition root (test/unit/layering.test.ts).
+  const { startHttpServer } = await import('./admin/http/http-server.ts');
+  return startHttpServer(address, view).catch((err: unknown) => {
+    throw listenError(err, '--http-listen');
+  });
+}
+
+/** How far the broker got (for /ready), and the services the metrics read once they exist. */
+interface BrokerStage {
+  running?: { topics: TopicManager; logs: PartitionLogService; groups: GroupCoordinatorService; server: SocketServer };
+  listening: boolean;
+  closing: boolean;
+  groupsFailed: boolean;
+}
+
+/** The read-only view of the broker that the HTTP listener serves (src/admin/http/). */
+function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopicStats): BrokerMetricsView {
+  return {
+    nodeId,
+    readiness(): Readiness {
+      const running = stage.running;
+      if (stage.closing) return { ready: false, reason: 'shutting down' };
+      if (running === undefined) return { ready: false, reason: 'recovering the partition logs' };
+      if (!stage.listening) return { ready: false, reason: 'the Kafka listeners are not bound yet' };
+      if (stage.groupsFailed)
+        return { ready: false, reason: 'the group coordinator could not load __consumer_offsets (see the log)' };
+      if (!running.groups.loaded)
+        return { ready: false, reason: 'the group coordinator is loading __consumer_offsets' };
+      return { ready: true };
+    },
+    topicStats: () => topicStats,
+    requestMetrics: () => stage.running?.server.requestMetrics,
+    networkStats: () => stage.running?.server.stats(),
+    topicCount: () => stage.running?.topics.list().length ?? 0,
+    partitions() {
+      const running = stage.running;
+      if (running === undefined) return [];
+      const out = [];
+      for (const t of running.topics.list()) {
+        for (let p = 0; p < t.partitions; p++) {
+          try {
+            const offsets = running.logs.offsets(t, p);
+            out.push({
+              topic: t.name,
+              partition: p,
+              size: running.logs.partitionSize(t, p),
+              logStartOffset: offsets.logStartOffset,
+              logEndOffset: offsets.logEndOffset,
+              highWatermark: offsets.highWatermark,
+              offline: running.logs.isOffline(t, p),
+            });
+          } catch {
+            // A partition whose log is being created or deleted right now: shown next time.
+          }
+        }
+      }
+      return out;
+    },
+    groupOffsets: () => (stage.running?.groups.loaded ? stage.running.groups.committedOffsets() : []),
   };
 }

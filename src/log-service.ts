@@ -299,6 +299,11 @@ export class PartitionLogService implements LogService, PartitionLogLifecycle {
     return this.state(topic, partition).log.size;
   }
 
+  /** The partition's log is offline (its directory failed: reads and appends answer KAFKA_STORAGE_ERROR). */
+  isOffline(topic: TopicMetadata, partition: number): boolean {
+    return this.partitions.get(key(topic.name, partition))?.log.isOffline ?? false;
+  }
+
   async logDirs(): Promise<
     { path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean; outOfSpace: boolean }[]
   > {

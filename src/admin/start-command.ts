@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { BrokerStartError, type RunningBroker, startBroker } from '../broker.ts';
-import { ConfigError, loadBrokerConfig } from '../broker-config.ts';
+import { ConfigError, loadBrokerConfig, parseHostPort } from '../broker-config.ts';
 import { createLogger } from './logger.ts';
 
 export const START_USAGE = `Usage: samsa start [options]
@@ -15,7 +15,9 @@ export const START_USAGE = `Usage: samsa start [options]
   --node-id N              broker id (default 1)
   --config FILE            Kafka server.properties-style file
   --override KEY=VALUE     set a config key (repeatable)
-  --log-level LEVEL        trace|debug|info|warn|error (default info)`;
+  --log-level LEVEL        trace|debug|info|warn|error (default info)
+  --http-listen HOST:PORT  HTTP listener for /metrics, /health and /ready, or none (default
+                           127.0.0.1:9644; 127.0.0.1:0, a free port, when --listen has port 0)`;
 
 export async function startCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,6 +30,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       config: { type: 'string' },
       override: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
+      'http-listen': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -62,10 +65,17 @@ export async function startCommand(argv: string[]): Promise<number> {
   };
   // Validate everything before listening (exit code 2 on bad input).
   const { config } = loadBrokerConfig(sources);
+  const httpListen = httpListenOption(values['http-listen'], config.listeners);
   const started = performance.now();
   let broker: RunningBroker;
   try {
-    broker = await startBroker({ ...sources, dataDir: config.dataDir, temporary: false, logger: log });
+    broker = await startBroker({
+      ...sources,
+      dataDir: config.dataDir,
+      temporary: false,
+      logger: log,
+      httpListen,
+    });
   } catch (err) {
     // Where or how it was told to start cannot work: one line saying what to do, no stack trace.
     if (!(err instanceof BrokerStartError)) throw err;
@@ -75,7 +85,13 @@ export async function startCommand(argv: string[]): Promise<number> {
   }
   const ms = (performance.now() - started).toFixed(0);
   log.info(
-    { listeners: broker.listeners, advertised: broker.advertised, dataDir: broker.dataDir, startupMs: Number(ms) },
+    {
+      listeners: broker.listeners,
+      advertised: broker.advertised,
+      dataDir: broker.dataDir,
+      http: broker.httpAddress,
+      startupMs: Number(ms),
+    },
     'broker started',
   );
   // The handlers are in place before the listening line: whoever waits for that line may signal
@@ -106,10 +122,33 @@ export async function startCommand(argv: string[]): Promise<number> {
   // `listening on HOST:PORT` is what scripts wait for and parse; the advertised address is what
   // clients are sent to after bootstrapping (the host's name for a listener on 0.0.0.0).
   const listener = broker.listeners[0]!;
+  // Before the listening line: whoever waited for that one finds this one printed already.
+  const http = broker.httpAddress;
+  if (http !== undefined)
+    console.log(
+      `Samsa HTTP listening on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port} (/metrics, /health, /ready)`,
+    );
   const advertised = broker.bootstrap;
   console.log(
     `Samsa broker ${broker.config.nodeId} listening on ${listener.host.includes(':') ? `[${listener.host}]` : listener.host}:${listener.port} ` +
       `(advertised as ${advertised}; data in ${broker.dataDir})`,
   );
   return await exitCode;
+}
+
+/** The HTTP listener's default: a fixed port, or a free one for a broker whose Kafka port is free too. */
+export const DEFAULT_HTTP_LISTEN = '127.0.0.1:9644';
+
+/**
+ * --http-listen: HOST:PORT, or none. Without it, 127.0.0.1:9644, unless the (first) Kafka
+ * listener asked for a free port (`--listen 127.0.0.1:0`, as tests and throwaway brokers do):
+ * then the HTTP listener takes a free port too, so that such brokers never collide on 9644.
+ */
+function httpListenOption(value: string | undefined, listeners: readonly { port: number }[]): string {
+  if (value === 'none') return value;
+  if (value !== undefined) {
+    parseHostPort(value, '--http-listen');
+    return value;
+  }
+  return listeners[0]?.port === 0 ? '127.0.0.1:0' : DEFAULT_HTTP_LISTEN;
 }

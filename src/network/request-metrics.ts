@@ -5,10 +5,13 @@
  * of the same connection (responses go out in request order). Histograms, not samples, so tail
  * percentiles are exact.
  */
+import { apiKeyInfo } from '../protocol/messages/api-keys.ts';
 import { LatencyHistogram } from '../util/latency-histogram.ts';
 
 export interface ApiTimings {
   apiKey: number;
+  /** Kafka's request name (`Produce`, `Fetch`, ...), as its RequestMetrics' `request` tag. */
+  name: string;
   requests: number;
   /** Read complete -> response written to the socket. */
   total: LatencyHistogram;
@@ -22,7 +25,8 @@ export class RequestMetrics {
   record(apiKey: number, localMs: number, totalMs: number): void {
     let t = this.byApi.get(apiKey);
     if (t === undefined) {
-      t = { apiKey, requests: 0, total: new LatencyHistogram(), local: new LatencyHistogram() };
+      const name = apiKeyInfo(apiKey)?.name ?? `ApiKey${apiKey}`;
+      t = { apiKey, name, requests: 0, total: new LatencyHistogram(), local: new LatencyHistogram() };
       this.byApi.set(apiKey, t);
     }
     t.requests++;

@@ -20,6 +20,8 @@ export async function spawnBroker(
   overrides: Readonly<Record<string, string>> = {},
 ): Promise<BrokerProcess> {
   const args = ['src/cli.ts', 'start', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
+  // No HTTP listener: these tests do not use it, and start faster without loading it.
+  args.push('--http-listen', 'none');
   for (const [k, v] of Object.entries(overrides)) args.push('--override', `${k}=${v}`);
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';

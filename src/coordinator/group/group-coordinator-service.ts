@@ -222,6 +222,15 @@ export class GroupCoordinatorService {
     return this.#loaded;
   }
 
+  /** Every committed offset of every group (for the metrics: kafka-exporter's consumer group offsets and lag). */
+  committedOffsets(): { groupId: string; topic: string; partition: number; offset: bigint }[] {
+    const out = [];
+    for (const [groupId, topics] of this.coordinator.offsets)
+      for (const [topic, partitions] of topics)
+        for (const [partition, entry] of partitions) out.push({ groupId, topic, partition, offset: entry.offset });
+    return out;
+  }
+
   /** Starts loading `__consumer_offsets` (when it exists); resolves once loaded. */
   start(): Promise<void> {
     this.#loading ??= this.#load().then(

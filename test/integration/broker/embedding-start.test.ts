@@ -58,7 +58,7 @@ test('an unknown startBroker option is an error naming it', async () => {
   assert.equal(
     run.stdout,
     "ConfigError: startBroker: unknown option 'datadir' (did you mean 'dataDir'?); the options are " +
-      'configFile, overrides, listen, advertise, dataDir, nodeId, defaultListen, temporary, logger, logLevel\n',
+      'configFile, overrides, listen, advertise, dataDir, nodeId, defaultListen, temporary, logger, logLevel, httpListen\n',
   );
   assert.deepEqual(run.leftovers, []);
 });
@@ -80,6 +80,26 @@ test('a failed start leaves no temporary directory behind', async (t) => {
       assert.match(
         run.stdout,
         new RegExp(`^BrokerStartError: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`),
+      );
+      assert.equal(run.stderr, '');
+      assert.deepEqual(run.leftovers, []);
+    } finally {
+      taken.close();
+    }
+  });
+
+  await t.test('an HTTP port in use', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      const run = await embed(`{ httpListen: '127.0.0.1:${port}' }`);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `^BrokerStartError: cannot listen on 127\\.0\\.0\\.1:${port} \\(--http-listen\\): the port is in use`,
+        ),
       );
       assert.equal(run.stderr, '');
       assert.deepEqual(run.leftovers, []);

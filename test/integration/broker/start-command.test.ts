@@ -19,7 +19,10 @@ function run(args: string[]): {
   stderr: () => string;
   exit: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [cli, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // No HTTP listener (its default port is fixed): tests running at once must not collide on it.
+  const child = spawn(process.execPath, [cli, 'start', '--http-listen', 'none', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   let err = '';

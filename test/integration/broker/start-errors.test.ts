@@ -23,7 +23,8 @@ interface Run {
  * exits, or kills it after `timeoutMs` and fails: a start that cannot work must not hang.
  */
 async function start(args: string[], wrap: string[] = [], timeoutMs = 20_000): Promise<Run> {
-  const command = [...wrap, process.execPath, cli, 'start', ...args];
+  // No HTTP listener (its default port is fixed): tests running at once must not collide on it.
+  const command = [...wrap, process.execPath, cli, 'start', '--http-listen', 'none', ...args];
   const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -188,9 +189,8 @@ test('start-up errors', async (t) => {
 test('--listen 0.0.0.0:PORT advertises the host name, and the listening line says so', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'samsa-advertise-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [cli, 'start', '--listen', `0.0.0.0:${port}`, '--data-dir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['start', '--listen', `0.0.0.0:${port}`, '--data-dir', dir, '--http-listen', 'none'];
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Before the directory is removed: a broker still shutting down writes into it.
   t.after(async () => {

@@ -1,0 +1,160 @@
+/**
+ * What the broker counts and shows for its metrics, without any metrics library: Kafka's
+ * BrokerTopicMetrics (per topic and for all topics), gathered by a LogService decorator the
+ * composition root hands to the handlers, and `BrokerMetricsView`, the small read-only interface
+ * the HTTP server (src/admin/http/) turns into Prometheus text on each scrape. Counting costs a
+ * map lookup per partition of a Produce or Fetch, whether or not the HTTP listener is enabled.
+ */
+import type { AppendResult, LogService, ReadResult } from './handlers/broker-services.ts';
+import type { TopicMetadata } from './metadata/local-metadata-store.ts';
+import type { RequestMetrics } from './network/request-metrics.ts';
+import type { NetworkStats } from './network/socket-server.ts';
+import { BATCH_LENGTH_OFFSET, LOG_OVERHEAD, RECORDS_COUNT_OFFSET } from './protocol/records/batch-header.ts';
+
+/** Kafka's BrokerTopicMetrics meters (their counts), for one topic or for all. */
+export interface TopicCounters {
+  messagesIn: number;
+  bytesIn: number;
+  bytesOut: number;
+  failedProduceRequests: number;
+  failedFetchRequests: number;
+  totalProduceRequests: number;
+  totalFetchRequests: number;
+}
+
+function zeroCounters(): TopicCounters {
+  return {
+    messagesIn: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    failedProduceRequests: 0,
+    failedFetchRequests: 0,
+    totalProduceRequests: 0,
+    totalFetchRequests: 0,
+  };
+}
+
+/**
+ * Kafka's BrokerTopicStats: counts per topic and for all topics together. As in Kafka's
+ * ReplicaManager, the request counts are per partition of a request (a Produce to three
+ * partitions of a topic counts three), and a long-poll Fetch read again after new data counts again.
+ */
+export class BrokerTopicStats {
+  readonly allTopics: TopicCounters = zeroCounters();
+  readonly #byTopic = new Map<string, TopicCounters>();
+
+  topic(name: string): TopicCounters {
+    let c = this.#byTopic.get(name);
+    if (c === undefined) {
+      c = zeroCounters();
+      this.#byTopic.set(name, c);
+    }
+    return c;
+  }
+
+  /** Per-topic counts, by topic name. */
+  topics(): ReadonlyMap<string, Readonly<TopicCounters>> {
+    return this.#byTopic;
+  }
+
+  add(topic: string, field: keyof TopicCounters, n = 1): void {
+    this.allTopics[field] += n;
+    this.topic(topic)[field] += n;
+  }
+}
+
+/** Records in the record batches of a Produce partition (the sum of their record counts). */
+export function recordCount(records: Buffer): number {
+  let count = 0;
+  for (let at = 0; at + RECORDS_COUNT_OFFSET + 4 <= records.length; ) {
+    count += records.readInt32BE(at + RECORDS_COUNT_OFFSET);
+    at += LOG_OVERHEAD + records.readInt32BE(at + BATCH_LENGTH_OFFSET);
+  }
+  return count;
+}
+
+/**
+ * The handlers' LogService, counting appends and reads into `stats` (Kafka marks the same meters
+ * in ReplicaManager.appendToLocalLog and readFromLocalLog). Everything else passes through.
+ */
+export function meteredLogService(inner: LogService, stats: BrokerTopicStats): LogService {
+  return {
+    async append(
+      topic: TopicMetadata,
+      partition: number,
+      records: Buffer,
+      requiredAcks: number,
+    ): Promise<AppendResult> {
+      stats.add(topic.name, 'totalProduceRequests');
+      // Counted before the append: the request's buffer is reused once the handler returns.
+      const messages = recordCount(records);
+      const bytes = records.length;
+      try {
+        const result = await inner.append(topic, partition, records, requiredAcks);
+        stats.add(topic.name, 'messagesIn', messages);
+        stats.add(topic.name, 'bytesIn', bytes);
+        return result;
+      } catch (err) {
+        stats.add(topic.name, 'failedProduceRequests');
+        throw err;
+      }
+    },
+    async read(topic, partition, fetchOffset, maxBytes, readCommitted, minOneBatch): Promise<ReadResult> {
+      stats.add(topic.name, 'totalFetchRequests');
+      try {
+        const result = await inner.read(topic, partition, fetchOffset, maxBytes, readCommitted, minOneBatch);
+        if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
+        return result;
+      } catch (err) {
+        stats.add(topic.name, 'failedFetchRequests');
+        throw err;
+      }
+    },
+    offsets: (topic, partition) => inner.offsets(topic, partition),
+    offsetForTimestamp: (topic, partition, timestamp) => inner.offsetForTimestamp(topic, partition, timestamp),
+    maxTimestamp: (topic, partition) => inner.maxTimestamp(topic, partition),
+    waitForData: (partitions, timeoutMs) => inner.waitForData(partitions, timeoutMs),
+    deleteRecordsBefore: (topic, partition, offset) => inner.deleteRecordsBefore(topic, partition, offset),
+    endOffsetForEpoch: (topic, partition, leaderEpoch) => inner.endOffsetForEpoch(topic, partition, leaderEpoch),
+    producers: (topic, partition) => inner.producers(topic, partition),
+    partitionSize: (topic, partition) => inner.partitionSize(topic, partition),
+    logDirs: () => inner.logDirs(),
+  };
+}
+
+/** One partition's log, as the metrics show it (Kafka's kafka.log:type=Log gauges). */
+export interface PartitionLogMetrics {
+  topic: string;
+  partition: number;
+  size: number;
+  logStartOffset: bigint;
+  logEndOffset: bigint;
+  highWatermark: bigint;
+  offline: boolean;
+}
+
+/** A committed offset of a consumer group (kafka-exporter's kafka_consumergroup_current_offset). */
+export interface GroupOffsetMetrics {
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
+/** Whether the broker serves clients yet (`/ready`), and if not, why not. */
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/**
+ * What the HTTP server reads on each scrape and probe. Before the broker's services exist (the
+ * HTTP listener opens before the logs are recovered, so `/ready` can say so) the lists are empty.
+ */
+export interface BrokerMetricsView {
+  readonly nodeId: number;
+  readiness(): Readiness;
+  topicStats(): BrokerTopicStats;
+  requestMetrics(): RequestMetrics | undefined;
+  networkStats(): NetworkStats | undefined;
+  topicCount(): number;
+  partitions(): PartitionLogMetrics[];
+  groupOffsets(): GroupOffsetMetrics[];
+}
