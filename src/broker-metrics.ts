@@ -9,6 +9,7 @@ import type { AppendResult, LogService, ReadResult } from './handlers/broker-ser
 import type { TopicMetadata } from './metadata/local-metadata-store.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import type { NetworkStats } from './network/socket-server.ts';
+import { ErrorCode, KafkaError } from './protocol/error-codes.ts';
 import { BATCH_LENGTH_OFFSET, LOG_OVERHEAD, RECORDS_COUNT_OFFSET } from './protocol/records/batch-header.ts';
 
 /** Kafka's BrokerTopicMetrics meters (their counts), for one topic or for all. */
@@ -57,6 +58,11 @@ export class BrokerTopicStats {
     return this.#byTopic;
   }
 
+  /** Drops the counts of topics that no longer exist (Kafka removes a deleted topic's metrics). */
+  retainTopics(exists: (topic: string) => boolean): void {
+    for (const topic of this.#byTopic.keys()) if (!exists(topic)) this.#byTopic.delete(topic);
+  }
+
   add(topic: string, field: keyof TopicCounters, n = 1): void {
     this.allTopics[field] += n;
     this.topic(topic)[field] += n;
@@ -71,6 +77,35 @@ export function recordCount(records: Buffer): number {
     at += LOG_OVERHEAD + records.readInt32BE(at + BATCH_LENGTH_OFFSET);
   }
   return count;
+}
+
+/**
+ * Errors that are the client's or the partition's state, not a failure of the broker: Kafka's
+ * ReplicaManager does not count them as failed produce requests (appendToLocalLog) ...
+ */
+const EXPECTED_APPEND_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.MESSAGE_TOO_LARGE,
+  ErrorCode.RECORD_LIST_TOO_LARGE,
+  ErrorCode.CORRUPT_MESSAGE,
+  ErrorCode.KAFKA_STORAGE_ERROR,
+]);
+
+/** ... nor as failed fetch requests (readFromLocalLog; an offset out of range is the client's to reset). */
+const EXPECTED_READ_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.REPLICA_NOT_AVAILABLE,
+  ErrorCode.KAFKA_STORAGE_ERROR,
+  ErrorCode.INCONSISTENT_TOPIC_ID,
+  ErrorCode.OFFSET_OUT_OF_RANGE,
+]);
+
+function expected(err: unknown, codes: ReadonlySet<number>): boolean {
+  return err instanceof KafkaError && codes.has(err.errorCode);
 }
 
 /**
@@ -95,7 +130,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
         stats.add(topic.name, 'bytesIn', bytes);
         return result;
       } catch (err) {
-        stats.add(topic.name, 'failedProduceRequests');
+        if (!expected(err, EXPECTED_APPEND_ERRORS)) stats.add(topic.name, 'failedProduceRequests');
         throw err;
       }
     },
@@ -106,7 +141,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
         if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
         return result;
       } catch (err) {
-        stats.add(topic.name, 'failedFetchRequests');
+        if (!expected(err, EXPECTED_READ_ERRORS)) stats.add(topic.name, 'failedFetchRequests');
         throw err;
       }
     },

@@ -519,7 +519,11 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
         return { ready: false, reason: 'the group coordinator is loading __consumer_offsets' };
       return { ready: true };
     },
-    topicStats: () => topicStats,
+    topicStats() {
+      const topics = stage.running?.topics;
+      if (topics !== undefined) topicStats.retainTopics((name) => topics.get(name) !== undefined);
+      return topicStats;
+    },
     requestMetrics: () => stage.running?.server.requestMetrics,
     networkStats: () => stage.running?.server.stats(),
     topicCount: () => stage.running?.topics.list().length ?? 0,

@@ -7,6 +7,10 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { type RunningBroker, startBroker } from '../../../src/broker.ts';
+import type { ProduceResponse } from '../../../src/protocol/messages/000-produce.ts';
+import type { FetchResponse } from '../../../src/protocol/messages/001-fetch.ts';
+import { buildRecordBatch } from '../../../src/protocol/records/builder.ts';
+import { WireClient } from '../../helpers/wire-client.ts';
 
 interface Sample {
   name: string;
@@ -233,7 +237,7 @@ test('/health answers 200 and /ready 200 once the broker serves; no HTTP listene
   assert.equal(none.httpAddress, undefined);
 });
 
-test('an HTTP port in use is a BrokerStartError naming it and --http-listen; nothing is left open', async (t) => {
+test('an HTTP port in use is a BrokerStartError naming it and --http-listen; a malformed httpListen a ConfigError', async (t) => {
   const first = await startBroker({ httpListen: '127.0.0.1:0' });
   t.after(() => first.close());
   const port = first.httpAddress!.port;
@@ -242,4 +246,60 @@ test('an HTTP port in use is a BrokerStartError naming it and --http-listen; not
     message: `cannot listen on 127.0.0.1:${port} (--http-listen): the port is in use (another broker or program listens there); stop it or give --http-listen another port`,
   });
   await assert.rejects(startBroker({ httpListen: 'nonsense' }), { message: "httpListen: 'nonsense' is not HOST:PORT" });
+});
+
+test('failed appends are counted as Kafka counts them, and a deleted topic leaves /metrics', async (t) => {
+  const broker = await startBroker({ httpListen: '127.0.0.1:0' });
+  t.after(() => broker.close());
+  const client = await WireClient.connect(broker.bootstrap);
+  t.after(() => client.close());
+  const topic = `failures-${Date.now()}`;
+  await client.request(19, 4, { topics: [{ name: topic, numPartitions: 1, replicationFactor: 1 }], timeoutMs: 5000 });
+  const produce = async (transactional: boolean) => {
+    const records = await buildRecordBatch({
+      records: [{ key: null, value: Buffer.from('v') }],
+      producerId: 5n,
+      producerEpoch: 0,
+      baseSequence: 0,
+      transactional,
+    });
+    const r = await client.request<ProduceResponse>(0, 9, {
+      transactionalId: transactional ? 'tx' : null,
+      acks: -1,
+      timeoutMs: 5000,
+      topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+    });
+    return r.responses[0]!.partitionResponses[0]!.errorCode;
+  };
+  // Refused by the broker (no transaction coordinator yet): a failed produce request.
+  assert.equal(await produce(true), 48);
+  assert.equal(await produce(false), 0);
+  // A fetch past the log end is the client's to reset (OFFSET_OUT_OF_RANGE): not a failure, as in Kafka.
+  const fetched = await client.request<FetchResponse>(1, 4, {
+    replicaId: -1,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    isolationLevel: 0,
+    topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 100n, partitionMaxBytes: 1 << 20 }] }],
+  });
+  assert.equal(fetched.responses[0]!.partitions[0]!.errorCode, 1);
+  let { samples } = await scrape(broker);
+  const byTopic = { topic };
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_totalproducerequests_total', byTopic), 2);
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_failedproducerequests_total', byTopic), 1);
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_failedproducerequests_total'), 1);
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_messagesin_total', byTopic), 1);
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_totalfetchrequests_total', byTopic), 1);
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_failedfetchrequests_total', byTopic), 0);
+
+  await client.request(20, 4, { topicNames: [topic], timeoutMs: 5000 });
+  ({ samples } = await scrape(broker));
+  assert.deepEqual(
+    samples.filter((s) => s.labels.topic === topic).map((s) => s.name),
+    [],
+    'no series of the deleted topic',
+  );
+  // The all-topics counts keep what happened.
+  assert.equal(value(samples, 'kafka_server_brokertopicmetrics_messagesin_total'), 1);
 });
