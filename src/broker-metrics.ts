@@ -192,4 +192,6 @@ export interface BrokerMetricsView {
   topicCount(): number;
   partitions(): PartitionLogMetrics[];
   groupOffsets(): GroupOffsetMetrics[];
+  /** `host:port` advertised to clients, once the listeners are bound. */
+  advertisedAddress(): string | undefined;
 }

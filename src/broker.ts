@@ -455,6 +455,7 @@ async function startLockedBroker(
   });
   const first = bound[0]!;
   advertised ??= defaultAdvertised(first);
+  stage.advertised = `${advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host}:${advertised.port}`;
 
   let closed = false;
   return {
@@ -498,6 +499,7 @@ async function openHttpListener(
 
 /** How far the broker got (for /ready), and the services the metrics read once they exist. */
 interface BrokerStage {
+  advertised?: string;
   running?: { topics: TopicManager; logs: PartitionLogService; groups: GroupCoordinatorService; server: SocketServer };
   listening: boolean;
   closing: boolean;
@@ -551,6 +553,7 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
       }
       return out;
     },
+    advertisedAddress: () => stage.advertised,
     groupOffsets: () => (stage.running?.groups.loaded ? stage.running.groups.committedOffsets() : []),
   };
 }

@@ -216,6 +216,50 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
     });
   }
 
+  // kafka-exporter's broker and topic metrics (Strimzi's Kafka Exporter dashboard).
+  new Gauge({
+    name: 'kafka_brokers',
+    help: 'Brokers in the cluster',
+    registers,
+    collect() {
+      this.set(1);
+    },
+  });
+  new Gauge({
+    name: 'kafka_broker_info',
+    help: 'A broker of the cluster: its advertised address and id',
+    labelNames: ['address', 'id'],
+    registers,
+    collect() {
+      this.reset();
+      const address = view.advertisedAddress();
+      if (address !== undefined) this.set({ address, id: String(view.nodeId) }, 1);
+    },
+  });
+  new Gauge({
+    name: 'kafka_topic_partitions',
+    help: 'Partitions of a topic',
+    labelNames: ['topic'],
+    registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const p of partitions()) counts.set(p.topic, (counts.get(p.topic) ?? 0) + 1);
+      for (const [topic, n] of counts) this.set({ topic }, n);
+    },
+  });
+  perPartition('kafka_topic_partition_current_offset', 'Newest offset of a partition (its high watermark)', (p) =>
+    Number(p.highWatermark),
+  );
+  perPartition('kafka_topic_partition_oldest_offset', 'Oldest offset of a partition (its log start offset)', (p) =>
+    Number(p.logStartOffset),
+  );
+  perPartition('kafka_topic_partition_leader', 'Leader broker id of a partition', () => view.nodeId);
+  perPartition('kafka_topic_partition_replicas', 'Replicas of a partition', () => 1);
+  perPartition('kafka_topic_partition_in_sync_replica', 'In-sync replicas of a partition', (p) => (p.offline ? 0 : 1));
+  perPartition('kafka_topic_partition_leader_is_preferred', 'The leader is the preferred replica', () => 1);
+  perPartition('kafka_topic_partition_under_replicated_partition', 'The partition is under-replicated', () => 0);
+
   // kafka-exporter's consumer group metrics.
   new Gauge({
     name: 'kafka_consumergroup_current_offset',

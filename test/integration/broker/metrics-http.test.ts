@@ -174,7 +174,7 @@ test('/metrics after real traffic: values match what the clients produced and co
   assert.equal(value(samples, 'kafka_server_brokertopicmetrics_messagesin_total', byTopic), produced + 4);
 });
 
-test("every metric Strimzi's Kafka dashboard queries is served, with the labels it selects on", async (t) => {
+test("every metric Strimzi's Kafka and Kafka Exporter dashboards query is served, with the labels they select on", async (t) => {
   const broker = await startBroker({ httpListen: '127.0.0.1:0' });
   t.after(() => broker.close());
   const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
@@ -190,8 +190,18 @@ test("every metric Strimzi's Kafka dashboard queries is served, with the labels 
     );
     if (sent) break;
   }
+  const admin = kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  await admin.setOffsets({
+    groupId: `dashboard-group-${Date.now()}`,
+    topic,
+    partitions: [{ partition: 0, offset: '0' }],
+  });
   const { samples } = await scrape(broker);
-  const fixture = readFileSync(new URL('../../fixtures/strimzi-kafka-dashboard-metrics.txt', import.meta.url), 'utf8');
+  const fixture = ['strimzi-kafka-dashboard-metrics.txt', 'strimzi-kafka-exporter-dashboard-metrics.txt']
+    .map((f) => readFileSync(new URL(`../../fixtures/${f}`, import.meta.url), 'utf8'))
+    .join('\n');
   const wanted = fixture
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('#'))
@@ -199,7 +209,7 @@ test("every metric Strimzi's Kafka dashboard queries is served, with the labels 
       const [name, labels] = l.trim().split(/\s+/);
       return { name: name!, labels: labels === undefined ? [] : labels.split(',') };
     });
-  assert.ok(wanted.length >= 20);
+  assert.ok(wanted.length >= 35);
   const missing: string[] = [];
   for (const { name, labels } of wanted) {
     const found = samples.some((s) => s.name === name && labels.every((l) => s.labels[l] !== undefined));
@@ -208,6 +218,8 @@ test("every metric Strimzi's Kafka dashboard queries is served, with the labels 
   assert.deepEqual(missing, []);
   // The topic label the dashboard's per-topic panels select (topic!="") holds the topic's name.
   assert.equal(value(samples, 'kafka_server_brokertopicmetrics_messagesin_total', { topic }), 1);
+  assert.equal(value(samples, 'kafka_topic_partition_current_offset', { topic, partition: '0' }), 1);
+  assert.equal(value(samples, 'kafka_broker_info', { address: broker.bootstrap, id: '1' }), 1);
 });
 
 test('/health answers 200 and /ready 200 once the broker serves; no HTTP listener unless asked', async (t) => {
