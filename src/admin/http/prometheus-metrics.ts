@@ -108,7 +108,18 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
       },
     });
   };
-  const partitions = () => view.partitions();
+  // Read once for the metrics collected together, not once per metric (a broker may hold tens of
+  // thousands of partitions); read afresh after the event loop's next check phase.
+  let scraped: ReturnType<BrokerMetricsView['partitions']> | undefined;
+  const partitions = () => {
+    if (scraped === undefined) {
+      scraped = view.partitions();
+      setImmediate(() => {
+        scraped = undefined;
+      });
+    }
+    return scraped;
+  };
   const offline = () => partitions().filter((p) => p.offline).length;
   // One broker leads every partition it holds, all replicas in sync (no replication yet).
   gauge('kafka_server_replicamanager_partitioncount', 'Partitions on this broker', () => partitions().length);
@@ -280,7 +291,7 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
     collect() {
       this.reset();
       const hw = new Map<string, bigint>();
-      for (const p of view.partitions()) hw.set(`${p.topic}\u0000${p.partition}`, p.highWatermark);
+      for (const p of partitions()) hw.set(`${p.topic}\u0000${p.partition}`, p.highWatermark);
       for (const o of view.groupOffsets()) {
         const end = hw.get(`${o.topic}\u0000${o.partition}`);
         if (end === undefined) continue;
