@@ -166,16 +166,22 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
     p.offline ? 0 : 1,
   );
 
-  new Gauge({
-    name: 'kafka_server_socket_server_metrics_connection_count',
-    help: 'Open client connections (Kafka socket-server-metrics connection-count)',
-    labelNames: ['listener', 'networkProcessor'],
-    registers,
-    collect() {
-      this.reset();
-      this.set({ listener: 'PLAINTEXT', networkProcessor: '0' }, view.networkStats()?.connections ?? 0);
-    },
-  });
+  // Strimzi's dashboard queries the first name; Strimzi's older example rules produce the second.
+  for (const name of [
+    'kafka_server_socket_server_metrics_connection_count',
+    'kafka_server_socketservermetrics_connection_count',
+  ]) {
+    new Gauge({
+      name,
+      help: 'Open client connections (Kafka socket-server-metrics connection-count)',
+      labelNames: ['listener', 'networkProcessor'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ listener: 'PLAINTEXT', networkProcessor: '0' }, view.networkStats()?.connections ?? 0);
+      },
+    });
+  }
   // One event loop reads sockets and runs handlers: its idle share is both Kafka's network
   // processor and request handler idle ratio, since the previous scrape.
   let last = performance.eventLoopUtilization();
