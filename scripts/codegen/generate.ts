@@ -94,6 +94,9 @@ function generate(schemaDir: string): Output[] {
   const codecs: string[] = [];
   const importLines: string[] = [];
   const samples: string[] = [];
+  const typeImports: string[] = [];
+  const typeEntries: string[] = [];
+  const keyNames: string[] = [];
   for (const key of keys) {
     const { request, response } = byKey.get(key)!;
     if (request === undefined || response === undefined) throw new Error(`API ${key} lacks a request or response`);
@@ -114,6 +117,9 @@ function generate(schemaDir: string): Output[] {
         `deprecatedMaxVersion: ${request.deprecatedVersions === null ? -1 : request.deprecatedVersions.max}, ` +
         `listeners: ${JSON.stringify(request.listeners).replace(/"/g, "'").replace(/,/g, ', ')} },`,
     );
+    typeImports.push(`import type { ${request.name}Input, ${response.name} } from './${file}';`);
+    typeEntries.push(`  ${key}: { request: ${request.name}Input; response: ${response.name} };`);
+    keyNames.push(`  ${name}: ${key},`);
     codecs.push(
       `  ${key}: { readRequest: read${request.name}, writeRequest: write${request.name}, readResponse: read${response.name}, writeResponse: write${response.name} },`,
     );
@@ -144,6 +150,10 @@ function generate(schemaDir: string): Output[] {
   }
 
   outputs.push({ path: join(outDir, 'api-keys.ts'), content: apiKeysFile(table) });
+  outputs.push({
+    path: join(outDir, 'api-message-types.ts'),
+    content: apiMessageTypesFile(typeImports, typeEntries, keyNames),
+  });
   outputs.push({ path: join(outDir, 'index.ts'), content: indexFile(importLines, codecs, dataImports, dataTable) });
   outputs.push({ path: samplesFile, content: samplesFileContent(samples) });
   return outputs;
@@ -230,6 +240,27 @@ export function responseHeaderVersion(apiKey: number, version: number): number {
   if (info === undefined || apiKey === 18) return 0;
   return isFlexible(info, version) ? 1 : 0;
 }
+`;
+}
+
+function apiMessageTypesFile(typeImports: string[], typeEntries: string[], keyNames: string[]): string {
+  return `${HEADER}
+// The request and response types of every Kafka API, by API key, so that
+// \`client.request(ApiKey.Produce, body)\` is typed end to end (types only: importing this loads no codec).
+${typeImports.join('\n')}
+
+export interface ApiMessageTypes {
+${typeEntries.join('\n')}
+}
+
+export type ApiKeyNumber = keyof ApiMessageTypes;
+export type RequestOf<K extends ApiKeyNumber> = ApiMessageTypes[K]['request'];
+export type ResponseOf<K extends ApiKeyNumber> = ApiMessageTypes[K]['response'];
+
+/** Named API keys for readable call sites: \`client.request(ApiKey.Metadata, {...})\`. */
+export const ApiKey = {
+${keyNames.join('\n')}
+} as const satisfies Record<string, ApiKeyNumber>;
 `;
 }
 
