@@ -59,6 +59,7 @@ test('segment reads whole batches from the one containing the offset', async (t)
   const bounded = await seg.read(100n, 1 << 20, r.firstBatch.position, true);
   assert.equal(decodeAll(bounded!.records).at(-1)!.offset, 134n);
   assert.equal(await seg.read(500n, 100, seg.size, true), null);
+  await seg.close();
 });
 
 test('large reads come from the shared buffer pool; a small result is a copy and its buffer goes back', async (t) => {
@@ -90,6 +91,7 @@ test('segment finds the first batch by timestamp', async (t) => {
   const loc = await seg.findBatchByTimestamp(1017n, 0n);
   assert.equal(loc?.header.baseOffset, 100n + 17n * 5n);
   assert.equal(await seg.findBatchByTimestamp(99999n, 0n), null);
+  await seg.close();
 });
 
 test('segment recovery truncates at the first invalid byte and rebuilds indexes', async (t) => {
