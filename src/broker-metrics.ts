@@ -6,7 +6,7 @@
  * map lookup per partition of a Produce or Fetch, whether or not the HTTP listener is enabled.
  */
 import type { AppendResult, LogService, ReadResult } from './handlers/broker-services.ts';
-import type { TopicMetadata } from './metadata/local-metadata-store.ts';
+import type { TopicMetadata } from './metadata/metadata-store.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import type { NetworkStats } from './network/socket-server.ts';
 import { ErrorCode, KafkaError } from './protocol/error-codes.ts';

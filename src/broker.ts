@@ -59,6 +59,7 @@ import { PartitionLogService } from './log-service.ts';
 import { nonDefaultConfig } from './metadata/config-in-effect.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
+import type { MetadataStore } from './metadata/metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
@@ -345,7 +346,8 @@ async function startLockedBroker(
       await (await httpStarting.catch(() => undefined))?.close();
     });
   }
-  const store = await LocalMetadataStore.open(config.dataDir).catch((err: unknown) => {
+  // The one place that names a MetadataStore implementation.
+  const store: MetadataStore = await LocalMetadataStore.open(config.dataDir, config.nodeId).catch((err: unknown) => {
     throw dataDirectoryError(err, config.dataDir);
   });
   log.info(
@@ -455,6 +457,12 @@ async function startLockedBroker(
   });
   const first = bound[0]!;
   advertised ??= defaultAdvertised(first);
+  await store.registerBroker({
+    nodeId: config.nodeId,
+    host: advertised.host,
+    port: advertised.port,
+    rack: config.rack,
+  });
   stage.advertised = `${advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host}:${advertised.port}`;
 
   let closed = false;

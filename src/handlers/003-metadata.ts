@@ -9,7 +9,7 @@
  * A name that is not a legal topic name gets INVALID_TOPIC_EXCEPTION, as in Kafka.
  */
 
-import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { isInternalTopic, validateTopicName } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {

@@ -3,7 +3,7 @@
  * `responsePartitionLimit` partitions per response, continued from `cursor`; topics sorted by
  * name. Eligible leader replicas are this node (single node, always in sync).
  */
-import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { isInternalTopic } from '../metadata/topic-manager.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
 import {

@@ -1,6 +1,6 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
-import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
 import type { FetchSessionCache } from './fetch-session-cache.ts';
 

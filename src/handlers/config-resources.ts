@@ -1,6 +1,6 @@
 /** Shared by the config APIs: resource types and resolving a resource to what it names. */
 import type { ConfigChange } from '../metadata/config-manager.ts';
-import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import type { BrokerServices } from './broker-services.ts';
 

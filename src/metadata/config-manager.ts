@@ -7,7 +7,7 @@
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { LOG_CONFIG_DEFS, LogConfig, logConfigDefaultsFromBroker } from '../storage/log-config.ts';
 import { isDynamicBrokerKey, isSensitiveBrokerKey } from './dynamic-broker-configs.ts';
-import type { LocalMetadataStore, TopicMetadata } from './local-metadata-store.ts';
+import type { MetadataStore, TopicMetadata } from './metadata-store.ts';
 import { isInternalTopic } from './topic-manager.ts';
 
 /** Kafka's DescribeConfigsResponse.ConfigSource values. */
@@ -64,7 +64,7 @@ export interface ConfigChangeLogger {
 }
 
 export class ConfigManager {
-  private readonly store: LocalMetadataStore;
+  private readonly store: MetadataStore;
   private readonly staticProps: Readonly<Record<string, string>>;
   private readonly onTopicConfigChange: (topic: TopicMetadata) => void;
   private readonly internalTopicChangesEnable: boolean;
@@ -72,7 +72,7 @@ export class ConfigManager {
 
   /** `logger`: one info line per change that alters a topic's or the broker's configs. */
   constructor(
-    store: LocalMetadataStore,
+    store: MetadataStore,
     staticProps: Readonly<Record<string, string>>,
     onTopicConfigChange: (topic: TopicMetadata) => void,
     internalTopicChangesEnable = false,

@@ -11,7 +11,7 @@ import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { ZERO_UUID } from '../protocol/uuid.ts';
 import { LogConfig } from '../storage/log-config.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
-import type { LocalMetadataStore, TopicMetadata } from './local-metadata-store.ts';
+import type { MetadataStore, TopicMetadata } from './metadata-store.ts';
 
 /** What topic management needs from the storage engine. */
 export interface PartitionLogLifecycle {
@@ -76,7 +76,7 @@ export const DEFAULT_TOPIC_MANAGER_OPTIONS: TopicManagerOptions = {
 };
 
 export class TopicManager {
-  private readonly store: LocalMetadataStore;
+  private readonly store: MetadataStore;
   private readonly logs: PartitionLogLifecycle;
   private readonly brokerCount: () => number;
   private readonly brokerLogDefaults: () => Readonly<Record<string, string>>;
@@ -86,7 +86,7 @@ export class TopicManager {
   readonly #creating = new Set<string>();
 
   constructor(
-    store: LocalMetadataStore,
+    store: MetadataStore,
     logs: PartitionLogLifecycle,
     brokerCount: () => number,
     brokerLogDefaults: () => Readonly<Record<string, string>>,

@@ -28,7 +28,7 @@
  * sent, and replay on restart rebuilds the state the log holds.
  */
 import type { Logger } from 'pino';
-import type { TopicMetadata } from '../../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../../protocol/error-codes.ts';
 import { isControl } from '../../protocol/records/batch-header.ts';
 import { buildRecordBatchSync } from '../../protocol/records/builder.ts';

@@ -7,7 +7,7 @@
  * Not implemented here: transaction state (ongoing transactions are the transaction
  * coordinator's, a later issue).
  */
-import type { LocalMetadataStore } from '../../metadata/local-metadata-store.ts';
+import type { MetadataStore } from '../../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../../protocol/error-codes.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 
@@ -15,12 +15,12 @@ const BLOCK_SIZE = 1000;
 const MAX_EPOCH = 32767;
 
 export class ProducerIdManager {
-  private readonly store: LocalMetadataStore;
+  private readonly store: MetadataStore;
   private next = 0n;
   private end = 0n;
   private readonly queue = new SerialQueue();
 
-  constructor(store: LocalMetadataStore) {
+  constructor(store: MetadataStore) {
     this.store = store;
   }
 

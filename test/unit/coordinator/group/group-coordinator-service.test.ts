@@ -16,7 +16,7 @@ import {
   type GroupLogAccess,
   type GroupTopicAccess,
 } from '../../../../src/coordinator/group/group-coordinator-service.ts';
-import type { TopicMetadata } from '../../../../src/metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../../../../src/metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../../../../src/protocol/error-codes.ts';
 import { readBatchHeader, setBaseOffset } from '../../../../src/protocol/records/batch-header.ts';
 import { decodeRecordsSync } from '../../../../src/protocol/records/record.ts';
