@@ -8,6 +8,7 @@ import { access, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { type BrokerMetricsView, BrokerTopicStats, meteredLogService, type Readiness } from './broker-metrics.ts';
 import {
   type BrokerConfig,
   ConfigError,
@@ -15,8 +16,7 @@ import {
   type HostPort,
   loadBrokerConfig,
   parseHostPort,
-} from './broker-config.ts';
-import { type BrokerMetricsView, BrokerTopicStats, meteredLogService, type Readiness } from './broker-metrics.ts';
+} from './config/broker-config.ts';
 import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
 import { GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
@@ -410,9 +410,7 @@ async function startLockedBroker(
     configs,
     groups,
     producerIds: new ProducerIdManager(store),
-    fetchSessions: new FetchSessionCache(
-      Number(config.properties['max.incremental.fetch.session.cache.slots'] ?? 1000),
-    ),
+    fetchSessions: new FetchSessionCache(config.maxIncrementalFetchSessionCacheSlots),
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
     defaultPartitions: config.numPartitions,
     defaultReplicationFactor: config.defaultReplicationFactor,

@@ -3,7 +3,7 @@
  * the Kafka protocol to any broker (--bootstrap).
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './broker-config.ts';
+import { ConfigError } from './config/broker-config.ts';
 import { DataDirectoryLockedError } from './storage/data-dir-lock.ts';
 
 type Command = (argv: string[]) => Promise<number>;

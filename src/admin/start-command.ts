@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { BrokerStartError, type RunningBroker, startBroker } from '../broker.ts';
-import { ConfigError, loadBrokerConfig, parseHostPort } from '../broker-config.ts';
+import { ConfigError, loadBrokerConfig, parseHostPort } from '../config/broker-config.ts';
 import { createLogger } from './logger.ts';
 
 export const START_USAGE = `Usage: samsa start [options]

@@ -1,5 +1,5 @@
 // The dependency direction of ENGINEERING.md, checked from the import lines of src/:
-// util <- protocol <- storage <- metadata <- coordinator <- replication <- handlers <- broker <- admin;
+// util <- protocol <- storage <- config <- metadata <- coordinator <- replication <- handlers <- broker <- admin;
 // network imports only protocol (and util); anything may use network's types and client.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -7,7 +7,18 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 
 const src = resolve(import.meta.dirname, '../../src');
-const ORDER = ['util', 'protocol', 'storage', 'metadata', 'coordinator', 'replication', 'handlers', 'broker', 'admin'];
+const ORDER = [
+  'util',
+  'protocol',
+  'storage',
+  'config',
+  'metadata',
+  'coordinator',
+  'replication',
+  'handlers',
+  'broker',
+  'admin',
+];
 
 /** The layer of a file under src/ (files at the top level are the composition root, "broker"). */
 function layerOf(file: string): string {
@@ -60,6 +71,9 @@ test('src/ imports point one way (ENGINEERING.md layering)', () => {
 test('the layering rule itself', () => {
   assert.equal(allowed('storage', 'protocol'), true);
   assert.equal(allowed('storage', 'metadata'), false);
+  assert.equal(allowed('config', 'storage'), true);
+  assert.equal(allowed('storage', 'config'), false);
+  assert.equal(allowed('replication', 'config'), true);
   assert.equal(allowed('network', 'storage'), false);
   assert.equal(allowed('handlers', 'network'), true);
   assert.equal(allowed('protocol', 'handlers'), false);

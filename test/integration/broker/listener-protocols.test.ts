@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { startBroker } from '../../../src/broker.ts';
-import { ConfigError } from '../../../src/broker-config.ts';
+import { ConfigError } from '../../../src/config/broker-config.ts';
 import { REPO_ROOT } from '../../helpers/broker-process.ts';
 
 function runStart(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
