@@ -29,6 +29,7 @@ import type {
   PartitionState,
   PartitionStateUpdate,
   ProducerIdBlock,
+  ReplicaAssignment,
   TopicMetadata,
 } from './metadata-store.ts';
 
@@ -187,10 +188,12 @@ export class LocalMetadataStore implements MetadataStore {
     partitions: number,
     replicationFactor: number,
     configs: Record<string, string>,
+    assignment?: ReplicaAssignment,
   ): Promise<TopicMetadata> {
     return this.queue.run(async () => {
       if (this.byName.has(name))
         throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
+      this.checkAssignment(assignment, partitions);
       const topic: StoredTopic = {
         name,
         topicId: randomUuid(),
@@ -223,9 +226,10 @@ export class LocalMetadataStore implements MetadataStore {
     });
   }
 
-  setPartitionCount(name: string, partitions: number): Promise<TopicMetadata> {
+  setPartitionCount(name: string, partitions: number, assignment?: ReplicaAssignment): Promise<TopicMetadata> {
     return this.queue.run(async () => {
       const old = this.existing(name);
+      this.checkAssignment(assignment, partitions - old.partitions);
       const updated = await this.replaceTopic({
         ...old,
         partitions,
@@ -320,6 +324,23 @@ export class LocalMetadataStore implements MetadataStore {
       isr: [this.nodeId],
       partitionEpoch: t.partitionEpochs?.[partition] ?? 0,
     };
+  }
+
+  /** An assignment of `count` partitions that this store can hold: each on this node alone. */
+  private checkAssignment(assignment: ReplicaAssignment | undefined, count: number): void {
+    if (assignment === undefined) return;
+    if (assignment.length !== count) {
+      throw new KafkaError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `the replica assignment has ${assignment.length} partitions, not ${count}`,
+      );
+    }
+    if (!assignment.every((replicas) => sameIds(replicas, [this.nodeId]))) {
+      throw new KafkaError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `the single-node metadata store keeps every partition on node ${this.nodeId} alone`,
+      );
+    }
   }
 
   private existing(name: string): StoredTopic {

@@ -52,6 +52,12 @@ export interface PartitionState {
   readonly partitionEpoch: number;
 }
 
+/**
+ * Replica broker ids per partition, the preferred leader first (Kafka's replica assignment); a
+ * new partition starts with its first replica as leader, all replicas in sync, epochs 0.
+ */
+export type ReplicaAssignment = readonly (readonly number[])[];
+
 /** A change of partition state: everything but the partition epoch, which the store bumps. */
 export type PartitionStateUpdate = Omit<PartitionState, 'partitionEpoch'>;
 
@@ -94,17 +100,25 @@ export interface MetadataStore {
   topics(): TopicMetadata[];
   topic(name: string): TopicMetadata | undefined;
   topicById(topicId: string): TopicMetadata | undefined;
-  /** TOPIC_ALREADY_EXISTS if the name is taken. */
+  /**
+   * TOPIC_ALREADY_EXISTS if the name is taken. `assignment` (one entry per partition): where the
+   * replicas go, as the controller decided; absent, the store places them (the local store: on
+   * this node). INVALID_REPLICA_ASSIGNMENT if the store cannot hold that assignment.
+   */
   createTopic(
     name: string,
     partitions: number,
     replicationFactor: number,
     configs: Record<string, string>,
+    assignment?: ReplicaAssignment,
   ): Promise<TopicMetadata>;
   /** The deleted topic, or undefined if there was none of that name. */
   deleteTopic(name: string): Promise<TopicMetadata | undefined>;
-  /** Grows the topic to `partitions` partitions. UNKNOWN_TOPIC_OR_PARTITION if there is no such topic. */
-  setPartitionCount(name: string, partitions: number): Promise<TopicMetadata>;
+  /**
+   * Grows the topic to `partitions` partitions; `assignment`: of the new partitions only, as in
+   * createTopic. UNKNOWN_TOPIC_OR_PARTITION if there is no such topic.
+   */
+  setPartitionCount(name: string, partitions: number, assignment?: ReplicaAssignment): Promise<TopicMetadata>;
 
   /** The state of a partition, or undefined if the topic or partition does not exist. */
   partitionState(topic: string, partition: number): PartitionState | undefined;
