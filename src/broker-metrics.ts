@@ -148,9 +148,11 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
     offsets: (topic, partition) => inner.offsets(topic, partition),
     offsetForTimestamp: (topic, partition, timestamp) => inner.offsetForTimestamp(topic, partition, timestamp),
     maxTimestamp: (topic, partition) => inner.maxTimestamp(topic, partition),
-    waitForData: (partitions, timeoutMs) => inner.waitForData(partitions, timeoutMs),
+    // The re-reads of a parked fetch come back through `read` above, and are counted there.
+    fetch: (partitions, minBytes, maxWaitMs, read) => inner.fetch(partitions, minBytes, maxWaitMs, read),
     deleteRecordsBefore: (topic, partition, offset) => inner.deleteRecordsBefore(topic, partition, offset),
-    endOffsetForEpoch: (topic, partition, leaderEpoch) => inner.endOffsetForEpoch(topic, partition, leaderEpoch),
+    endOffsetForEpoch: (topic, partition, leaderEpoch, currentLeaderEpoch) =>
+      inner.endOffsetForEpoch(topic, partition, leaderEpoch, currentLeaderEpoch),
     producers: (topic, partition) => inner.producers(topic, partition),
     partitionSize: (topic, partition) => inner.partitionSize(topic, partition),
     logDirs: () => inner.logDirs(),

@@ -55,7 +55,6 @@ import type { BrokerServices } from './handlers/broker-services.ts';
 import { RequestDispatcher } from './handlers/dispatcher.ts';
 import { FetchSessionCache } from './handlers/fetch-session-cache.ts';
 import type { ApiHandler } from './handlers/handler.ts';
-import { PartitionLogService } from './log-service.ts';
 import { nonDefaultConfig } from './metadata/config-in-effect.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
@@ -64,6 +63,7 @@ import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
+import { ReplicaManager } from './replication/replica-manager.ts';
 import { type DataDirectoryLock, lockDataDirectory } from './storage/data-dir-lock.ts';
 
 const HANDLERS: readonly ApiHandler[] = [
@@ -361,7 +361,12 @@ async function startLockedBroker(
     },
     'configuration in effect (keys not listed are at their defaults)',
   );
-  const logs = await PartitionLogService.open(config, log, (name) => store.topic(name)?.configs);
+  const logs = await ReplicaManager.open({
+    dataDir: config.dataDir,
+    properties: config.properties,
+    logger: log,
+    topicOverrides: (name) => store.topic(name)?.configs,
+  });
   opened.push(() => logs.close());
   const configs = new ConfigManager(
     store,
@@ -506,7 +511,7 @@ async function openHttpListener(
 /** How far the broker got (for /ready), and the services the metrics read once they exist. */
 interface BrokerStage {
   advertised?: string;
-  running?: { topics: TopicManager; logs: PartitionLogService; groups: GroupCoordinatorService; server: SocketServer };
+  running?: { topics: TopicManager; logs: ReplicaManager; groups: GroupCoordinatorService; server: SocketServer };
   listening: boolean;
   closing: boolean;
   groupsFailed: boolean;

@@ -5,10 +5,11 @@
  * incremental fetch sessions (KIP-227). v9: current leader epoch (KIP-320). v11: rack id
  * (KIP-392). v12: flexible, diverging epoch. v13: topic IDs instead of names (KIP-516).
  * v15: replica state (KIP-903). v17: replica directory id.
- * A request below min.bytes parks until an append to one of its partitions or max.wait.ms.
+ * A request below min.bytes parks in the replica manager's delayed-fetch purgatory until an append
+ * to one of its partitions or max.wait.ms, then reads again.
  * Not implemented: follower fetching (replication is a later issue), preferred read replicas.
  */
-import type { TopicMetadata } from '../metadata/local-metadata-store.ts';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type FetchRequest,
@@ -126,10 +127,9 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
     const wanted = session !== undefined ? [...session.partitions.values()] : requestedPartitions(request);
     const resolveTopic = (p: SessionPartition): TopicMetadata | undefined =>
       byId ? topics.getById(p.topicId) : topics.get(p.topicName);
-    const deadline = Date.now() + Math.max(0, request.maxWaitMs);
-    let keepWaiting = true;
-
-    for (;;) {
+    // One read of every partition; the purgatory runs it again while a parked fetch waits for
+    // min.bytes (Kafka's DelayedFetch re-reads on completion too).
+    const readAll = async () => {
       let budget = ctx.apiVersion >= 3 ? request.maxBytes : 0x7fffffff;
       let total = 0;
       let sawError = false;
@@ -190,21 +190,14 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
         }
         entry.partitions.push(data);
       }
-      const remaining = deadline - Date.now();
-      if (total >= request.minBytes || sawError || remaining <= 0 || wanted.length === 0 || !keepWaiting) {
-        return {
-          throttleTimeMs: 0,
-          errorCode: 0,
-          sessionId: session?.id ?? 0,
-          responses: [...byTopic.values()],
-        };
-      }
-      const waitOn = wanted.flatMap((p) => {
-        const topic = resolveTopic(p);
-        return topic === undefined ? [] : [{ topic, partition: p.partition }];
-      });
-      keepWaiting = await logs.waitForData(waitOn, remaining);
-    }
+      return { bytes: total, hasError: sawError, responses: [...byTopic.values()] };
+    };
+    const watched = wanted.flatMap((p) => {
+      const topic = resolveTopic(p);
+      return topic === undefined ? [] : [{ topic, partition: p.partition }];
+    });
+    const { responses } = await logs.fetch(watched, request.minBytes, request.maxWaitMs, readAll);
+    return { throttleTimeMs: 0, errorCode: 0, sessionId: session?.id ?? 0, responses };
   },
   errorResponse(_ctx, request, errorCode) {
     return {

@@ -43,13 +43,10 @@ export const offsetForLeaderEpochHandler = defineHandler<
             if (topic === undefined || p.partition < 0 || p.partition >= topic.partitions) {
               return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
             }
-            const current = topic.leaderEpochs[p.partition] ?? 0;
-            if (ctx.apiVersion >= 2 && p.currentLeaderEpoch >= 0) {
-              if (p.currentLeaderEpoch < current) return fail(ErrorCode.FENCED_LEADER_EPOCH);
-              if (p.currentLeaderEpoch > current) return fail(ErrorCode.UNKNOWN_LEADER_EPOCH);
-            }
             try {
-              const r = logs.endOffsetForEpoch(topic, p.partition, p.leaderEpoch);
+              // The partition checks the epoch the client knows (KIP-320 fencing).
+              const current = ctx.apiVersion >= 2 ? p.currentLeaderEpoch : -1;
+              const r = logs.endOffsetForEpoch(topic, p.partition, p.leaderEpoch, current);
               return {
                 partition: p.partition,
                 errorCode: 0,

@@ -1,8 +1,11 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { TopicMetadata } from '../metadata/metadata-store.ts';
+import type { AppendResult, FetchReadOutcome, PartitionOffsets, ReadResult } from '../replication/replica-manager.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
 import type { FetchSessionCache } from './fetch-session-cache.ts';
+
+export type { AppendResult, FetchReadOutcome, PartitionOffsets, ReadResult };
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -30,28 +33,10 @@ export interface TopicService {
 
 export type ConfigService = Pick<ConfigManager, 'describeTopic' | 'describeBroker' | 'alterTopic' | 'alterBroker'>;
 
-export interface PartitionOffsets {
-  logStartOffset: bigint;
-  highWatermark: bigint;
-  lastStableOffset: bigint;
-  logEndOffset: bigint;
-  leaderEpoch: number;
-}
-
-export interface AppendResult {
-  baseOffset: bigint;
-  /** -1 unless the topic uses LogAppendTime. */
-  logAppendTimeMs: bigint;
-  logStartOffset: bigint;
-}
-
-export interface ReadResult extends PartitionOffsets {
-  /** Whole record batches starting with the one containing the fetch offset (may be empty). */
-  records: Buffer[];
-  bytes: number;
-}
-
-/** Partition data, as handlers see it. Failures are KafkaErrors (per-partition error codes). */
+/**
+ * Partition data, as handlers see it: implemented by the ReplicaManager (src/replication/), wrapped
+ * by the composition root's metrics. Failures are KafkaErrors (per-partition error codes).
+ */
 export interface LogService {
   append(topic: TopicMetadata, partition: number, records: Buffer, requiredAcks: number): Promise<AppendResult>;
   read(
@@ -72,13 +57,28 @@ export interface LogService {
   /** Offset and timestamp of the record with the largest timestamp (ListOffsets -3). */
   maxTimestamp(topic: TopicMetadata, partition: number): Promise<{ offset: bigint; timestamp: bigint } | null>;
   /**
-   * Resolves when any of the partitions gets new data or after timeoutMs (long-poll Fetch):
-   * true, or false when the broker is shutting down (answer now, do not wait again).
+   * Long-poll Fetch (Kafka's fetchMessages and DelayedFetch): runs `read` now and again each time
+   * one of `partitions` gets an append or a high-watermark move, until its outcome has `minBytes`,
+   * a partition error, or `maxWaitMs` has passed (at once when the broker is shutting down).
    */
-  waitForData(partitions: { topic: TopicMetadata; partition: number }[], timeoutMs: number): Promise<boolean>;
+  fetch<T extends FetchReadOutcome>(
+    partitions: readonly { topic: TopicMetadata; partition: number }[],
+    minBytes: number,
+    maxWaitMs: number,
+    read: () => Promise<T>,
+  ): Promise<T>;
   deleteRecordsBefore(topic: TopicMetadata, partition: number, offset: bigint): Promise<bigint>;
-  /** OffsetForLeaderEpoch: the largest epoch <= the requested one and where it ends. */
-  endOffsetForEpoch(topic: TopicMetadata, partition: number, leaderEpoch: number): { epoch: number; endOffset: bigint };
+  /**
+   * OffsetForLeaderEpoch: the largest epoch <= the requested one and where it ends. A
+   * `currentLeaderEpoch` (>= 0) other than the partition's fails with FENCED_LEADER_EPOCH or
+   * UNKNOWN_LEADER_EPOCH (KIP-320).
+   */
+  endOffsetForEpoch(
+    topic: TopicMetadata,
+    partition: number,
+    leaderEpoch: number,
+    currentLeaderEpoch: number,
+  ): { epoch: number; endOffset: bigint };
   /** Active idempotent producers of a partition (DescribeProducers). */
   producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]>;
   /** Bytes on disk of a partition (DescribeLogDirs). */

@@ -1,0 +1,307 @@
+/**
+ * Kafka's ReplicaManager: topic-partition -> `Partition` on this broker, the only thing handlers
+ * (through their `LogService` view) and the group coordinator call for partition data. It creates
+ * and removes partitions as topics come and go (the topic manager's `PartitionLogLifecycle`),
+ * answers appends, reads, offsets, OffsetForLeaderEpoch (with KIP-320 fencing), DeleteRecords,
+ * DescribeProducers and DescribeLogDirs, parks long-poll fetches in its purgatory (delayed-fetch.ts)
+ * until an append or a high-watermark move, and runs the
+ * producer-state housekeeping of its partitions (expiry, periodic snapshots, snapshots at stop).
+ *
+ * Owns the `LogManager` of the data directory (segments, recovery, retention, cleaner); each
+ * `Partition` owns its log's producer state. Every partition is led by this broker until
+ * replication (next issue) makes `applyPartitionState` a feed from the metadata.
+ */
+import { statfs } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
+import type { PartitionLogLifecycle } from '../metadata/topic-manager.ts';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from '../storage/log-config.ts';
+import { LogManager } from '../storage/log-manager.ts';
+import type { ProducerEntry } from '../storage/producer-state.ts';
+import { DelayedFetchPurgatory, type FetchReadOutcome } from './delayed-fetch.ts';
+import { type AppendResult, Partition, type PartitionOffsets, type ReadResult } from './partition.ts';
+
+export type { FetchReadOutcome } from './delayed-fetch.ts';
+export type { AppendResult, PartitionOffsets, ReadResult } from './partition.ts';
+
+/** How often producer state is snapshotted, bounding the log replayed after a crash. */
+const SNAPSHOT_INTERVAL_MS = 30000;
+
+/** Partitions handled at once at start, stop and in a snapshot pass (the file system work is per partition). */
+const PARTITION_CONCURRENCY = 16;
+
+async function forEachConcurrently<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(PARTITION_CONCURRENCY, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+function key(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+export interface ReplicaManagerOptions {
+  dataDir: string;
+  /** The broker's properties (server.properties names): log manager settings and log defaults. */
+  properties: Readonly<Record<string, string>>;
+  logger: Logger;
+  /** A topic's configuration overrides, as the metadata store has them (for logs loaded at start). */
+  topicOverrides: (topic: string) => Readonly<Record<string, string>> | undefined;
+}
+
+export class ReplicaManager implements PartitionLogLifecycle {
+  private readonly partitions = new Map<string, Partition>();
+  private readonly dataDir: string;
+  private readonly log: Logger;
+  private topicConfig: (t: TopicMetadata) => LogConfig = () => {
+    throw new Error('topic configs not wired');
+  };
+  private readonly producerIdExpirationMs: number;
+  /** Parked long-poll fetches, woken by their partitions' appends and high-watermark moves. */
+  private readonly delayedFetches = new DelayedFetchPurgatory();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+
+  private readonly manager: LogManager;
+
+  private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number, manager: LogManager) {
+    this.dataDir = dataDir;
+    this.log = log;
+    this.producerIdExpirationMs = producerIdExpirationMs;
+    this.manager = manager;
+  }
+
+  /**
+   * Loads every partition log of the data directory (instantly after a clean shutdown, with
+   * recovery from the checkpointed recovery points otherwise) and starts the producer-state
+   * timers; `openAll` then adopts the logs and starts the log manager's background tasks.
+   */
+  static async open(options: ReplicaManagerOptions): Promise<ReplicaManager> {
+    const { dataDir, properties, logger: log } = options;
+    const expiration = Number(properties['producer.id.expiration.ms'] ?? 86400000);
+    const manager = new LogManager({
+      dataDirs: [dataDir],
+      logger: log,
+      settings: logManagerSettingsFromBroker(properties),
+      brokerDefaults: logConfigDefaultsFromBroker(properties),
+      topicConfigs: options.topicOverrides,
+    });
+    await manager.startup();
+    const service = new ReplicaManager(dataDir, log, expiration, manager);
+    service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
+    service.expiryTimer.unref();
+    service.snapshotTimer = setInterval(() => {
+      service.snapshotProducers().catch((err: unknown) => log.warn({ err }, 'producer snapshot failed'));
+    }, SNAPSHOT_INTERVAL_MS);
+    service.snapshotTimer.unref();
+    return service;
+  }
+
+  /** Wires the effective config of each topic (the topic manager owns the rules). */
+  setTopicConfigs(configOf: (t: TopicMetadata) => LogConfig): void {
+    this.topicConfig = configOf;
+  }
+
+  /**
+   * Adopts the logs loaded at startup for the topics the metadata knows, removes the logs of
+   * topics that no longer exist (a crash between deleting a topic and its data), creates any
+   * missing ones, then starts the background tasks.
+   */
+  async openAll(topics: readonly TopicMetadata[]): Promise<void> {
+    const known = new Map(topics.map((t) => [t.name, t]));
+    for (const log of this.manager.allLogs) {
+      const t = known.get(log.topic);
+      if (t === undefined || log.partition >= t.partitions) await this.manager.deleteLog(log.topic, log.partition);
+    }
+    for (const t of topics) await this.createLogs(t, 0);
+    this.manager.start();
+  }
+
+  async createLogs(topic: TopicMetadata, fromPartition: number): Promise<void> {
+    const config = this.topicConfig(topic);
+    const wanted: number[] = [];
+    for (let p = fromPartition; p < topic.partitions; p++) if (!this.partitions.has(key(topic.name, p))) wanted.push(p);
+    await forEachConcurrently(wanted, async (p) => {
+      const created = this.manager.getLog(topic.name, p) === undefined;
+      const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
+      log.updateConfig(config);
+      const k = key(topic.name, p);
+      this.partitions.set(
+        k,
+        new Partition({
+          topic: topic.name,
+          partition: p,
+          log,
+          leaderEpoch: topic.leaderEpochs[p] ?? 0,
+          fresh: created && log.logEndOffset === 0n,
+          producerIdExpirationMs: this.producerIdExpirationMs,
+          logger: this.log,
+          onLogChange: () => this.delayedFetches.checkAndComplete(k),
+        }),
+      );
+    });
+  }
+
+  async deleteLogs(topic: TopicMetadata): Promise<void> {
+    for (let p = 0; p < topic.partitions; p++) {
+      const k = key(topic.name, p);
+      this.partitions.get(k)?.detach();
+      this.partitions.delete(k);
+      this.delayedFetches.forget(k);
+      // Renamed to <topic>-<partition>.<uuid>-delete now, removed in the background.
+      await this.manager.deleteLog(topic.name, p);
+    }
+  }
+
+  updateConfig(topic: TopicMetadata): void {
+    const config = this.topicConfig(topic);
+    for (let p = 0; p < topic.partitions; p++) this.partitions.get(key(topic.name, p))?.log.updateConfig(config);
+  }
+
+  /** The partition, or UNKNOWN_TOPIC_OR_PARTITION when this broker has no log for it. */
+  getPartitionOrError(topic: TopicMetadata, partition: number): Partition {
+    const p = this.partitions.get(key(topic.name, partition));
+    if (p === undefined)
+      throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic.name}-${partition} has no log`);
+    return p;
+  }
+
+  append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
+    return this.getPartitionOrError(topic, partition).appendRecordsToLeader(records);
+  }
+
+  read(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    readCommitted: boolean,
+    minOneBatch: boolean,
+  ): Promise<ReadResult> {
+    return this.getPartitionOrError(topic, partition).read(fetchOffset, maxBytes, readCommitted, minOneBatch);
+  }
+
+  offsets(topic: TopicMetadata, partition: number): PartitionOffsets {
+    return this.getPartitionOrError(topic, partition).offsets();
+  }
+
+  async offsetForTimestamp(topic: TopicMetadata, partition: number, timestamp: bigint) {
+    const found = await this.getPartitionOrError(topic, partition).log.fetchOffsetByTimestamp(timestamp);
+    return found === null ? null : { offset: found.offset, timestamp: found.timestamp };
+  }
+
+  async maxTimestamp(topic: TopicMetadata, partition: number) {
+    const found = await this.getPartitionOrError(topic, partition).log.fetchOffsetByTimestamp(-3n);
+    return found === null ? null : { offset: found.offset, timestamp: found.timestamp };
+  }
+
+  /**
+   * OffsetForLeaderEpoch: the largest epoch <= `leaderEpoch` and where it ends, after KIP-320
+   * fencing on `currentLeaderEpoch` (-1: the client sent none).
+   */
+  endOffsetForEpoch(
+    topic: TopicMetadata,
+    partition: number,
+    leaderEpoch: number,
+    currentLeaderEpoch: number,
+  ): { epoch: number; endOffset: bigint } {
+    const p = this.getPartitionOrError(topic, partition);
+    p.checkLeaderEpoch(currentLeaderEpoch);
+    return p.log.endOffsetForEpoch(leaderEpoch);
+  }
+
+  deleteRecordsBefore(topic: TopicMetadata, partition: number, offset: bigint): Promise<bigint> {
+    return this.getPartitionOrError(topic, partition).log.deleteRecordsBefore(offset);
+  }
+
+  producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]> {
+    return this.getPartitionOrError(topic, partition).producers();
+  }
+
+  partitionSize(topic: TopicMetadata, partition: number): number {
+    return this.getPartitionOrError(topic, partition).log.size;
+  }
+
+  /** The partition's log is offline (its directory failed: reads and appends answer KAFKA_STORAGE_ERROR). */
+  isOffline(topic: TopicMetadata, partition: number): boolean {
+    return this.partitions.get(key(topic.name, partition))?.log.isOffline ?? false;
+  }
+
+  async logDirs(): Promise<
+    { path: string; totalBytes: bigint; usableBytes: bigint; offline: boolean; outOfSpace: boolean }[]
+  > {
+    const fs = await statfs(this.dataDir, { bigint: true });
+    return [
+      {
+        path: resolve(this.dataDir),
+        totalBytes: fs.blocks * fs.bsize,
+        usableBytes: fs.bavail * fs.bsize,
+        offline: [...this.partitions.values()].some((p) => p.log.isOffline),
+        outOfSpace: this.manager.outOfSpaceDirs.length > 0,
+      },
+    ];
+  }
+
+  /**
+   * Kafka's fetchMessages: `read` (the handler's read of every partition of a Fetch) runs now, and
+   * again each time one of `partitions` gets an append or a high-watermark move, until it has
+   * `minBytes`, a partition error, or `maxWaitMs` passed (the delayed-fetch purgatory).
+   */
+  fetch<T extends FetchReadOutcome>(
+    partitions: readonly { topic: TopicMetadata; partition: number }[],
+    minBytes: number,
+    maxWaitMs: number,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    const keys = partitions.map((p) => key(p.topic.name, p.partition));
+    return this.delayedFetches.fetch(keys, minBytes, maxWaitMs, read);
+  }
+
+  private expireProducers(): void {
+    const now = Date.now();
+    for (const p of this.partitions.values()) p.expireProducers(now);
+  }
+
+  /** Wakes parked fetches and makes new ones answer at once (the first step of shutdown). */
+  stopWaiting(): void {
+    this.delayedFetches.shutdown();
+  }
+
+  /**
+   * Snapshots the producer state of the partitions where it changed since the last snapshot, so
+   * a restart after a crash replays only the log after it (Kafka snapshots at segment roll).
+   * Partitions whose producer state did not change cost nothing: their log end may have moved,
+   * but the last snapshot still holds their state.
+   */
+  async snapshotProducers(): Promise<void> {
+    const started = performance.now();
+    const changed = [...this.partitions.values()].filter((p) => p.producerStateChanged && !p.log.closed);
+    let written = 0;
+    await forEachConcurrently(changed, async (p) => {
+      if (await p.snapshotIfChanged()) written++;
+    });
+    this.log.debug(
+      { partitions: this.partitions.size, written, ms: Math.round(performance.now() - started) },
+      'producer state snapshot pass',
+    );
+  }
+
+  /**
+   * Clean shutdown: producer snapshots where needed (while the logs are still open: a state not
+   * yet loaded may need the log to rebuild it), then every log flushed and closed with its
+   * checkpoints.
+   */
+  async close(): Promise<void> {
+    this.stopWaiting();
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    if (this.snapshotTimer !== undefined) clearInterval(this.snapshotTimer);
+    await forEachConcurrently([...this.partitions.values()], (p) => p.snapshotAtStop());
+    await this.manager.shutdown();
+    this.partitions.clear();
+  }
+}
