@@ -362,12 +362,18 @@ async function startLockedBroker(
     'configuration in effect (keys not listed are at their defaults)',
   );
   const logs = await ReplicaManager.open({
+    nodeId: config.nodeId,
     dataDir: config.dataDir,
     properties: config.properties,
     logger: log,
     topicOverrides: (name) => store.topic(name)?.configs,
   });
   opened.push(() => logs.close());
+  // Leadership and leader epochs reach the partitions through the metadata's change feed.
+  const unsubscribePartitionStates = store.subscribe((change) => {
+    if (change.type === 'partition-state') logs.applyPartitionState(change.topic, change.partition, change.state);
+  });
+  opened.push(async () => unsubscribePartitionStates());
   const configs = new ConfigManager(
     store,
     config.properties,
@@ -485,6 +491,7 @@ async function startLockedBroker(
       logs.stopWaiting();
       await groups.close();
       await server.close();
+      unsubscribePartitionStates();
       await logs.close();
       await http?.close();
       await lock.release();

@@ -130,6 +130,25 @@ export class Partition {
     this.#leaderEpoch = leaderEpoch;
   }
 
+  /**
+   * Applies the partition state of the metadata: another broker leads the partition at
+   * `leaderEpoch`. Clients' appends and reads get NOT_LEADER_OR_FOLLOWER; fetching from the leader
+   * (and its appends here) come with replication.
+   */
+  makeFollower(leaderEpoch: number): void {
+    this.#role = PartitionRole.follower;
+    this.#leaderEpoch = leaderEpoch;
+  }
+
+  /** NOT_LEADER_OR_FOLLOWER unless this broker leads the partition (Kafka's leaderLogIfLocal). */
+  #checkLeader(): void {
+    if (this.#role !== PartitionRole.leader)
+      throw new KafkaError(
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        `this broker does not lead ${this.topic}-${this.partition} (leader epoch ${this.#leaderEpoch})`,
+      );
+  }
+
   /** The producer state changed since the last snapshot (a snapshot pass has work here). */
   get producerStateChanged(): boolean {
     return this.#changed;
@@ -137,6 +156,7 @@ export class Partition {
 
   /** Kafka's Partition.appendRecordsToLeader: the batches of one Produce partition. */
   async appendRecordsToLeader(records: Buffer): Promise<AppendResult> {
+    this.#checkLeader();
     const first = firstBatchHeader(records);
     if (isTransactional(first.attributes)) {
       // Without a transaction coordinator a transactional batch could never be committed or
@@ -183,6 +203,7 @@ export class Partition {
   }
 
   async read(fetchOffset: bigint, maxBytes: number, readCommitted: boolean, minOneBatch: boolean): Promise<ReadResult> {
+    this.#checkLeader();
     const info = await this.log.read(fetchOffset, maxBytes, {
       isolation: readCommitted ? 'txnCommitted' : 'highWatermark',
       minOneMessage: minOneBatch,

@@ -14,7 +14,7 @@
 import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { TopicMetadata } from '../metadata/metadata-store.ts';
+import type { PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
 import type { PartitionLogLifecycle } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from '../storage/log-config.ts';
@@ -46,6 +46,8 @@ function key(topic: string, partition: number): string {
 }
 
 export interface ReplicaManagerOptions {
+  /** This broker's node id (node.id): a partition whose leader it is, it leads. */
+  nodeId: number;
   dataDir: string;
   /** The broker's properties (server.properties names): log manager settings and log defaults. */
   properties: Readonly<Record<string, string>>;
@@ -62,6 +64,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
     throw new Error('topic configs not wired');
   };
   private readonly producerIdExpirationMs: number;
+  private readonly nodeId: number;
   /** Parked long-poll fetches, woken by their partitions' appends and high-watermark moves. */
   private readonly delayedFetches = new DelayedFetchPurgatory();
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -69,7 +72,14 @@ export class ReplicaManager implements PartitionLogLifecycle {
 
   private readonly manager: LogManager;
 
-  private constructor(dataDir: string, log: Logger, producerIdExpirationMs: number, manager: LogManager) {
+  private constructor(
+    nodeId: number,
+    dataDir: string,
+    log: Logger,
+    producerIdExpirationMs: number,
+    manager: LogManager,
+  ) {
+    this.nodeId = nodeId;
     this.dataDir = dataDir;
     this.log = log;
     this.producerIdExpirationMs = producerIdExpirationMs;
@@ -92,7 +102,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
       topicConfigs: options.topicOverrides,
     });
     await manager.startup();
-    const service = new ReplicaManager(dataDir, log, expiration, manager);
+    const service = new ReplicaManager(options.nodeId, dataDir, log, expiration, manager);
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
     service.snapshotTimer = setInterval(() => {
@@ -156,6 +166,20 @@ export class ReplicaManager implements PartitionLogLifecycle {
       // Renamed to <topic>-<partition>.<uuid>-delete now, removed in the background.
       await this.manager.deleteLog(topic.name, p);
     }
+  }
+
+  /**
+   * Applies a partition's state from the metadata store's change feed (Kafka's makeLeaders /
+   * makeFollowers): its leader and leader epoch. A partition without a log here yet is skipped:
+   * `createLogs` starts it from the same metadata.
+   */
+  applyPartitionState(topic: TopicMetadata, partition: number, state: Pick<PartitionState, 'leader' | 'leaderEpoch'>) {
+    const p = this.partitions.get(key(topic.name, partition));
+    if (p === undefined) return;
+    if (state.leader === this.nodeId) p.makeLeader(state.leaderEpoch);
+    else p.makeFollower(state.leaderEpoch);
+    // Parked fetches read again, and answer with the partition's new state.
+    this.delayedFetches.checkAndComplete(key(topic.name, partition));
   }
 
   updateConfig(topic: TopicMetadata): void {

@@ -26,6 +26,7 @@ const TOPIC: TopicMetadata = {
 async function openService(dataDir: string, lines: string[] = []): Promise<ReplicaManager> {
   const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
   const service = await ReplicaManager.open({
+    nodeId: 1,
     dataDir,
     properties: { 'samsa.log.reserve.ahead.bytes': '0' },
     logger,
@@ -182,4 +183,38 @@ test('a long-poll fetch parked below min.bytes is woken by an append to its part
   await service.append(TOPIC, 2, plainBatch('here'), -1);
   assert.ok((await parked).bytes > 0);
   assert.ok(Date.now() - started < 10_000);
+});
+
+test('partition states from the metadata feed set the leader epoch and the role', async (t) => {
+  const dataDir = await tempDir(t);
+  const service = await openService(dataDir);
+  onCleanup(t, () => service.close());
+  await service.append(TOPIC, 0, plainBatch('epoch 0'), -1);
+  service.applyPartitionState(TOPIC, 0, { leader: 1, leaderEpoch: 5 });
+  assert.equal(service.offsets(TOPIC, 0).leaderEpoch, 5);
+  await service.append(TOPIC, 0, plainBatch('epoch 5'), -1);
+  // Epoch 0 ends where epoch 5 starts; the new batch carries epoch 5.
+  assert.deepEqual(service.endOffsetForEpoch(TOPIC, 0, 0, 5), { epoch: 0, endOffset: 1n });
+  assert.deepEqual(service.endOffsetForEpoch(TOPIC, 0, 5, -1), { epoch: 5, endOffset: 2n });
+  assert.throws(
+    () => service.endOffsetForEpoch(TOPIC, 0, 0, 0),
+    (err: KafkaError) => err.errorCode === ErrorCode.FENCED_LEADER_EPOCH,
+  );
+
+  // Another broker leads it: clients' appends and reads are refused, the offsets stay readable.
+  service.applyPartitionState(TOPIC, 1, { leader: 2, leaderEpoch: 1 });
+  await assert.rejects(
+    service.append(TOPIC, 1, plainBatch('x'), -1),
+    (err: KafkaError) => err.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  );
+  await assert.rejects(
+    service.read(TOPIC, 1, 0n, 1 << 20, false, true),
+    (err: KafkaError) => err.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  );
+  assert.equal(service.offsets(TOPIC, 1).leaderEpoch, 1);
+  service.applyPartitionState(TOPIC, 1, { leader: 1, leaderEpoch: 2 });
+  assert.equal((await service.append(TOPIC, 1, plainBatch('x'), -1)).baseOffset, 0n);
+
+  // A partition this broker has no log for yet is left to createLogs.
+  service.applyPartitionState({ ...TOPIC, name: 'later' }, 0, { leader: 1, leaderEpoch: 3 });
 });
