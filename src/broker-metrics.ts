@@ -134,10 +134,26 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
         throw err;
       }
     },
-    async read(topic, partition, fetchOffset, maxBytes, readCommitted, minOneBatch): Promise<ReadResult> {
+    async read(
+      topic,
+      partition,
+      fetchOffset,
+      maxBytes,
+      readCommitted,
+      minOneBatch,
+      currentLeaderEpoch,
+    ): Promise<ReadResult> {
       stats.add(topic.name, 'totalFetchRequests');
       try {
-        const result = await inner.read(topic, partition, fetchOffset, maxBytes, readCommitted, minOneBatch);
+        const result = await inner.read(
+          topic,
+          partition,
+          fetchOffset,
+          maxBytes,
+          readCommitted,
+          minOneBatch,
+          currentLeaderEpoch,
+        );
         if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
         return result;
       } catch (err) {
@@ -145,7 +161,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
         throw err;
       }
     },
-    offsets: (topic, partition) => inner.offsets(topic, partition),
+    offsets: (topic, partition, currentLeaderEpoch) => inner.offsets(topic, partition, currentLeaderEpoch),
     offsetForTimestamp: (topic, partition, timestamp) => inner.offsetForTimestamp(topic, partition, timestamp),
     maxTimestamp: (topic, partition) => inner.maxTimestamp(topic, partition),
     // The re-reads of a parked fetch come back through `read` above, and are counted there.

@@ -2,7 +2,7 @@
  * Fetch (key 1), versions 0-17.
  * v3: response max bytes (KIP-74: the first batch is returned even if larger). v4: isolation
  * level, last stable offset, aborted transactions (KIP-98). v5: log start offset. v7:
- * incremental fetch sessions (KIP-227). v9: current leader epoch (KIP-320). v11: rack id
+ * incremental fetch sessions (KIP-227). v9: current leader epoch, fenced (KIP-320). v11: rack id
  * (KIP-392). v12: flexible, diverging epoch. v13: topic IDs instead of names (KIP-516).
  * v15: replica state (KIP-903). v17: replica directory id.
  * A request below min.bytes parks in the replica manager's delayed-fetch purgatory until an append
@@ -59,6 +59,7 @@ function requestedPartitions(request: FetchRequest): SessionPartition[] {
       partition: p.partition,
       fetchOffset: p.fetchOffset,
       partitionMaxBytes: p.partitionMaxBytes,
+      currentLeaderEpoch: p.currentLeaderEpoch,
       lastHighWatermark: -1n,
       lastLogStartOffset: -1n,
       lastStableOffset: -1n,
@@ -100,6 +101,7 @@ function resolveSession(ctx: RequestContext, request: FetchRequest, byId: boolea
     else {
       existing.fetchOffset = p.fetchOffset;
       existing.partitionMaxBytes = p.partitionMaxBytes;
+      existing.currentLeaderEpoch = p.currentLeaderEpoch;
     }
   }
   for (const f of request.forgottenTopicsData) {
@@ -148,7 +150,15 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
           try {
             const maxBytes = Math.min(p.partitionMaxBytes, budget);
             // KIP-74: the first batch of the response is returned even if it exceeds the limits.
-            const result = await logs.read(topic, p.partition, p.fetchOffset, maxBytes, readCommitted, total === 0);
+            const result = await logs.read(
+              topic,
+              p.partition,
+              p.fetchOffset,
+              maxBytes,
+              readCommitted,
+              total === 0,
+              p.currentLeaderEpoch,
+            );
             total += result.bytes;
             budget = Math.max(0, budget - result.bytes);
             changed =

@@ -1,7 +1,7 @@
 /**
  * ListOffsets (key 2), versions 0-10.
  * v0: old-style offset arrays (max_num_offsets). v1: one offset + timestamp (KIP-79).
- * v2: isolation level (KIP-98). v4: leader epoch (KIP-320). v6: flexible.
+ * v2: isolation level (KIP-98). v4: leader epoch, current leader epoch fenced (KIP-320). v6: flexible.
  * v7: max timestamp, -3 (KIP-734). v8: earliest local, -4 (KIP-405; equals earliest here).
  * v9: earliest pending upload, -5 (KIP-1005: -1 offset, no tiered storage). v10: timeout.
  * Special timestamps: -1 latest (high watermark, or LSO for read_committed), -2 earliest.
@@ -31,8 +31,9 @@ async function lookup(
   partition: number,
   timestamp: bigint,
   readCommitted: boolean,
+  currentLeaderEpoch: number,
 ): Promise<{ offset: bigint; timestamp: bigint; leaderEpoch: number }> {
-  const o = logs.offsets(topic, partition);
+  const o = logs.offsets(topic, partition, currentLeaderEpoch);
   const at = (offset: bigint, ts = -1n) => ({ offset, timestamp: ts, leaderEpoch: o.leaderEpoch });
   switch (timestamp) {
     case LATEST:
@@ -78,7 +79,8 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
               };
             }
             try {
-              const found = await lookup(logs, topic, p.partitionIndex, p.timestamp, readCommitted);
+              const currentLeaderEpoch = ctx.apiVersion >= 4 ? p.currentLeaderEpoch : -1;
+              const found = await lookup(logs, topic, p.partitionIndex, p.timestamp, readCommitted, currentLeaderEpoch);
               if (ctx.apiVersion === 0) {
                 return {
                   partitionIndex: p.partitionIndex,

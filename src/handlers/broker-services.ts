@@ -46,8 +46,11 @@ export interface LogService {
     maxBytes: number,
     readCommitted: boolean,
     minOneBatch: boolean,
+    /** The leader epoch the client knows (-1: none); another than the partition's fails (KIP-320). */
+    currentLeaderEpoch?: number,
   ): Promise<ReadResult>;
-  offsets(topic: TopicMetadata, partition: number): PartitionOffsets;
+  /** A `currentLeaderEpoch` (>= 0) other than the partition's fails (KIP-320). */
+  offsets(topic: TopicMetadata, partition: number, currentLeaderEpoch?: number): PartitionOffsets;
   /** First offset whose batch max timestamp >= timestamp, with that timestamp; null past the end. */
   offsetForTimestamp(
     topic: TopicMetadata,

@@ -18,6 +18,8 @@ export interface SessionPartition {
   partition: number;
   fetchOffset: bigint;
   partitionMaxBytes: number;
+  /** The leader epoch the client knows (KIP-320; -1: none, and before Fetch v9). */
+  currentLeaderEpoch: number;
   /** What the last response told the client, to detect changes. */
   lastHighWatermark: bigint;
   lastLogStartOffset: bigint;

@@ -202,7 +202,15 @@ export class Partition {
     });
   }
 
-  async read(fetchOffset: bigint, maxBytes: number, readCommitted: boolean, minOneBatch: boolean): Promise<ReadResult> {
+  /** A client's read; `currentLeaderEpoch` (-1: none) is fenced first, as Kafka's localLogWithEpochOrThrow does. */
+  async read(
+    fetchOffset: bigint,
+    maxBytes: number,
+    readCommitted: boolean,
+    minOneBatch: boolean,
+    currentLeaderEpoch = -1,
+  ): Promise<ReadResult> {
+    this.checkLeaderEpoch(currentLeaderEpoch);
     this.#checkLeader();
     const info = await this.log.read(fetchOffset, maxBytes, {
       isolation: readCommitted ? 'txnCommitted' : 'highWatermark',

@@ -206,12 +206,17 @@ export class ReplicaManager implements PartitionLogLifecycle {
     maxBytes: number,
     readCommitted: boolean,
     minOneBatch: boolean,
+    currentLeaderEpoch = -1,
   ): Promise<ReadResult> {
-    return this.getPartitionOrError(topic, partition).read(fetchOffset, maxBytes, readCommitted, minOneBatch);
+    const p = this.getPartitionOrError(topic, partition);
+    return p.read(fetchOffset, maxBytes, readCommitted, minOneBatch, currentLeaderEpoch);
   }
 
-  offsets(topic: TopicMetadata, partition: number): PartitionOffsets {
-    return this.getPartitionOrError(topic, partition).offsets();
+  /** The partition's offsets; a `currentLeaderEpoch` (>= 0, ListOffsets v4+) is fenced first (KIP-320). */
+  offsets(topic: TopicMetadata, partition: number, currentLeaderEpoch = -1): PartitionOffsets {
+    const p = this.getPartitionOrError(topic, partition);
+    p.checkLeaderEpoch(currentLeaderEpoch);
+    return p.offsets();
   }
 
   async offsetForTimestamp(topic: TopicMetadata, partition: number, timestamp: bigint) {

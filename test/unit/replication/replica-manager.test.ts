@@ -218,3 +218,25 @@ test('partition states from the metadata feed set the leader epoch and the role'
   // A partition this broker has no log for yet is left to createLogs.
   service.applyPartitionState({ ...TOPIC, name: 'later' }, 0, { leader: 1, leaderEpoch: 3 });
 });
+
+test('reads and offsets are fenced on the leader epoch the client knows (Fetch v9+, ListOffsets v4+)', async (t) => {
+  const dataDir = await tempDir(t);
+  const service = await openService(dataDir);
+  onCleanup(t, () => service.close());
+  service.applyPartitionState(TOPIC, 0, { leader: 1, leaderEpoch: 4 });
+  const code = async (f: () => unknown) => {
+    try {
+      await f();
+      return 0;
+    } catch (err) {
+      return (err as KafkaError).errorCode;
+    }
+  };
+  assert.equal(await code(() => service.read(TOPIC, 0, 0n, 1024, false, true, 4)), 0);
+  assert.equal(await code(() => service.read(TOPIC, 0, 0n, 1024, false, true, -1)), 0);
+  assert.equal(await code(() => service.read(TOPIC, 0, 0n, 1024, false, true, 3)), ErrorCode.FENCED_LEADER_EPOCH);
+  assert.equal(await code(() => service.read(TOPIC, 0, 0n, 1024, false, true, 5)), ErrorCode.UNKNOWN_LEADER_EPOCH);
+  assert.equal(await code(() => service.offsets(TOPIC, 0, 4)), 0);
+  assert.equal(await code(() => service.offsets(TOPIC, 0, 3)), ErrorCode.FENCED_LEADER_EPOCH);
+  assert.equal(await code(() => service.offsets(TOPIC, 0)), 0);
+});
