@@ -30,8 +30,6 @@ const ROOT_FILES: ReadonlyMap<string, string> = new Map([
   // The CLI entry and the package index.
   ['cli.ts', 'admin'],
   ['index.ts', 'admin'],
-  // A re-export left by the move to src/config/ for importers not yet moved (none in src/ or test/).
-  ['broker-config.ts', 'config'],
 ]);
 
 const LAYERS: ReadonlySet<string> = new Set([...ORDER, 'network']);
