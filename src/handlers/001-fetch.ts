@@ -38,8 +38,16 @@ import { defineHandler } from './handler.ts';
  */
 const NO_RECORDS = Buffer.alloc(0);
 
+/** A partition of a Fetch response, with the fields the session compares always set. */
+type PartitionData = FetchResponsePartitionDataInput & {
+  errorCode: number;
+  highWatermark: bigint;
+  lastStableOffset: bigint;
+  logStartOffset: bigint;
+};
+
 /** Kafka's FetchResponse.partitionResponse(partition, error). */
-function partitionError(partition: number, errorCode: number): FetchResponsePartitionDataInput {
+function partitionError(partition: number, errorCode: number): PartitionData {
   return {
     partitionIndex: partition,
     errorCode,
@@ -65,6 +73,43 @@ function requestedPartitions(request: FetchRequest): SessionPartition[] {
       lastStableOffset: -1n,
     })),
   );
+}
+
+/** One partition's outcome of a read: its response data and how many record bytes it carries. */
+interface ReadPartition {
+  p: SessionPartition;
+  topicId: string;
+  data: PartitionData;
+  bytes: number;
+}
+
+/**
+ * Kafka's CachedPartition.maybeUpdateResponseData: whether a partition must be in an incremental
+ * response (records, an error, or a high watermark, log start or last stable offset other than
+ * the session last sent), updating the session with what the response sends. Called once per
+ * partition of the response actually sent, never per read of a waiting fetch: a change seen by
+ * an earlier read must still reach the client. After an error the remembered high watermark is
+ * -1, so the partition is sent again once the error is gone.
+ */
+function updateSessionPartition(p: SessionPartition, data: PartitionData, bytes: number): boolean {
+  let mustRespond = bytes > 0;
+  if (data.highWatermark !== p.lastHighWatermark) {
+    mustRespond = true;
+    p.lastHighWatermark = data.highWatermark;
+  }
+  if (data.logStartOffset !== p.lastLogStartOffset) {
+    mustRespond = true;
+    p.lastLogStartOffset = data.logStartOffset;
+  }
+  if (data.lastStableOffset !== p.lastStableOffset) {
+    mustRespond = true;
+    p.lastStableOffset = data.lastStableOffset;
+  }
+  if (data.errorCode !== 0) {
+    mustRespond = true;
+    p.lastHighWatermark = -1n;
+  }
+  return mustRespond;
 }
 
 type SessionOutcome =
@@ -130,46 +175,39 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
     const resolveTopic = (p: SessionPartition): TopicMetadata | undefined =>
       byId ? topics.getById(p.topicId) : topics.get(p.topicName);
     // One read of every partition; the purgatory runs it again while a parked fetch waits for
-    // min.bytes (Kafka's DelayedFetch re-reads on completion too).
+    // min.bytes (Kafka's DelayedFetch re-reads on completion too). Reads leave the session alone:
+    // only the response built from the final read updates it.
     const readAll = async () => {
       let budget = ctx.apiVersion >= 3 ? request.maxBytes : 0x7fffffff;
       let total = 0;
       let sawError = false;
-      const byTopic = new Map<
-        string,
-        FetchResponseFetchableTopicResponseInput & { partitions: FetchResponsePartitionDataInput[] }
-      >();
+      const read: ReadPartition[] = [];
       for (const p of wanted) {
         const topic = resolveTopic(p);
-        let data: FetchResponsePartitionDataInput;
-        let changed = true;
         if (topic === undefined || p.partition < 0 || p.partition >= topic.partitions) {
-          data = partitionError(p.partition, unknownTopicError);
+          read.push({ p, topicId: p.topicId, data: partitionError(p.partition, unknownTopicError), bytes: 0 });
           sawError = true;
-        } else {
-          try {
-            const maxBytes = Math.min(p.partitionMaxBytes, budget);
-            // KIP-74: the first batch of the response is returned even if it exceeds the limits.
-            const result = await logs.read(
-              topic,
-              p.partition,
-              p.fetchOffset,
-              maxBytes,
-              readCommitted,
-              total === 0,
-              p.currentLeaderEpoch,
-            );
-            total += result.bytes;
-            budget = Math.max(0, budget - result.bytes);
-            changed =
-              result.bytes > 0 ||
-              result.highWatermark !== p.lastHighWatermark ||
-              result.logStartOffset !== p.lastLogStartOffset ||
-              result.lastStableOffset !== p.lastStableOffset;
-            p.lastHighWatermark = result.highWatermark;
-            p.lastLogStartOffset = result.logStartOffset;
-            p.lastStableOffset = result.lastStableOffset;
-            data = {
+          continue;
+        }
+        try {
+          const maxBytes = Math.min(p.partitionMaxBytes, budget);
+          // KIP-74: the first batch of the response is returned even if it exceeds the limits.
+          const result = await logs.read(
+            topic,
+            p.partition,
+            p.fetchOffset,
+            maxBytes,
+            readCommitted,
+            total === 0,
+            p.currentLeaderEpoch,
+          );
+          total += result.bytes;
+          budget = Math.max(0, budget - result.bytes);
+          read.push({
+            p,
+            topicId: topic.topicId,
+            bytes: result.bytes,
+            data: {
               partitionIndex: p.partition,
               errorCode: 0,
               highWatermark: result.highWatermark,
@@ -177,37 +215,50 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
               logStartOffset: result.logStartOffset,
               abortedTransactions: readCommitted ? [] : null,
               records: result.records.length === 1 ? result.records[0]! : Buffer.concat(result.records, result.bytes),
-            };
-          } catch (err) {
-            if (!(err instanceof KafkaError)) throw err;
-            sawError = true;
-            const offsets = logs.offsets(topic, p.partition);
-            data = {
+            },
+          });
+        } catch (err) {
+          if (!(err instanceof KafkaError)) throw err;
+          sawError = true;
+          const offsets = logs.offsets(topic, p.partition);
+          read.push({
+            p,
+            topicId: topic.topicId,
+            bytes: 0,
+            data: {
               ...partitionError(p.partition, err.errorCode),
               highWatermark: offsets.highWatermark,
               lastStableOffset: offsets.lastStableOffset,
               logStartOffset: offsets.logStartOffset,
-            };
-          }
+            },
+          });
         }
-        // Incremental responses carry only partitions with news (KIP-227).
-        if (incremental && !changed) continue;
-        const topicKey = byId ? p.topicId : p.topicName;
-        let entry = byTopic.get(topicKey);
-        if (entry === undefined) {
-          entry = { topic: p.topicName, topicId: topic?.topicId ?? p.topicId, partitions: [] };
-          byTopic.set(topicKey, entry);
-        }
-        entry.partitions.push(data);
       }
-      return { bytes: total, hasError: sawError, responses: [...byTopic.values()] };
+      return { bytes: total, hasError: sawError, read };
     };
     const watched = wanted.flatMap((p) => {
       const topic = resolveTopic(p);
       return topic === undefined ? [] : [{ topic, partition: p.partition }];
     });
-    const { responses } = await logs.fetch(watched, request.minBytes, request.maxWaitMs, readAll);
-    return { throttleTimeMs: 0, errorCode: 0, sessionId: session?.id ?? 0, responses };
+    const { read } = await logs.fetch(watched, request.minBytes, request.maxWaitMs, readAll);
+    const byTopic = new Map<
+      string,
+      FetchResponseFetchableTopicResponseInput & { partitions: FetchResponsePartitionDataInput[] }
+    >();
+    for (const { p, topicId, data, bytes } of read) {
+      // The session remembers what this response tells the client; an incremental response
+      // carries only partitions with news against that (KIP-227).
+      const mustRespond = session === undefined ? true : updateSessionPartition(p, data, bytes);
+      if (incremental && !mustRespond) continue;
+      const topicKey = byId ? p.topicId : p.topicName;
+      let entry = byTopic.get(topicKey);
+      if (entry === undefined) {
+        entry = { topic: p.topicName, topicId, partitions: [] };
+        byTopic.set(topicKey, entry);
+      }
+      entry.partitions.push(data);
+    }
+    return { throttleTimeMs: 0, errorCode: 0, sessionId: session?.id ?? 0, responses: [...byTopic.values()] };
   },
   errorResponse(_ctx, request, errorCode) {
     return {
