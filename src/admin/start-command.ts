@@ -13,6 +13,9 @@ export const START_USAGE = `Usage: samsa start [options]
   --advertise HOST:PORT    address given to clients in metadata
   --data-dir DIR           data directory (default ./data)
   --node-id N              broker id (default 1)
+  --metadata etcd://HOST:PORT[,HOST:PORT...][/PREFIX]
+                           join the cluster whose metadata is on that etcd (default: a
+                           single node, metadata in the data directory)
   --config FILE            Kafka server.properties-style file
   --override KEY=VALUE     set a config key (repeatable)
   --log-level LEVEL        trace|debug|info|warn|error (default info)
@@ -28,6 +31,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'node-id': { type: 'string' },
       config: { type: 'string' },
+      metadata: { type: 'string' },
       override: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
       'http-listen': { type: 'string' },
@@ -48,6 +52,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     if (eq <= 0) throw new ConfigError(`--override: '${o}' is not KEY=VALUE`);
     overrides[o.slice(0, eq)] = o.slice(eq + 1);
   }
+  if (values.metadata !== undefined) overrides['samsa.metadata.url'] = values.metadata;
   let nodeId: number | undefined;
   if (values['node-id'] !== undefined) {
     if (!/^\d+$/.test(values['node-id'])) throw new ConfigError(`--node-id: '${values['node-id']}' is not a number`);

@@ -5,6 +5,7 @@
  * defaults (`log.*` names of LOG_CONFIG_DEFS) are validated by the storage engine's log-config.
  */
 import { ConfigError } from './config-error.ts';
+import { parseMetadataUrl } from './metadata-url.ts';
 
 export type SettingType = 'int' | 'long' | 'boolean' | 'string' | 'list' | 'password';
 
@@ -148,6 +149,38 @@ export const TYPED_SETTINGS = {
     1000,
     'Incremental fetch sessions (KIP-227) the broker keeps.',
     { min: 0 },
+  ),
+  metadataUrl: {
+    ...optionalStringSetting(
+      'samsa.metadata.url',
+      'etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: the cluster metadata on etcd (--metadata overrides); unset: a single node with its metadata in the data directory.',
+    ),
+    parse: (raw: string, name: string) => {
+      parseMetadataUrl(raw, name); // a bad URL fails at start, in one line
+      return raw.trim();
+    },
+  } satisfies TypedSetting<string | null>,
+  brokerSessionTimeoutMs: intSetting(
+    'broker.session.timeout.ms',
+    9000,
+    'A broker whose registration lease is not renewed for this long is gone (its etcd lease TTL, in whole seconds).',
+    { min: 1000 },
+  ),
+  brokerHeartbeatIntervalMs: intSetting(
+    'broker.heartbeat.interval.ms',
+    2000,
+    'How often a broker renews its registration lease.',
+    { min: 100 },
+  ),
+  autoLeaderRebalanceEnable: boolSetting(
+    'auto.leader.rebalance.enable',
+    true,
+    'The controller moves leadership back to the preferred (first) replica when it is live and in sync.',
+  ),
+  uncleanLeaderElectionEnable: boolSetting(
+    'unclean.leader.election.enable',
+    false,
+    'A replica outside the ISR may become leader when no in-sync replica is live (data may be lost).',
   ),
   internalTopicChangesEnable: boolSetting(
     'samsa.internal.topic.changes.enable',

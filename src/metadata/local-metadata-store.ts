@@ -21,16 +21,17 @@ import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { randomUuid } from '../protocol/uuid.ts';
 import { isOutOfSpaceError } from '../storage/file-layer.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
-import type {
-  BrokerRegistration,
-  MetadataChange,
-  MetadataListener,
-  MetadataStore,
-  PartitionState,
-  PartitionStateUpdate,
-  ProducerIdBlock,
-  ReplicaAssignment,
-  TopicMetadata,
+import {
+  type BrokerRegistration,
+  type MetadataChange,
+  type MetadataListener,
+  type MetadataStore,
+  NO_LEADER,
+  type PartitionState,
+  type PartitionStateUpdate,
+  type ProducerIdBlock,
+  type ReplicaAssignment,
+  type TopicMetadata,
 } from './metadata-store.ts';
 
 /**
@@ -104,6 +105,18 @@ export class LocalMetadataStore implements MetadataStore {
 
   broker(nodeId: number): BrokerRegistration | undefined {
     return this.registration?.nodeId === nodeId ? this.registration : undefined;
+  }
+
+  controllerId(): number {
+    return this.registration === undefined ? NO_LEADER : this.nodeId;
+  }
+
+  registrationLive(): boolean {
+    return this.registration !== undefined;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
   }
 
   registerBroker(broker: BrokerRegistration): Promise<void> {

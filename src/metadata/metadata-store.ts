@@ -84,7 +84,16 @@ export type MetadataChange =
     }
   | { readonly type: 'topic-configs'; readonly topic: TopicMetadata }
   | { readonly type: 'broker-configs'; readonly configs: Readonly<Record<string, string>> }
-  | { readonly type: 'broker-registered'; readonly broker: BrokerRegistration };
+  | { readonly type: 'broker-registered'; readonly broker: BrokerRegistration }
+  /** A broker's registration is gone: its lease expired, or it shut down. */
+  | { readonly type: 'broker-unregistered'; readonly nodeId: number }
+  /** Another broker (or none: NO_LEADER) is the active controller now. */
+  | { readonly type: 'controller-changed'; readonly controllerId: number }
+  /**
+   * This broker's own registration became invalid (`live: false`: its lease may have expired, so
+   * it must stop acting as a leader) or valid again (`live: true`, registered anew).
+   */
+  | { readonly type: 'registration'; readonly live: boolean };
 
 export type MetadataListener = (change: MetadataChange) => void;
 
@@ -94,8 +103,22 @@ export interface MetadataStore {
   /** The live brokers, by node id. */
   brokers(): BrokerRegistration[];
   broker(nodeId: number): BrokerRegistration | undefined;
-  /** Registers (or re-registers, e.g. with its bound port) this broker. */
+  /**
+   * Registers (or re-registers, e.g. with its bound port) this broker. Another live broker
+   * registered with the same node id: rejects with DuplicateBrokerError.
+   */
   registerBroker(broker: BrokerRegistration): Promise<void>;
+  /**
+   * The active controller's node id, NO_LEADER while none is elected. The local store: this
+   * node, once registered. The etcd store: every registered broker campaigns, one wins.
+   */
+  controllerId(): number;
+  /**
+   * Whether this broker's registration is valid now (an etcd lease not yet expired as far as
+   * this broker can tell). A broker whose registration is not valid stops acting as a leader until
+   * it is registered again. Always true for the local store once registered.
+   */
+  registrationLive(): boolean;
 
   topics(): TopicMetadata[];
   topic(name: string): TopicMetadata | undefined;
@@ -155,4 +178,18 @@ export interface MetadataStore {
    * A listener that throws does not fail the change nor stop other listeners.
    */
   subscribe(listener: MetadataListener): () => void;
+
+  /** Stops watching and, for a cluster store, gives up the registration and controllership. */
+  close(): Promise<void>;
+}
+
+/**
+ * Another live broker is registered with this node id: the broker must not start (Kafka:
+ * "Error while creating ephemeral at /brokers/ids/N, node already exists").
+ */
+export class DuplicateBrokerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DuplicateBrokerError';
+  }
 }

@@ -221,5 +221,11 @@ function describe(c: MetadataChange): string {
       return `${c.type} ${JSON.stringify(c.configs)}`;
     case 'broker-registered':
       return `${c.type} ${c.broker.nodeId}`;
+    case 'broker-unregistered':
+      return `${c.type} ${c.nodeId}`;
+    case 'controller-changed':
+      return `${c.type} ${c.controllerId}`;
+    case 'registration':
+      return `${c.type} ${c.live}`;
   }
 }
