@@ -1,6 +1,6 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
-import type { TopicMetadata } from '../metadata/metadata-store.ts';
+import type { BrokerRegistration, PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
 import type { AppendResult, FetchReadOutcome, PartitionOffsets, ReadResult } from '../replication/replica-manager.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
 import type { FetchSessionCache } from './fetch-session-cache.ts';
@@ -93,12 +93,28 @@ export interface LogService {
   >;
 }
 
+/** The cluster as the metadata store has it: live brokers, the controller, partition states. */
+export interface ClusterView {
+  /** Live brokers sorted by node id (this broker included once it listens). */
+  brokers(): BrokerRegistration[];
+  broker(nodeId: number): BrokerRegistration | undefined;
+  /** The active controller's id, or -1 while none is elected. */
+  controllerId(): number;
+  /** A partition's replicas, leader (-1: none), leader epoch, ISR; undefined if unknown. */
+  partitionState(topic: string, partition: number): PartitionState | undefined;
+}
+
 /** The small interface the request context hands to handlers (see src/broker.ts). */
 export interface BrokerServices {
   readonly nodeId: number;
   readonly clusterId: string;
   readonly rack: string | null;
   advertisedListener(): { host: string; port: number };
+  /**
+   * The whole cluster (brokers, controller, partition leaders): handlers answer for it, not only
+   * for this broker.
+   */
+  readonly cluster: ClusterView;
   supportedApis(): ApiVersionRange[];
   readonly topics: TopicService;
   readonly logs: LogService;
