@@ -4,7 +4,7 @@
  * API: `const broker = await startBroker(); ... await broker.close()`.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -17,8 +17,9 @@ import {
   loadBrokerConfig,
   parseHostPort,
 } from './config/broker-config.ts';
+import { parseMetadataUrl } from './config/metadata-url.ts';
 import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
-import { GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
+import { CONSUMER_OFFSETS_TOPIC, GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
 import { produceHandler } from './handlers/000-produce.ts';
 import { fetchHandler } from './handlers/001-fetch.ts';
@@ -57,8 +58,10 @@ import { FetchSessionCache } from './handlers/fetch-session-cache.ts';
 import type { ApiHandler } from './handlers/handler.ts';
 import { nonDefaultConfig } from './metadata/config-in-effect.ts';
 import { ConfigManager } from './metadata/config-manager.ts';
+import { Controller } from './metadata/controller.ts';
+import { ControllerChannel } from './metadata/controller-channel.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
-import type { MetadataStore } from './metadata/metadata-store.ts';
+import { DuplicateBrokerError, type MetadataStore } from './metadata/metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
@@ -347,9 +350,14 @@ async function startLockedBroker(
     });
   }
   // The one place that names a MetadataStore implementation.
-  const store: MetadataStore = await LocalMetadataStore.open(config.dataDir, config.nodeId).catch((err: unknown) => {
-    throw dataDirectoryError(err, config.dataDir);
-  });
+  const clusterMember = config.metadataUrl !== null;
+  const store: MetadataStore =
+    config.metadataUrl === null
+      ? await LocalMetadataStore.open(config.dataDir, config.nodeId).catch((err: unknown) => {
+          throw dataDirectoryError(err, config.dataDir);
+        })
+      : await openClusterMetadata(config, config.metadataUrl, log);
+  opened.push(() => store.close());
   log.info(
     {
       nodeId: config.nodeId,
@@ -367,11 +375,41 @@ async function startLockedBroker(
     properties: config.properties,
     logger: log,
     topicOverrides: (name) => store.topic(name)?.configs,
+    clusterMember,
   });
   opened.push(() => logs.close());
-  // Leadership and leader epochs reach the partitions through the metadata's change feed.
+  // Leadership and leader epochs reach the partitions through the metadata's change feed; a
+  // cluster member's partitions (their logs) come and go with it too.
   const unsubscribePartitionStates = store.subscribe((change) => {
-    if (change.type === 'partition-state') logs.applyPartitionState(change.topic, change.partition, change.state);
+    if (!clusterMember) {
+      if (change.type === 'partition-state') logs.applyPartitionState(change.topic, change.partition, change.state);
+      return;
+    }
+    switch (change.type) {
+      case 'partition-state':
+      case 'topic-deleted':
+        logs.onMetadataChange(change);
+        break;
+      case 'registration':
+        if (!change.live) {
+          log.warn(
+            { nodeId: config.nodeId },
+            'registration in the cluster metadata lapsed: leading no partition until registered again',
+          );
+          logs.resignAll();
+        } else {
+          log.info({ nodeId: config.nodeId }, 'registered in the cluster metadata again');
+          for (const t of store.topics())
+            for (let p = 0; p < t.partitions; p++) {
+              const state = store.partitionState(t.name, p);
+              if (state !== undefined)
+                logs.onMetadataChange({ type: 'partition-state', topic: t, partition: p, state });
+            }
+        }
+        break;
+      default:
+        break;
+    }
   });
   opened.push(async () => unsubscribePartitionStates());
   const configs = new ConfigManager(
@@ -381,6 +419,16 @@ async function startLockedBroker(
     config.internalTopicChangesEnable,
     log,
   );
+  const controller = clusterMember
+    ? new Controller(store, config.nodeId, {
+        autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+        uncleanLeaderElection: (t) =>
+          (t.configs['unclean.leader.election.enable'] ?? String(config.uncleanLeaderElectionEnable)) === 'true',
+        logger: log,
+      })
+    : undefined;
+  const channel = clusterMember ? new ControllerChannel(store) : undefined;
+  if (channel !== undefined) opened.push(async () => channel.close());
   const topics = new TopicManager(
     store,
     logs,
@@ -390,18 +438,41 @@ async function startLockedBroker(
       maxBrokerPartitions: config.maxBrokerPartitions,
       internalTopicChangesEnable: config.internalTopicChangesEnable,
       logger: log,
+      cluster:
+        controller === undefined || channel === undefined
+          ? undefined
+          : {
+              isController: () => controller.active,
+              liveBrokers: () => store.brokers().map((b) => ({ nodeId: b.nodeId, rack: b.rack })),
+              channel,
+              // Partitions are not replicated yet (issue 14).
+              maxReplicationFactor: 1,
+            },
     },
   );
   logs.setTopicConfigs((t) => configs.logConfig(t));
-  await logs.openAll(store.topics());
+  await logs.openAll(
+    store.topics(),
+    clusterMember ? (topic, partition) => store.partitionState(topic, partition) : undefined,
+  );
   const groups = new GroupCoordinatorService({
     topics,
     logs,
     config: groupCoordinatorConfigFrom(config.properties),
     clock: { now: () => Date.now() },
     logger: log,
+    ...(clusterMember ? { ownership: 'elected' as const } : {}),
   });
   opened.push(() => groups.close());
+  if (clusterMember) {
+    // Each __consumer_offsets partition led here is a coordinator loaded here (Kafka's
+    // onElection / onResignation).
+    logs.onLeadershipChange((topic, partition, leader, leaderEpoch) => {
+      if (topic !== CONSUMER_OFFSETS_TOPIC) return;
+      if (leader) groups.onElection(partition, leaderEpoch).catch(() => undefined);
+      else groups.onResignation(partition, leaderEpoch);
+    });
+  }
 
   let advertised = config.advertised;
   let dispatcher: RequestDispatcher | undefined;
@@ -410,6 +481,23 @@ async function startLockedBroker(
     clusterId: store.clusterId,
     rack: config.rack,
     advertisedListener: () => advertised!,
+    cluster: {
+      // This broker is listed from the moment it listens, before its registration is written.
+      brokers: () => {
+        const all = store.brokers();
+        if (advertised === undefined || all.some((b) => b.nodeId === config.nodeId))
+          return all.sort((a, b) => a.nodeId - b.nodeId);
+        const self = { nodeId: config.nodeId, host: advertised.host, port: advertised.port, rack: config.rack };
+        return [...all, self].sort((a, b) => a.nodeId - b.nodeId);
+      },
+      broker: (nodeId) =>
+        store.broker(nodeId) ??
+        (nodeId === config.nodeId && advertised !== undefined
+          ? { nodeId, host: advertised.host, port: advertised.port, rack: config.rack }
+          : undefined),
+      controllerId: () => (clusterMember ? store.controllerId() : config.nodeId),
+      partitionState: (topic, partition) => store.partitionState(topic, partition),
+    },
     supportedApis: () =>
       (dispatcher?.registered() ?? []).map((h) => ({
         apiKey: h.apiKey,
@@ -466,12 +554,21 @@ async function startLockedBroker(
   });
   const first = bound[0]!;
   advertised ??= defaultAdvertised(first);
-  await store.registerBroker({
-    nodeId: config.nodeId,
-    host: advertised.host,
-    port: advertised.port,
-    rack: config.rack,
-  });
+  await store
+    .registerBroker({
+      nodeId: config.nodeId,
+      host: advertised.host,
+      port: advertised.port,
+      rack: config.rack,
+    })
+    .catch((err: unknown) => {
+      if (err instanceof DuplicateBrokerError) throw new BrokerStartError(err.message);
+      throw err;
+    });
+  if (controller !== undefined) {
+    controller.start();
+    opened.push(() => controller.close());
+  }
   stage.advertised = `${advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host}:${advertised.port}`;
 
   let closed = false;
@@ -489,8 +586,13 @@ async function startLockedBroker(
       closed = true;
       stage.closing = true;
       logs.stopWaiting();
+      await controller?.close();
       await groups.close();
       await server.close();
+      channel?.close();
+      // Gives up the registration (and controllership) at once, so the cluster does not wait for
+      // the lease to expire before electing other leaders.
+      await store.close().catch((err: unknown) => log.warn({ err }, 'could not deregister from the cluster metadata'));
       unsubscribePartitionStates();
       await logs.close();
       await http?.close();
@@ -498,6 +600,69 @@ async function startLockedBroker(
       if (temporary) await rm(config.dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Opens the cluster metadata on etcd (loaded on demand: a single node never reads the etcd
+ * client). The data directory remembers the cluster it belongs to and the incarnation of its last
+ * registration (meta.properties, as Kafka's): a restart after kill -9 takes over its own stale
+ * registration, and a data directory of another cluster is refused.
+ */
+async function openClusterMetadata(config: BrokerConfig, url: string, log: Logger): Promise<MetadataStore> {
+  const location = parseMetadataUrl(url);
+  const meta = await readMetaProperties(config.dataDir);
+  const { EtcdMetadataStore } = await import('./metadata/etcd-metadata-store.ts');
+  const where = `etcd at ${location.endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`;
+  let store: MetadataStore & { readonly incarnationId: string };
+  try {
+    store = await EtcdMetadataStore.open({
+      endpoints: location.endpoints,
+      prefix: location.prefix,
+      nodeId: config.nodeId,
+      sessionTimeoutMs: config.brokerSessionTimeoutMs,
+      heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+      previousIncarnation: meta['samsa.incarnation.id'],
+      logger: log,
+    });
+  } catch (err) {
+    throw new BrokerStartError(
+      `cannot open the cluster metadata on ${where}${location.prefix === '/samsa' ? '' : ` (prefix ${location.prefix})`}: ${err instanceof Error ? err.message : String(err)}; start etcd there or give --metadata the address of a running one`,
+    );
+  }
+  const known = meta['cluster.id'];
+  if (known !== undefined && known !== store.clusterId) {
+    await store.close().catch(() => undefined);
+    throw new BrokerStartError(
+      `data directory ${config.dataDir} belongs to cluster ${known}, but the metadata on ${where} is cluster ${store.clusterId}: give this broker an empty --data-dir, or the --metadata of its own cluster`,
+    );
+  }
+  await writeMetaProperties(config.dataDir, {
+    'cluster.id': store.clusterId,
+    'node.id': String(config.nodeId),
+    'samsa.incarnation.id': store.incarnationId,
+  });
+  return store;
+}
+
+const META_PROPERTIES = 'meta.properties';
+
+async function readMetaProperties(dir: string): Promise<Record<string, string>> {
+  const text = await readFile(join(dir, META_PROPERTIES), 'utf8').catch(() => '');
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('#')) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+async function writeMetaProperties(dir: string, props: Record<string, string>): Promise<void> {
+  const path = join(dir, META_PROPERTIES);
+  const text = `#Samsa cluster member\n${Object.entries(props)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`;
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
 }
 
 /** A start whose logs take longer than this to recover opens the HTTP listener meanwhile. */

@@ -12,6 +12,32 @@ import { ZERO_UUID } from '../protocol/uuid.ts';
 import { LogConfig } from '../storage/log-config.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import type { MetadataStore, TopicMetadata } from './metadata-store.ts';
+import { type AssignableBroker, assignReplicas } from './replica-assignment.ts';
+
+/** What a cluster member's topic manager needs: whether it is the controller, and a way to it. */
+export interface TopicClusterOptions {
+  /** Whether this broker is the active controller now (only the controller changes topics). */
+  isController(): boolean;
+  /** The live brokers, where the controller places replicas. */
+  liveBrokers(): AssignableBroker[];
+  /** Forwards a topic change to the active controller (KIP-590). */
+  readonly channel: {
+    createTopic(
+      name: string,
+      partitions: number,
+      replicationFactor: number,
+      configs: Record<string, string>,
+      validateOnly: boolean,
+    ): Promise<{ topicId: string }>;
+    deleteTopic(name: string): Promise<void>;
+    createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>;
+  };
+  /** The most replicas a partition may have (1 until partitions are replicated). */
+  readonly maxReplicationFactor: number;
+}
+
+/** How long a forwarded change may take to reach this broker's view of the metadata. */
+const PROPAGATION_TIMEOUT_MS = 10_000;
 
 /** What topic management needs from the storage engine. */
 export interface PartitionLogLifecycle {
@@ -68,6 +94,12 @@ export interface TopicManagerOptions {
   internalTopicChangesEnable: boolean;
   /** One info line per topic created or deleted and per partition count change (none: silent). */
   logger?: TopicChangeLogger | undefined;
+  /**
+   * A cluster member: changes are made by the controller (forwarded when this broker is not it),
+   * replicas placed on the live brokers, and the logs created by each broker from the metadata's
+   * change feed rather than here. Absent: a single node.
+   */
+  cluster?: TopicClusterOptions | undefined;
 }
 
 export const DEFAULT_TOPIC_MANAGER_OPTIONS: TopicManagerOptions = {
@@ -125,17 +157,88 @@ export class TopicManager {
     configs: Record<string, string>,
     validateOnly: boolean,
   ): Promise<TopicMetadata> {
+    const cluster = this.options.cluster;
+    if (cluster !== undefined && !cluster.isController())
+      return this.#forwardCreate(cluster, name, partitions, replicationFactor, configs, validateOnly);
     return this.#lifecycle.run(() => this.#create(name, partitions, replicationFactor, configs, validateOnly));
   }
 
   /** Auto-creation (Metadata): the topic, created with the defaults unless it exists by now. */
   getOrCreate(name: string, partitions: number, replicationFactor: number): Promise<TopicMetadata> {
+    const cluster = this.options.cluster;
+    if (cluster !== undefined && !cluster.isController()) {
+      const existing = this.get(name);
+      if (existing !== undefined) return Promise.resolve(existing);
+      return this.#forwardCreate(cluster, name, partitions, replicationFactor, {}, false).catch(
+        async (err: unknown) => {
+          // Created meanwhile by another client: the topic, once this broker sees it.
+          if (!(err instanceof KafkaError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS)) throw err;
+          const t = await this.#visible(name, (x) => x !== undefined);
+          if (t === undefined) throw err;
+          return t;
+        },
+      );
+    }
     return this.#lifecycle.run(
       async () => this.get(name) ?? (await this.#create(name, partitions, replicationFactor, {}, false, true)),
     );
   }
 
+  /** Forwards a creation to the controller and waits until this broker's metadata has the topic. */
+  async #forwardCreate(
+    cluster: TopicClusterOptions,
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+    validateOnly: boolean,
+  ): Promise<TopicMetadata> {
+    validateTopicName(name);
+    const { topicId } = await cluster.channel.createTopic(name, partitions, replicationFactor, configs, validateOnly);
+    if (validateOnly) return { name, topicId: ZERO_UUID, partitions, replicationFactor, configs, leaderEpochs: [] };
+    const t = await this.#visible(name, (x) => x?.topicId === topicId);
+    if (t === undefined)
+      throw new KafkaError(
+        ErrorCode.REQUEST_TIMED_OUT,
+        `topic '${name}' was created by the controller but has not reached this broker's metadata yet`,
+      );
+    return t;
+  }
+
+  /**
+   * Resolves with the topic once `ready` holds for what the store has (undefined after
+   * PROPAGATION_TIMEOUT_MS): a change made by the controller reaches this broker through the
+   * metadata's change feed.
+   */
+  #visible(name: string, ready: (t: TopicMetadata | undefined) => boolean): Promise<TopicMetadata | undefined> {
+    if (ready(this.store.topic(name))) return Promise.resolve(this.store.topic(name));
+    return new Promise((resolve) => {
+      const done = (t: TopicMetadata | undefined): void => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(t);
+      };
+      const timer = setTimeout(() => done(undefined), PROPAGATION_TIMEOUT_MS);
+      const unsubscribe = this.store.subscribe(() => {
+        const t = this.store.topic(name);
+        if (ready(t)) done(t ?? this.store.topic(name));
+      });
+    });
+  }
+
   delete(name: string): Promise<TopicMetadata> {
+    const cluster = this.options.cluster;
+    if (cluster !== undefined && !cluster.isController()) {
+      return (async () => {
+        const before = this.store.topic(name);
+        await cluster.channel.deleteTopic(name);
+        const gone = before?.topicId;
+        await this.#visible(name, (t) => t === undefined || t.topicId !== gone);
+        return (
+          before ?? { name, topicId: ZERO_UUID, partitions: 0, replicationFactor: 1, configs: {}, leaderEpochs: [] }
+        );
+      })();
+    }
     return this.#lifecycle.run(async () => {
       if (isInternalTopic(name) && !this.options.internalTopicChangesEnable) {
         throw new KafkaError(
@@ -145,7 +248,8 @@ export class TopicManager {
       }
       const topic = await this.store.deleteTopic(name);
       if (topic === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic '${name}'`);
-      await this.logs.deleteLogs(topic);
+      // A cluster member's logs go with the change feed, on every broker holding a replica.
+      if (this.options.cluster === undefined) await this.logs.deleteLogs(topic);
       this.options.logger?.info(
         { topic: topic.name, topicId: topic.topicId, partitions: topic.partitions },
         'topic deleted',
@@ -155,6 +259,17 @@ export class TopicManager {
   }
 
   createPartitions(name: string, count: number, validateOnly: boolean): Promise<TopicMetadata> {
+    const cluster = this.options.cluster;
+    if (cluster !== undefined && !cluster.isController()) {
+      return (async () => {
+        await cluster.channel.createPartitions(name, count, validateOnly);
+        const t = validateOnly
+          ? this.store.topic(name)
+          : await this.#visible(name, (x) => x !== undefined && x.partitions >= count);
+        if (t === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic '${name}'`);
+        return validateOnly ? { ...t, partitions: count } : t;
+      })();
+    }
     return this.#lifecycle.run(async () => {
       const topic = this.store.topic(name);
       if (topic === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic '${name}'`);
@@ -174,8 +289,17 @@ export class TopicManager {
       }
       this.#checkBrokerPartitionLimit(count - topic.partitions);
       if (validateOnly) return { ...topic, partitions: count };
-      const updated = await this.store.setPartitionCount(name, count);
-      await this.logs.createLogs(updated, topic.partitions);
+      let updated: TopicMetadata;
+      if (cluster === undefined) {
+        updated = await this.store.setPartitionCount(name, count);
+        await this.logs.createLogs(updated, topic.partitions);
+      } else {
+        // Kafka continues the topic's assignment: the new partitions start where it left off.
+        const assignment = assignReplicas(cluster.liveBrokers(), count - topic.partitions, topic.replicationFactor, {
+          firstPartition: topic.partitions,
+        });
+        updated = await this.store.setPartitionCount(name, count, assignment);
+      }
       this.options.logger?.info(
         { topic: name, topicId: topic.topicId, partitions: count, previousPartitions: topic.partitions },
         'partitions added',
@@ -223,16 +347,44 @@ export class TopicManager {
     if (replicationFactor < 1) {
       throw new KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, 'replication factor must be at least 1');
     }
-    if (replicationFactor > this.brokerCount()) {
+    const cluster = this.options.cluster;
+    const live = cluster?.liveBrokers();
+    const brokers = live?.length ?? this.brokerCount();
+    if (replicationFactor > brokers) {
       throw new KafkaError(
         ErrorCode.INVALID_REPLICATION_FACTOR,
-        `replication factor: ${replicationFactor} larger than available brokers: ${this.brokerCount()}`,
+        `replication factor: ${replicationFactor} larger than available brokers: ${brokers}`,
+      );
+    }
+    if (cluster !== undefined && replicationFactor > cluster.maxReplicationFactor) {
+      throw new KafkaError(
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        `replication factor ${replicationFactor} is not supported yet: Samsa keeps one replica per partition until replication lands; use replication factor ${cluster.maxReplicationFactor}`,
       );
     }
     this.#checkBrokerPartitionLimit(partitions);
     new LogConfig(configs, this.brokerLogDefaults()); // throws INVALID_CONFIG
     if (validateOnly) {
       return { name, topicId: ZERO_UUID, partitions, replicationFactor, configs, leaderEpochs: [] };
+    }
+    if (cluster !== undefined) {
+      // Placed by the controller; each broker creates the logs of its replicas from the change
+      // feed, and clients retry NOT_LEADER_OR_FOLLOWER until the leader has its log.
+      const assignment = assignReplicas(live!, partitions, replicationFactor);
+      const topic = await this.store.createTopic(name, partitions, replicationFactor, configs, assignment);
+      this.options.logger?.info(
+        {
+          topic: name,
+          topicId: topic.topicId,
+          partitions,
+          replicationFactor,
+          configs,
+          leaders: countLeaders(assignment),
+          ...(autoCreated ? { autoCreated } : {}),
+        },
+        'topic created',
+      );
+      return topic;
     }
     this.#creating.add(name);
     try {
@@ -261,4 +413,11 @@ export class TopicManager {
       this.#creating.delete(name);
     }
   }
+}
+
+/** Partitions led per broker id, for the log line of a creation. */
+function countLeaders(assignment: readonly (readonly number[])[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [leader] of assignment) if (leader !== undefined) out[leader] = (out[leader] ?? 0) + 1;
+  return out;
 }

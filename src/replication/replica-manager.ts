@@ -8,8 +8,14 @@
  * producer-state housekeeping of its partitions (expiry, periodic snapshots, snapshots at stop).
  *
  * Owns the `LogManager` of the data directory (segments, recovery, retention, cleaner); each
- * `Partition` owns its log's producer state. Every partition is led by this broker until
- * replication (next issue) makes `applyPartitionState` a feed from the metadata.
+ * `Partition` owns its log's producer state.
+ *
+ * A single node creates and removes logs when the topic manager asks, and leads every partition.
+ * A cluster member (`clusterMember`) is driven by the metadata's change feed instead (Kafka's
+ * LeaderAndIsr / KRaft metadata deltas): a partition state naming this broker among the replicas
+ * creates the log and makes this broker its leader or a follower; a deleted topic removes them;
+ * a partition of a known topic hosted elsewhere answers NOT_LEADER_OR_FOLLOWER; when this
+ * broker's registration lapses, every partition stops leading until the feed says otherwise.
  */
 import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -20,8 +26,9 @@ import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from '../storage/log-config.ts';
 import { LogManager } from '../storage/log-manager.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
+import { SerialQueue } from '../util/serial-queue.ts';
 import { DelayedFetchPurgatory, type FetchReadOutcome } from './delayed-fetch.ts';
-import { type AppendResult, Partition, type PartitionOffsets, type ReadResult } from './partition.ts';
+import { type AppendResult, Partition, type PartitionOffsets, PartitionRole, type ReadResult } from './partition.ts';
 
 export type { FetchReadOutcome } from './delayed-fetch.ts';
 export type { AppendResult, PartitionOffsets, ReadResult } from './partition.ts';
@@ -54,7 +61,12 @@ export interface ReplicaManagerOptions {
   logger: Logger;
   /** A topic's configuration overrides, as the metadata store has them (for logs loaded at start). */
   topicOverrides: (topic: string) => Readonly<Record<string, string>> | undefined;
+  /** A cluster member: partitions come and go with the metadata's change feed (see above). */
+  clusterMember?: boolean;
 }
+
+/** This broker became (or stopped being) the leader of a partition whose log it holds. */
+export type LeadershipListener = (topic: string, partition: number, leader: boolean, leaderEpoch: number) => void;
 
 export class ReplicaManager implements PartitionLogLifecycle {
   private readonly partitions = new Map<string, Partition>();
@@ -71,6 +83,10 @@ export class ReplicaManager implements PartitionLogLifecycle {
   private snapshotTimer: NodeJS.Timeout | undefined;
 
   private readonly manager: LogManager;
+  private readonly clusterMember: boolean;
+  /** Log creations and deletions from the change feed, in feed order. */
+  private readonly feed = new SerialQueue();
+  private readonly leadershipListeners: LeadershipListener[] = [];
 
   private constructor(
     nodeId: number,
@@ -78,7 +94,9 @@ export class ReplicaManager implements PartitionLogLifecycle {
     log: Logger,
     producerIdExpirationMs: number,
     manager: LogManager,
+    clusterMember: boolean,
   ) {
+    this.clusterMember = clusterMember;
     this.nodeId = nodeId;
     this.dataDir = dataDir;
     this.log = log;
@@ -102,7 +120,14 @@ export class ReplicaManager implements PartitionLogLifecycle {
       topicConfigs: options.topicOverrides,
     });
     await manager.startup();
-    const service = new ReplicaManager(options.nodeId, dataDir, log, expiration, manager);
+    const service = new ReplicaManager(
+      options.nodeId,
+      dataDir,
+      log,
+      expiration,
+      manager,
+      options.clusterMember ?? false,
+    );
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
     service.snapshotTimer = setInterval(() => {
@@ -122,20 +147,98 @@ export class ReplicaManager implements PartitionLogLifecycle {
    * topics that no longer exist (a crash between deleting a topic and its data), creates any
    * missing ones, then starts the background tasks.
    */
-  async openAll(topics: readonly TopicMetadata[]): Promise<void> {
+  async openAll(
+    topics: readonly TopicMetadata[],
+    stateOf?: (topic: string, partition: number) => PartitionState | undefined,
+  ): Promise<void> {
     const known = new Map(topics.map((t) => [t.name, t]));
+    // A cluster member holds the partitions whose replicas name it; others are strays (a topic
+    // deleted, or a partition moved, while this broker was down), removed as Kafka removes them.
+    const hosted = (topic: string, partition: number): boolean =>
+      stateOf === undefined || (stateOf(topic, partition)?.replicas.includes(this.nodeId) ?? false);
     for (const log of this.manager.allLogs) {
       const t = known.get(log.topic);
-      if (t === undefined || log.partition >= t.partitions) await this.manager.deleteLog(log.topic, log.partition);
+      if (t === undefined || log.partition >= t.partitions || !hosted(log.topic, log.partition))
+        await this.manager.deleteLog(log.topic, log.partition);
     }
-    for (const t of topics) await this.createLogs(t, 0);
+    if (stateOf === undefined) {
+      for (const t of topics) await this.createLogs(t, 0);
+    } else {
+      // In the feed's queue: changes arriving meanwhile are applied after, in order.
+      await this.feed.run(async () => {
+        for (const t of topics) {
+          const mine = [];
+          for (let p = 0; p < t.partitions; p++) if (hosted(t.name, p)) mine.push(p);
+          await this.createPartitionLogs(t, mine);
+          for (const p of mine) this.applyPartitionState(t, p, stateOf(t.name, p)!);
+        }
+      });
+    }
     this.manager.start();
   }
 
+  /**
+   * A cluster member's view of a metadata change (see the header): creates the log of a partition
+   * this broker now hosts, then applies its leadership; removes a deleted topic's logs.
+   */
+  onMetadataChange(
+    change:
+      | { type: 'partition-state'; topic: TopicMetadata; partition: number; state: PartitionState }
+      | { type: 'topic-deleted'; topic: TopicMetadata },
+  ): void {
+    if (change.type === 'topic-deleted') {
+      this.feed
+        .run(() => this.deleteLogs(change.topic))
+        .catch((err: unknown) => {
+          this.log.error({ err, topic: change.topic.name }, 'could not delete the logs of a deleted topic');
+        });
+      return;
+    }
+    const { topic, partition, state } = change;
+    // Through the queue even when the log exists: a deletion of the topic may be queued before.
+    this.feed
+      .run(async () => {
+        if (!this.partitions.has(key(topic.name, partition)) && state.replicas.includes(this.nodeId))
+          await this.createPartitionLogs(topic, [partition]);
+        this.applyPartitionState(topic, partition, state);
+      })
+      .catch((err: unknown) => {
+        this.log.error({ err, topic: topic.name, partition }, 'could not create the log of a partition hosted here');
+      });
+  }
+
+  /** Waits until the logs the change feed asked for exist (tests, ordering with other work). */
+  feedIdle(): Promise<void> {
+    return this.feed.idle();
+  }
+
+  /** Called after this broker starts or stops leading a partition whose log it holds. */
+  onLeadershipChange(listener: LeadershipListener): void {
+    this.leadershipListeners.push(listener);
+  }
+
+  /**
+   * This broker's registration lapsed (its lease may have expired, so another broker may be
+   * elected): no partition is led here until the metadata's feed makes it leader again.
+   */
+  resignAll(): void {
+    for (const p of this.partitions.values()) {
+      if (p.role !== PartitionRole.leader) continue;
+      p.makeFollower(p.leaderEpoch);
+      this.delayedFetches.checkAndComplete(key(p.topic, p.partition));
+      for (const l of this.leadershipListeners) l(p.topic, p.partition, false, p.leaderEpoch);
+    }
+  }
+
   async createLogs(topic: TopicMetadata, fromPartition: number): Promise<void> {
-    const config = this.topicConfig(topic);
     const wanted: number[] = [];
-    for (let p = fromPartition; p < topic.partitions; p++) if (!this.partitions.has(key(topic.name, p))) wanted.push(p);
+    for (let p = fromPartition; p < topic.partitions; p++) wanted.push(p);
+    await this.createPartitionLogs(topic, wanted);
+  }
+
+  private async createPartitionLogs(topic: TopicMetadata, partitions: readonly number[]): Promise<void> {
+    const config = this.topicConfig(topic);
+    const wanted = partitions.filter((p) => !this.partitions.has(key(topic.name, p)));
     await forEachConcurrently(wanted, async (p) => {
       const created = this.manager.getLog(topic.name, p) === undefined;
       const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
@@ -176,8 +279,12 @@ export class ReplicaManager implements PartitionLogLifecycle {
   applyPartitionState(topic: TopicMetadata, partition: number, state: Pick<PartitionState, 'leader' | 'leaderEpoch'>) {
     const p = this.partitions.get(key(topic.name, partition));
     if (p === undefined) return;
+    const wasLeader = p.role === PartitionRole.leader;
     if (state.leader === this.nodeId) p.makeLeader(state.leaderEpoch);
     else p.makeFollower(state.leaderEpoch);
+    const isLeader = state.leader === this.nodeId;
+    if (this.clusterMember && (isLeader !== wasLeader || isLeader))
+      for (const l of this.leadershipListeners) l(topic.name, partition, isLeader, state.leaderEpoch);
     // Parked fetches read again, and answer with the partition's new state.
     this.delayedFetches.checkAndComplete(key(topic.name, partition));
   }
@@ -190,8 +297,13 @@ export class ReplicaManager implements PartitionLogLifecycle {
   /** The partition, or UNKNOWN_TOPIC_OR_PARTITION when this broker has no log for it. */
   getPartitionOrError(topic: TopicMetadata, partition: number): Partition {
     const p = this.partitions.get(key(topic.name, partition));
-    if (p === undefined)
+    if (p === undefined) {
+      // In a cluster the partition exists but lives on another broker (or its log is not
+      // created yet): the client refreshes its metadata and goes to the leader.
+      if (this.clusterMember && partition >= 0 && partition < topic.partitions)
+        throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `this broker does not host ${topic.name}-${partition}`);
       throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic.name}-${partition} has no log`);
+    }
     return p;
   }
 
