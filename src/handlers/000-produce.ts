@@ -2,8 +2,10 @@
  * Produce (key 0), versions 0-11 (advertised from 0 because librdkafka enables compression only
  * when v0 is in range; batches must be magic 2, so v0-2 message sets are refused per partition).
  * v3: transactional id, record batches (KIP-98). v5: log start offset. v8: record errors
- * (KIP-467). v9: flexible. v10: current leader hints (KIP-951, only with NOT_LEADER errors).
- * v11: same as v10. acks=0 sends no response at all, as in Kafka.
+ * (KIP-467). v9: flexible. v10: current leader hints (KIP-951): a partition failing with
+ * NOT_LEADER_OR_FOLLOWER carries the leader and epoch the cluster view has, and the response the
+ * live leaders' endpoints, so the producer retries there without a Metadata round trip (Kafka's
+ * handleProduceRequest; only that error, as Kafka). v11: same as v10. acks=0 sends no response at all, as in Kafka.
  * Not implemented: transactional produce (needs the transaction coordinator), quotas.
  */
 import { isInternalTopic } from '../metadata/topic-manager.ts';
@@ -16,12 +18,12 @@ import {
   writeProduceResponse,
 } from '../protocol/messages/000-produce.ts';
 import { defineHandler } from './handler.ts';
+import { currentLeader, LeaderEndpoints } from './partition-leaders.ts';
 
-function errorPartition(
-  index: number,
-  errorCode: number,
-  message?: string,
-): ProduceResponsePartitionProduceResponseInput {
+/** A partition's answer; its index always set (the KIP-951 leader hint looks the partition up). */
+type PartitionResponse = ProduceResponsePartitionProduceResponseInput & { index: number; errorCode: number };
+
+function errorPartition(index: number, errorCode: number, message?: string): PartitionResponse {
   return {
     index,
     errorCode,
@@ -41,13 +43,15 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
   async handle(ctx, request) {
     const { topics, logs } = ctx.services;
     const acks = request.acks;
+    // KIP-951 (v10+): the live leaders named by NOT_LEADER_OR_FOLLOWER partitions.
+    const endpoints = new LeaderEndpoints();
     // Every append must have finished before the handler returns, even when one fails
     // unexpectedly: the request's bytes (a recycled frame buffer) are reused afterwards.
     const settled = await Promise.allSettled(
       request.topicData.map(async (td) => {
         const topic = topics.get(td.name);
         const partitionResults = await Promise.allSettled(
-          td.partitionData.map(async (pd): Promise<ProduceResponsePartitionProduceResponseInput> => {
+          td.partitionData.map(async (pd): Promise<PartitionResponse> => {
             if (acks !== 0 && acks !== 1 && acks !== -1)
               return errorPartition(pd.index, ErrorCode.INVALID_REQUIRED_ACKS);
             if (topic === undefined || pd.index < 0 || pd.index >= topic.partitions) {
@@ -88,7 +92,13 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
         const partitionResponses = [];
         for (const r of partitionResults) {
           if (r.status === 'rejected') throw r.reason;
-          partitionResponses.push(r.value);
+          const partition = r.value;
+          if (ctx.apiVersion >= 10 && partition.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
+            const leader = currentLeader(ctx.services.cluster, td.name, partition.index);
+            partition.currentLeader = { leaderId: leader.leaderId, leaderEpoch: leader.leaderEpoch };
+            endpoints.add(leader.endpoint);
+          }
+          partitionResponses.push(partition);
         }
         return { name: td.name, partitionResponses };
       }),
@@ -99,7 +109,9 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
       responses.push(r.value);
     }
     if (acks === 0) return null;
-    return { responses, throttleTimeMs: 0 };
+    return ctx.apiVersion >= 10
+      ? { responses, throttleTimeMs: 0, nodeEndpoints: endpoints.list() }
+      : { responses, throttleTimeMs: 0 };
   },
   errorResponse(_ctx, request, errorCode) {
     return {

@@ -4,7 +4,10 @@
  * level, last stable offset, aborted transactions (KIP-98). v5: log start offset. v7:
  * incremental fetch sessions (KIP-227). v9: current leader epoch, fenced (KIP-320). v11: rack id
  * (KIP-392). v12: flexible, diverging epoch. v13: topic IDs instead of names (KIP-516).
- * v15: replica state (KIP-903). v17: replica directory id.
+ * v15: replica state (KIP-903). v16: current leader hints (KIP-951): a partition failing with
+ * NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH carries the leader and epoch the cluster view has,
+ * and the response the live leaders' endpoints (Kafka's handleFetchRequest). v17: replica
+ * directory id.
  * A request below min.bytes parks in the replica manager's delayed-fetch purgatory until an append
  * to one of its partitions or max.wait.ms, then reads again.
  * Not implemented: follower fetching (replication is a later issue), preferred read replicas.
@@ -28,6 +31,7 @@ import {
 } from './fetch-session-cache.ts';
 import type { RequestContext } from './handler.ts';
 import { defineHandler } from './handler.ts';
+import { currentLeader, LeaderEndpoints } from './partition-leaders.ts';
 
 /**
  * Kafka's record set of an error partition: empty, never null. KafkaApis passes every partition of
@@ -78,6 +82,8 @@ function requestedPartitions(request: FetchRequest): SessionPartition[] {
 /** One partition's outcome of a read: its response data and how many record bytes it carries. */
 interface ReadPartition {
   p: SessionPartition;
+  /** The topic's name when it resolved (a v13+ request names topics by ID only). */
+  topicName: string | undefined;
   topicId: string;
   data: PartitionData;
   bytes: number;
@@ -177,6 +183,23 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
     // One read of every partition; the purgatory runs it again while a parked fetch waits for
     // min.bytes (Kafka's DelayedFetch re-reads on completion too). Reads leave the session alone:
     // only the response built from the final read updates it.
+    // A failed read reports the partition's offsets where this broker has them; a partition it
+    // does not hold (another broker leads it) has none: -1, as Kafka's createLogReadResult.
+    const errorData = (topic: TopicMetadata, p: SessionPartition, err: KafkaError): PartitionData => {
+      const data = partitionError(p.partition, err.errorCode);
+      try {
+        const offsets = logs.offsets(topic, p.partition);
+        return {
+          ...data,
+          highWatermark: offsets.highWatermark,
+          lastStableOffset: offsets.lastStableOffset,
+          logStartOffset: offsets.logStartOffset,
+        };
+      } catch (offsetsErr) {
+        if (!(offsetsErr instanceof KafkaError)) throw offsetsErr;
+        return data;
+      }
+    };
     const readAll = async () => {
       let budget = ctx.apiVersion >= 3 ? request.maxBytes : 0x7fffffff;
       let total = 0;
@@ -185,7 +208,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
       for (const p of wanted) {
         const topic = resolveTopic(p);
         if (topic === undefined || p.partition < 0 || p.partition >= topic.partitions) {
-          read.push({ p, topicId: p.topicId, data: partitionError(p.partition, unknownTopicError), bytes: 0 });
+          read.push({
+            p,
+            topicName: undefined,
+            topicId: p.topicId,
+            data: partitionError(p.partition, unknownTopicError),
+            bytes: 0,
+          });
           sawError = true;
           continue;
         }
@@ -205,6 +234,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
           budget = Math.max(0, budget - result.bytes);
           read.push({
             p,
+            topicName: topic.name,
             topicId: topic.topicId,
             bytes: result.bytes,
             data: {
@@ -220,18 +250,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
         } catch (err) {
           if (!(err instanceof KafkaError)) throw err;
           sawError = true;
-          const offsets = logs.offsets(topic, p.partition);
-          read.push({
-            p,
-            topicId: topic.topicId,
-            bytes: 0,
-            data: {
-              ...partitionError(p.partition, err.errorCode),
-              highWatermark: offsets.highWatermark,
-              lastStableOffset: offsets.lastStableOffset,
-              logStartOffset: offsets.logStartOffset,
-            },
-          });
+          read.push({ p, topicName: topic.name, topicId: topic.topicId, bytes: 0, data: errorData(topic, p, err) });
         }
       }
       return { bytes: total, hasError: sawError, read };
@@ -245,11 +264,21 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
       string,
       FetchResponseFetchableTopicResponseInput & { partitions: FetchResponsePartitionDataInput[] }
     >();
-    for (const { p, topicId, data, bytes } of read) {
+    const endpoints = new LeaderEndpoints();
+    for (const { p, topicName, topicId, data, bytes } of read) {
       // The session remembers what this response tells the client; an incremental response
       // carries only partitions with news against that (KIP-227).
       const mustRespond = session === undefined ? true : updateSessionPartition(p, data, bytes);
       if (incremental && !mustRespond) continue;
+      if (
+        ctx.apiVersion >= 16 &&
+        topicName !== undefined &&
+        (data.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || data.errorCode === ErrorCode.FENCED_LEADER_EPOCH)
+      ) {
+        const leader = currentLeader(ctx.services.cluster, topicName, p.partition);
+        data.currentLeader = { leaderId: leader.leaderId, leaderEpoch: leader.leaderEpoch };
+        endpoints.add(leader.endpoint);
+      }
       const topicKey = byId ? p.topicId : p.topicName;
       let entry = byTopic.get(topicKey);
       if (entry === undefined) {
@@ -258,7 +287,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
       }
       entry.partitions.push(data);
     }
-    return { throttleTimeMs: 0, errorCode: 0, sessionId: session?.id ?? 0, responses: [...byTopic.values()] };
+    return {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      sessionId: session?.id ?? 0,
+      responses: [...byTopic.values()],
+      ...(ctx.apiVersion >= 16 ? { nodeEndpoints: endpoints.list() } : {}),
+    };
   },
   errorResponse(_ctx, request, errorCode) {
     return {

@@ -23,19 +23,23 @@ import { ZERO_UUID } from '../protocol/uuid.ts';
 import { authorizedOperations, CLUSTER_OPERATIONS, TOPIC_OPERATIONS } from './authorized-operations.ts';
 import type { BrokerServices } from './broker-services.ts';
 import { defineHandler } from './handler.ts';
+import { partitionMetadata } from './partition-leaders.ts';
 
-function topicEntry(services: BrokerServices, t: TopicMetadata, operations: number): MetadataResponseTopicInput {
+/**
+ * A topic's entry: each partition's leader, epoch, replicas and ISR as the cluster view has them
+ * (partition-leaders.ts: LEADER_NOT_AVAILABLE with leader -1 while its leader is none or not live).
+ */
+function topicEntry(
+  services: BrokerServices,
+  t: TopicMetadata,
+  operations: number,
+  version: number,
+): MetadataResponseTopicInput {
   const partitions = [];
   for (let p = 0; p < t.partitions; p++) {
-    partitions.push({
-      errorCode: 0,
-      partitionIndex: p,
-      leaderId: services.nodeId,
-      leaderEpoch: t.leaderEpochs[p] ?? 0,
-      replicaNodes: [services.nodeId],
-      isrNodes: [services.nodeId],
-      offlineReplicas: [],
-    });
+    // Kafka answers v0 with only the live replicas (errorUnavailableEndpoints): v0 clients
+    // connect to every broker listed.
+    partitions.push({ partitionIndex: p, ...partitionMetadata(services.cluster, t.name, p, version === 0) });
   }
   return {
     errorCode: 0,
@@ -72,7 +76,7 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
     // v0 used an empty array to mean "all topics"; v1+ use null.
     const all = request.topics === null || (v === 0 && request.topics.length === 0);
     if (all) {
-      for (const t of services.topics.list()) topics.push(topicEntry(services, t, topicOperations));
+      for (const t of services.topics.list()) topics.push(topicEntry(services, t, topicOperations, v));
     } else {
       const allowCreate = services.autoCreateTopicsEnable && (v < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics ?? []) {
@@ -81,7 +85,7 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
           const t = requested.topicId !== ZERO_UUID ? services.topics.getById(requested.topicId) : undefined;
           if (t === undefined) {
             topics.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_ID, name: null, topicId: requested.topicId });
-          } else topics.push(topicEntry(services, t, topicOperations));
+          } else topics.push(topicEntry(services, t, topicOperations, v));
           continue;
         }
         let t = services.topics.get(requested.name);
@@ -94,9 +98,9 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
         }
         if (t === undefined && allowCreate) {
           try {
-            // Concurrent requests for one new topic all get it (creation is serialised), and
-            // creation is complete (logs exist, this node leads), so the topic is served at once
-            // instead of Kafka's transient LEADER_NOT_AVAILABLE.
+            // Concurrent requests for one new topic all get it (creation is serialised). Its
+            // partitions are answered as the cluster view has them: served at once when their
+            // leaders are already live, else Kafka's transient LEADER_NOT_AVAILABLE.
             t = await services.topics.getOrCreate(
               requested.name,
               services.defaultPartitions,
@@ -109,15 +113,16 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponseIn
           }
         }
         if (t === undefined) topics.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name: requested.name });
-        else topics.push(topicEntry(services, t, topicOperations));
+        else topics.push(topicEntry(services, t, topicOperations, v));
       }
     }
-    const self = services.advertisedListener();
+    const { cluster } = services;
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: services.nodeId, host: self.host, port: self.port, rack: services.rack }],
+      // Every live broker (Kafka's getAliveBrokerNodes), so clients find each partition's leader.
+      brokers: cluster.brokers().map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack })),
       clusterId: services.clusterId,
-      controllerId: services.nodeId,
+      controllerId: cluster.controllerId(),
       topics,
       clusterAuthorizedOperations: authorizedOperations(request.includeClusterAuthorizedOperations, CLUSTER_OPERATIONS),
     };

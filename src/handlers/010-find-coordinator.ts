@@ -1,5 +1,8 @@
 /**
- * FindCoordinator (key 10), versions 0-6. This node coordinates every group and transactional id.
+ * FindCoordinator (key 10), versions 0-6. A group's coordinator is the leader of its
+ * `__consumer_offsets` partition, when that leader is live (Kafka's KafkaApis.getCoordinator),
+ * else COORDINATOR_NOT_AVAILABLE and the client asks again. Transactional ids are answered with
+ * this broker: there is no transaction coordinator yet, and any broker serves InitProducerId.
  * v1: key type (0 group, 1 transaction), throttle time, error message. v2: same as v1.
  * v3: flexible. v4: batched coordinator keys (KIP-699). v5: TRANSACTION_ABORTABLE (KIP-890).
  * v6: share groups (KIP-932). Looking up a group creates `__consumer_offsets` when missing, as
@@ -7,6 +10,8 @@
  * Not implemented: key type 2 (share groups) answers INVALID_REQUEST, as a broker without share
  * groups enabled does.
  */
+import { CONSUMER_OFFSETS_TOPIC } from '../coordinator/group/group-coordinator-service.ts';
+import { NO_LEADER } from '../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   type FindCoordinatorRequest,
@@ -15,7 +20,18 @@ import {
   readFindCoordinatorRequest,
   writeFindCoordinatorResponse,
 } from '../protocol/messages/010-find-coordinator.ts';
+import type { BrokerServices } from './broker-services.ts';
 import { defineHandler } from './handler.ts';
+
+/** No coordinator: Kafka's Node.noNode(). */
+const NO_NODE = { nodeId: -1, host: '', port: -1 } as const;
+
+/** The live leader of a group's `__consumer_offsets` partition, or undefined while there is none. */
+function groupCoordinator(services: BrokerServices, groupId: string) {
+  const state = services.cluster.partitionState(CONSUMER_OFFSETS_TOPIC, services.groups.partitionFor(groupId));
+  if (state === undefined || state.leader === NO_LEADER) return undefined;
+  return services.cluster.broker(state.leader);
+}
 
 const KEY_TYPE_GROUP = 0;
 const KEY_TYPE_TRANSACTION = 1;
@@ -28,7 +44,6 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   maxVersion: 6,
   async handle(ctx, request) {
     const { services } = ctx;
-    const self = services.advertisedListener();
     const keyType = ctx.apiVersion >= 1 ? request.keyType : KEY_TYPE_GROUP;
     let errorCode: number = ErrorCode.NONE;
     let errorMessage: string | null = null;
@@ -47,10 +62,32 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
     // Kafka's message on success is never null: below v4 error.message() of Errors.NONE, which is
     // "NONE"; from v4 on the schema default, "".
     const noError = ctx.apiVersion >= 4 ? '' : 'NONE';
-    const found = (key: string): FindCoordinatorResponseCoordinatorInput =>
-      errorCode === ErrorCode.NONE
-        ? { key, nodeId: services.nodeId, host: self.host, port: self.port, errorCode, errorMessage: noError }
-        : { key, nodeId: -1, host: '', port: -1, errorCode, errorMessage };
+    // Each key on its own: in a batch (v4+) groups hash to different partitions, so to different
+    // coordinators, and one without a live leader fails alone.
+    const found = (key: string): FindCoordinatorResponseCoordinatorInput => {
+      if (errorCode !== ErrorCode.NONE) return { key, ...NO_NODE, errorCode, errorMessage };
+      if (keyType === KEY_TYPE_TRANSACTION) {
+        const self = services.advertisedListener();
+        return { key, nodeId: services.nodeId, host: self.host, port: self.port, errorCode, errorMessage: noError };
+      }
+      const coordinator = groupCoordinator(services, key);
+      if (coordinator === undefined) {
+        return {
+          key,
+          ...NO_NODE,
+          errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+          errorMessage: `the coordinator of group '${key}' has no live leader`,
+        };
+      }
+      return {
+        key,
+        nodeId: coordinator.nodeId,
+        host: coordinator.host,
+        port: coordinator.port,
+        errorCode,
+        errorMessage: noError,
+      };
+    };
     if (ctx.apiVersion >= 4) {
       return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map(found) };
     }
@@ -67,9 +104,9 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   errorResponse(ctx, request, errorCode) {
     if (ctx.apiVersion >= 4) {
       return {
-        coordinators: request.coordinatorKeys.map((key) => ({ key, nodeId: -1, host: '', port: -1, errorCode })),
+        coordinators: request.coordinatorKeys.map((key) => ({ key, ...NO_NODE, errorCode })),
       };
     }
-    return { errorCode, nodeId: -1, host: '', port: -1 };
+    return { errorCode, ...NO_NODE };
   },
 });

@@ -3,7 +3,8 @@
  * v1: validateOnly, error messages. v2: throttle time. v4 (KIP-464): -1 partitions/replication
  * factor mean the broker defaults. v5: flexible; configs, partition count and replication factor
  * echoed back (KIP-525). v7: topic IDs in the response (KIP-516).
- * Manual replica assignments are accepted only when they name this broker.
+ * Manual replica assignments are validated as Kafka's controller does (replica-assignments.ts:
+ * live brokers, each once, one replication factor, partitions 0..n-1).
  */
 import { excessivePartitionsError, MAX_PARTITIONS_PER_REQUEST } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
@@ -15,6 +16,7 @@ import {
   writeCreateTopicsResponse,
 } from '../protocol/messages/019-create-topics.ts';
 import { defineHandler } from './handler.ts';
+import { validateTopicAssignments } from './replica-assignments.ts';
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponseInput>({
   apiKey: 19,
@@ -70,11 +72,9 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           }
           partitions = t.assignments.length;
           replicationFactor = t.assignments[0]?.brokerIds.length ?? 1;
-          for (const a of t.assignments) {
-            if (a.brokerIds.some((id) => id !== services.nodeId)) {
-              throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'assignment names an unknown broker');
-            }
-          }
+          // A name already taken is TOPIC_ALREADY_EXISTS whatever its assignments (Kafka checks
+          // names first); creation says so.
+          if (services.topics.get(t.name) === undefined) validateTopicAssignments(services.cluster, t.assignments);
         }
         const configs: Record<string, string> = {};
         for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;

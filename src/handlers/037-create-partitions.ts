@@ -1,6 +1,8 @@
 /**
  * CreatePartitions (key 37), versions 0-3 (KIP-195). v1: same as v0. v2: flexible. v3: same.
- * Manual assignments must name this broker.
+ * Manual assignments of the new partitions are validated as Kafka's controller does
+ * (replica-assignments.ts: one per new partition, live brokers, each once, the topic's
+ * replication factor).
  */
 import { excessivePartitionsError, MAX_PARTITIONS_PER_REQUEST } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
@@ -11,6 +13,7 @@ import {
   writeCreatePartitionsResponse,
 } from '../protocol/messages/037-create-partitions.ts';
 import { defineHandler } from './handler.ts';
+import { validateManualAssignment } from './replica-assignments.ts';
 
 export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponseInput>({
   apiKey: 37,
@@ -34,8 +37,19 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
     }
     for (const t of request.topics) {
       try {
-        if (t.assignments?.some((a) => a.brokerIds.some((id) => id !== services.nodeId))) {
-          throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'assignment names an unknown broker');
+        // Checked only where Kafka gets to them: an unknown topic or a count that does not grow it
+        // fails as such in createPartitions.
+        const topic = services.topics.get(t.name);
+        if (t.assignments !== null && topic !== undefined && t.count > topic.partitions) {
+          const additional = t.count - topic.partitions;
+          if (t.assignments.length !== additional) {
+            throw new KafkaError(
+              ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+              `Attempted to add ${additional} additional partition(s), but only ${t.assignments.length} assignment(s) were specified.`,
+            );
+          }
+          for (const a of t.assignments)
+            validateManualAssignment(services.cluster, a.brokerIds, topic.replicationFactor);
         }
         await services.topics.createPartitions(t.name, t.count, request.validateOnly);
         results.push({ name: t.name, errorCode: 0, errorMessage: null });

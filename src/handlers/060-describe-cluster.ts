@@ -1,7 +1,8 @@
 /**
  * DescribeCluster (key 60), versions 0-1 (KIP-700). v1: endpoint type (KIP-919): brokers (1)
  * only; asking for controllers (2) is answered with UNSUPPORTED_ENDPOINT_TYPE as Kafka's
- * brokers do.
+ * brokers do. Brokers: every live broker; controller: the active one (-1 while none is elected),
+ * as the cluster view has them.
  */
 import { ErrorCode } from '../protocol/error-codes.ts';
 import {
@@ -28,15 +29,15 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
         endpointType: request.endpointType,
       };
     }
-    const self = services.advertisedListener();
+    const { cluster } = services;
     return {
       throttleTimeMs: 0,
       errorCode: 0,
       errorMessage: null,
       endpointType: 1,
       clusterId: services.clusterId,
-      controllerId: services.nodeId,
-      brokers: [{ brokerId: services.nodeId, host: self.host, port: self.port, rack: services.rack }],
+      controllerId: cluster.controllerId(),
+      brokers: cluster.brokers().map((b) => ({ brokerId: b.nodeId, host: b.host, port: b.port, rack: b.rack })),
       clusterAuthorizedOperations: authorizedOperations(request.includeClusterAuthorizedOperations, CLUSTER_OPERATIONS),
     };
   },

@@ -1,7 +1,10 @@
 /**
  * DescribeTopicPartitions (key 75), version 0 (KIP-966): topic metadata with paging — at most
  * `responsePartitionLimit` partitions per response, continued from `cursor`; topics sorted by
- * name. Eligible leader replicas are this node (single node, always in sync).
+ * name. Each partition's leader, epoch, replicas and ISR as the cluster view has them, with
+ * LEADER_NOT_AVAILABLE and leader -1 while its leader is none or not live (Kafka's
+ * KRaftMetadataCache.describeTopicResponse). Eligible leader replicas (KIP-966 ELR) are not kept:
+ * empty, as Kafka answers with eligible.leader.replicas.version 0.
  */
 import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { isInternalTopic } from '../metadata/topic-manager.ts';
@@ -15,6 +18,7 @@ import {
 } from '../protocol/messages/075-describe-topic-partitions.ts';
 import { TOPIC_OPERATIONS } from './authorized-operations.ts';
 import { defineHandler } from './handler.ts';
+import { partitionMetadata } from './partition-leaders.ts';
 
 export const describeTopicPartitionsHandler = defineHandler<
   DescribeTopicPartitionsRequest,
@@ -27,7 +31,6 @@ export const describeTopicPartitionsHandler = defineHandler<
   maxVersion: 0,
   handle(ctx, request) {
     const { services } = ctx;
-    const node = services.nodeId;
     const names = (
       request.topics.length > 0 ? request.topics.map((t) => t.name) : services.topics.list().map((t) => t.name)
     ).sort();
@@ -51,15 +54,10 @@ export const describeTopicPartitionsHandler = defineHandler<
         }
         budget--;
         partitions.push({
-          errorCode: 0,
           partitionIndex: p,
-          leaderId: node,
-          leaderEpoch: t.leaderEpochs[p] ?? 0,
-          replicaNodes: [node],
-          isrNodes: [node],
+          ...partitionMetadata(services.cluster, name, p),
           eligibleLeaderReplicas: [],
           lastKnownElr: [],
-          offlineReplicas: [],
         });
       }
       out.push({

@@ -15,11 +15,20 @@ export function resolveConfigResource(services: BrokerServices, type: number, na
     return { kind: 'topic', topic };
   }
   if (type === ResourceType.BROKER) {
-    // An empty name is the cluster-wide default; otherwise it must be this broker's id.
-    if (name !== '' && name !== String(services.nodeId)) {
+    // An empty name is the cluster-wide default; otherwise it must be this broker's id, even when
+    // it names another live broker: only a broker describes and alters its own configs (Kafka's
+    // ConfigHelper.describeConfigs and ZkAdminManager.getBrokerId), and the admin clients send a
+    // broker's resource to that broker.
+    if (name === '') return { kind: 'broker' };
+    // Java's Integer.parseInt: an optional sign, decimal digits, within 32 bits.
+    const id = Number(name);
+    if (!/^[+-]?\d+$/.test(name) || id > 0x7fffffff || id < -0x80000000) {
+      throw new KafkaError(ErrorCode.INVALID_REQUEST, `Broker id must be an integer, but it is: ${name}`);
+    }
+    if (id !== services.nodeId) {
       throw new KafkaError(
         ErrorCode.INVALID_REQUEST,
-        `unexpected broker id ${name}, this is broker ${services.nodeId}`,
+        `Unexpected broker id, expected ${services.nodeId} or empty string, but received ${name}`,
       );
     }
     return { kind: 'broker' };
