@@ -876,10 +876,13 @@ export class ConsumerGroupProtocol {
     );
   }
 
-  /** After loading: every member must heartbeat within the session timeout again. */
-  onLoaded(): void {
+  /**
+   * After loading (the groups `accept` accepts: one `__consumer_offsets` partition's; all by
+   * default): every member must heartbeat within the session timeout again.
+   */
+  onLoaded(accept?: (groupId: string) => boolean): void {
     for (const g of this.coordinator.groups.values()) {
-      if (!(g instanceof ConsumerGroup)) continue;
+      if (!(g instanceof ConsumerGroup) || (accept !== undefined && !accept(g.groupId))) continue;
       for (const m of g.members.values()) {
         this.scheduleSessionTimeout(g, m.memberId);
         if (m.state === MemberState.UnrevokedPartitions) this.scheduleRevocationTimeout(g, m);

@@ -51,19 +51,27 @@ export class DeadlineTimers {
     return this.#timers.entries();
   }
 
-  /** The earliest deadline, or undefined when nothing is scheduled. */
-  nextDeadline(): number | undefined {
+  /**
+   * The earliest deadline (of the timers `filter` accepts, all by default), or undefined when
+   * nothing is scheduled.
+   */
+  nextDeadline(filter?: (timer: DeadlineTimer) => boolean): number | undefined {
     let next: number | undefined;
-    for (const t of this.#timers.values()) if (next === undefined || t.deadline < next) next = t.deadline;
+    for (const t of this.#timers.values()) {
+      if ((next === undefined || t.deadline < next) && (filter === undefined || filter(t))) next = t.deadline;
+    }
     return next;
   }
 
-  /** The groups with a timer due at `now`, and whether a coordinator-wide timer is due. */
-  due(now: number): { groups: Set<string>; ungrouped: boolean } {
+  /**
+   * The groups with a timer due at `now`, and whether a coordinator-wide timer is due (of the
+   * timers `filter` accepts, all by default).
+   */
+  due(now: number, filter?: (timer: DeadlineTimer) => boolean): { groups: Set<string>; ungrouped: boolean } {
     const groups = new Set<string>();
     let ungrouped = false;
     for (const t of this.#timers.values()) {
-      if (t.deadline > now) continue;
+      if (t.deadline > now || (filter !== undefined && !filter(t))) continue;
       if (t.group === undefined) ungrouped = true;
       else groups.add(t.group);
     }

@@ -1,12 +1,27 @@
 /**
  * Runs the GroupCoordinator state machine inside the broker: the only place where the group
- * coordinator touches I/O, through the small interfaces it is handed. Kafka's CoordinatorRuntime,
- * for one node.
+ * coordinator touches I/O, through the small interfaces it is handed. Kafka's CoordinatorRuntime.
  *
- * - Owns `__consumer_offsets` (compacted, `offsets.topic.num.partitions` partitions), creating it
- *   on first need as Kafka does on the first FindCoordinator.
- * - Loads it on start: every record of every partition is replayed into the state machine;
- *   until that finishes, group requests fail with COORDINATOR_LOAD_IN_PROGRESS.
+ * - Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions` partitions) on first
+ *   need, as Kafka does on the first FindCoordinator.
+ * - Which of its partitions this broker coordinates (`ownership`):
+ *   - 'all' (one node): every partition, present and future. `start()` loads them all: every
+ *     record of every partition is replayed into the state machine; until that finishes, group
+ *     requests fail with COORDINATOR_LOAD_IN_PROGRESS.
+ *   - 'elected' (a cluster): the partitions this broker leads. `onElection(partition,
+ *     leaderEpoch)` loads one (Kafka's scheduleLoadOperation): its records are replayed, and its
+ *     groups answer COORDINATOR_LOAD_IN_PROGRESS until that finishes. `onResignation` unloads it
+ *     (scheduleUnloadOperation, GroupCoordinatorShard.onUnloaded): its operations not appended
+ *     yet are undone and fail with NOT_COORDINATOR, its groups, committed offsets and timers
+ *     leave the state machine, and its parked JoinGroup/SyncGroup get NOT_COORDINATOR. Groups of
+ *     a partition not elected (or whose load failed) answer NOT_COORDINATOR. Elections and
+ *     resignations of a partition are ordered by leader epoch, as Kafka orders them: one not
+ *     newer than the epoch already seen is ignored, and a resignation cancels a load in
+ *     progress. Reads of every group (ListGroups, committed offsets for the metrics, offset
+ *     expiry) cover only the loaded partitions, and ListGroups answers
+ *     COORDINATOR_LOAD_IN_PROGRESS while one loads (Kafka's scheduleReadAllOperation).
+ *   The state machine is shared by the partitions; it only holds groups of partitions loaded or
+ *   loading, and a loading partition's timers (armed by replay) do not fire before it is loaded.
  * - Each `__consumer_offsets` partition is one coordinator: its operations (requests for its
  *   groups, its timeouts, its offset expiry) run in arrival order, each a synchronous
  *   state-machine call made on top of the operations whose records are not appended yet (as in
@@ -110,12 +125,32 @@ export interface GroupLogAccess {
   offsets(topic: TopicMetadata, partition: number): { logStartOffset: bigint; logEndOffset: bigint };
 }
 
+/**
+ * Which `__consumer_offsets` partitions the service coordinates: 'all' on one node; 'elected'
+ * (a cluster), those `onElection` gives it, until `onResignation`.
+ */
+export type CoordinatorOwnership = 'all' | 'elected';
+
 export interface GroupCoordinatorServiceOptions {
   topics: GroupTopicAccess;
   logs: GroupLogAccess;
   config: GroupCoordinatorConfig;
   clock: Clock;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** 'all' by default. */
+  ownership?: CoordinatorOwnership;
+}
+
+/**
+ * An elected partition ('elected' ownership): loading until its records are replayed, then
+ * active; failed when its load failed (NOT_COORDINATOR until the next election, as Kafka's
+ * FAILED state). Unloaded partitions have none.
+ */
+interface Leadership {
+  leaderEpoch: number;
+  state: 'loading' | 'active' | 'failed';
+  /** Settles when the load ends (loaded, failed or cancelled). */
+  loading: Promise<void>;
 }
 
 /** An operation not executed yet. */
@@ -161,6 +196,8 @@ interface Shard {
   readonly waiting: Task[];
   readonly pending: Batch[];
   inFlight: Batch | undefined;
+  /** Unloaded: its operations were failed, and its append in flight no longer answers anyone. */
+  closed: boolean;
 }
 
 /** An upper bound of a record batch's size holding `records` (v2 overhead, varints at most 5 bytes each). */
@@ -174,6 +211,14 @@ function toTopicInfo(t: TopicMetadata): TopicInfo {
   return { name: t.name, topicId: t.topicId, partitions: t.partitions };
 }
 
+/** What the operations of a partition that is no longer coordinated here get. */
+function notCoordinator(partition: number): KafkaError {
+  return new KafkaError(
+    ErrorCode.NOT_COORDINATOR,
+    `this broker does not coordinate __consumer_offsets partition ${partition}`,
+  );
+}
+
 export class GroupCoordinatorService {
   readonly coordinator: GroupCoordinator;
   readonly config: GroupCoordinatorConfig;
@@ -181,7 +226,14 @@ export class GroupCoordinatorService {
   readonly #logs: GroupLogAccess;
   readonly #log: Pick<Logger, 'info' | 'warn' | 'error'>;
   readonly #clock: Clock;
+  readonly #ownership: CoordinatorOwnership;
+  /** 'all' ownership: every partition is loaded. */
   #loaded = false;
+  /** 'elected' ownership: the partitions elected here, by partition. */
+  readonly #leadership = new Map<number, Leadership>();
+  /** 'elected' ownership: how many of them are loading. */
+  #loadingCount = 0;
+  #retentionStarted = false;
   #loading: Promise<void> | undefined;
   #topicReady: Promise<TopicMetadata> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -202,6 +254,7 @@ export class GroupCoordinatorService {
     this.#logs = options.logs;
     this.#log = options.logger;
     this.#clock = options.clock;
+    this.#ownership = options.ownership ?? 'all';
     this.config = options.config;
     this.coordinator = new GroupCoordinator({
       clock: options.clock,
@@ -218,26 +271,39 @@ export class GroupCoordinatorService {
     });
   }
 
+  /** Nothing is loading: every partition ('all') or every elected one ('elected') is loaded (/ready). */
   get loaded(): boolean {
-    return this.#loaded;
+    return this.#ownership === 'all' ? this.#loaded : this.#loadingCount === 0;
   }
 
-  /** Every committed offset of every group (for the metrics: kafka-exporter's consumer group offsets and lag). */
+  /**
+   * Every committed offset of every group of the loaded partitions (for the metrics:
+   * kafka-exporter's consumer group offsets and lag).
+   */
   committedOffsets(): { groupId: string; topic: string; partition: number; offset: bigint }[] {
     const out = [];
-    for (const [groupId, topics] of this.coordinator.offsets)
+    for (const [groupId, topics] of this.coordinator.offsets) {
+      if (this.#ownership === 'elected' && !this.#isActive(this.partitionFor(groupId))) continue;
       for (const [topic, partitions] of topics)
         for (const [partition, entry] of partitions) out.push({ groupId, topic, partition, offset: entry.offset });
+    }
     return out;
   }
 
-  /** Starts loading `__consumer_offsets` (when it exists); resolves once loaded. */
+  /**
+   * 'all': starts loading `__consumer_offsets` (when it exists); resolves once loaded.
+   * 'elected': starts the offset expiry; partitions are loaded as they are elected.
+   */
   start(): Promise<void> {
+    if (this.#ownership === 'elected') {
+      this.#startRetention();
+      return Promise.resolve();
+    }
     this.#loading ??= this.#load().then(
       () => {
         this.#loaded = true;
         this.coordinator.onLoaded();
-        this.#scheduleRetention();
+        this.#startRetention();
         this.#arm();
       },
       (err: unknown) => {
@@ -252,34 +318,186 @@ export class GroupCoordinatorService {
     const topic = this.#topics.get(CONSUMER_OFFSETS_TOPIC);
     if (topic === undefined) return;
     let count = 0;
-    for (let p = 0; p < topic.partitions; p++) {
-      const { logStartOffset, logEndOffset } = this.#logs.offsets(topic, p);
-      let offset = logStartOffset;
-      while (offset < logEndOffset) {
-        const chunk = await this.#logs.read(topic, p, offset, LOAD_CHUNK_BYTES, false, true);
-        let next = offset;
-        for (const buf of chunk.records) {
-          for (const entry of iterateBatches(buf, { partialTail: 'stop', verifyCrc: false })) {
-            const h = entry.header;
-            next = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
-            if (isControl(h.attributes)) continue;
-            for (const r of decodeRecordsSync(buf.subarray(entry.offset, entry.offset + entry.size), {
-              verifyCrc: false,
-            })) {
-              if (r.offset < offset || r.key === null) continue;
-              const record = decodeRecord(Buffer.from(r.key), r.value === null ? null : Buffer.from(r.value));
-              if (record !== null) {
-                this.coordinator.replay(record);
-                count++;
-              }
+    for (let p = 0; p < topic.partitions; p++) count += await this.#replayPartition(topic, p, () => false);
+    this.#log.info({ records: count, groups: this.coordinator.groups.size }, 'group coordinator loaded');
+  }
+
+  /**
+   * Replays every record of one partition into the state machine; stops (before replaying
+   * anything more) once `cancelled` says so. Returns how many records it replayed.
+   */
+  async #replayPartition(topic: TopicMetadata, p: number, cancelled: () => boolean): Promise<number> {
+    let count = 0;
+    const { logStartOffset, logEndOffset } = this.#logs.offsets(topic, p);
+    let offset = logStartOffset;
+    while (offset < logEndOffset) {
+      const chunk = await this.#logs.read(topic, p, offset, LOAD_CHUNK_BYTES, false, true);
+      if (cancelled()) return count;
+      let next = offset;
+      for (const buf of chunk.records) {
+        for (const entry of iterateBatches(buf, { partialTail: 'stop', verifyCrc: false })) {
+          const h = entry.header;
+          next = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
+          if (isControl(h.attributes)) continue;
+          for (const r of decodeRecordsSync(buf.subarray(entry.offset, entry.offset + entry.size), {
+            verifyCrc: false,
+          })) {
+            if (r.offset < offset || r.key === null) continue;
+            const record = decodeRecord(Buffer.from(r.key), r.value === null ? null : Buffer.from(r.value));
+            if (record !== null) {
+              this.coordinator.replay(record);
+              count++;
             }
           }
         }
-        if (next <= offset) break;
-        offset = next;
       }
+      if (next <= offset) break;
+      offset = next;
     }
-    this.#log.info({ records: count, groups: this.coordinator.groups.size }, 'group coordinator loaded');
+    return count;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Leadership ('elected' ownership)
+
+  /**
+   * This broker became the leader of a `__consumer_offsets` partition at `leaderEpoch`: loads it
+   * (Kafka's scheduleLoadOperation). Its groups answer COORDINATOR_LOAD_IN_PROGRESS until the
+   * returned promise resolves, then run. An election not newer than the partition's epoch is
+   * ignored; one of an elected partition only takes the newer epoch. Never rejects: a failed
+   * load is logged and the partition answers NOT_COORDINATOR until elected again.
+   */
+  onElection(partition: number, leaderEpoch: number): Promise<void> {
+    if (this.#ownership !== 'elected') return Promise.reject(this.#notElected('onElection'));
+    if (this.#closed) return Promise.resolve();
+    const current = this.#leadership.get(partition);
+    if (current !== undefined && current.leaderEpoch >= leaderEpoch) {
+      this.#log.info(
+        { partition, leaderEpoch, currentLeaderEpoch: current.leaderEpoch },
+        'group coordinator election ignored: not newer than the partition epoch',
+      );
+      return current.loading;
+    }
+    if (current !== undefined && current.state !== 'failed') {
+      current.leaderEpoch = leaderEpoch;
+      return current.loading;
+    }
+    const entry: Leadership = { leaderEpoch, state: 'loading', loading: Promise.resolve() };
+    this.#leadership.set(partition, entry);
+    this.#loadingCount++;
+    entry.loading = this.#loadElected(partition, entry);
+    this.#track(entry.loading);
+    return entry.loading;
+  }
+
+  async #loadElected(partition: number, entry: Leadership): Promise<void> {
+    // Stale once resigned (or re-elected after a resignation) or closed: replays nothing more.
+    const cancelled = () => this.#closed || this.#leadership.get(partition) !== entry;
+    const inPartition = (g: string) => this.partitionFor(g) === partition;
+    let records = 0;
+    try {
+      const topic = this.#topics.get(CONSUMER_OFFSETS_TOPIC);
+      // No topic yet: nothing was ever written, the partition starts empty.
+      if (topic !== undefined) records = await this.#replayPartition(topic, partition, cancelled);
+    } catch (err) {
+      if (cancelled()) return;
+      this.#log.error({ err, partition }, 'could not load __consumer_offsets partition; not coordinating its groups');
+      this.#loadingCount--;
+      entry.state = 'failed';
+      // What was replayed before the failure must not stay (nothing was parked yet).
+      this.coordinator.unloadGroups(inPartition);
+      return;
+    }
+    if (cancelled()) return;
+    this.#loadingCount--;
+    entry.state = 'active';
+    this.coordinator.onLoaded(inPartition);
+    this.#log.info({ partition, leaderEpoch: entry.leaderEpoch, records }, 'group coordinator partition loaded');
+    this.#startRetention();
+    this.#arm();
+  }
+
+  /**
+   * This broker no longer leads a `__consumer_offsets` partition: unloads it (Kafka's
+   * scheduleUnloadOperation). `leaderEpoch` is the partition's new leader epoch; a resignation
+   * not newer than the epoch it was elected in is stale and ignored. Without `leaderEpoch`
+   * (topic deleted, broker fenced or stopping) it unloads whatever the epoch.
+   */
+  onResignation(partition: number, leaderEpoch?: number): void {
+    if (this.#ownership !== 'elected') throw this.#notElected('onResignation');
+    const entry = this.#leadership.get(partition);
+    if (entry === undefined) return;
+    if (leaderEpoch !== undefined && leaderEpoch <= entry.leaderEpoch) {
+      this.#log.info(
+        { partition, leaderEpoch, currentLeaderEpoch: entry.leaderEpoch },
+        'group coordinator resignation ignored: not newer than the partition epoch',
+      );
+      return;
+    }
+    this.#leadership.delete(partition);
+    if (entry.state === 'loading') this.#loadingCount--;
+    this.#unload(partition);
+    this.#log.info({ partition, leaderEpoch }, 'group coordinator partition unloaded');
+  }
+
+  /**
+   * Fails the partition's operations and unloads its groups. Operations whose records are not
+   * appended are undone first, newest first (so the parked requests they completed are parked
+   * again, and answered below); an append still in flight answers no one.
+   */
+  #unload(partition: number): void {
+    const shard = this.#shards.get(partition);
+    if (shard !== undefined) {
+      this.#shards.delete(partition);
+      shard.closed = true;
+      const executed = [...(shard.inFlight?.ops ?? []), ...shard.pending.flatMap((b) => b.ops)];
+      shard.inFlight = undefined;
+      shard.pending.length = 0;
+      for (let i = executed.length - 1; i >= 0; i--) this.coordinator.revert(executed[i]!.result);
+      const error = notCoordinator(partition);
+      for (const op of executed) op.task.reject(error);
+      for (const task of shard.waiting.splice(0)) task.reject(error);
+    }
+    const parked = this.coordinator.unloadGroups((g) => this.partitionFor(g) === partition);
+    for (const c of parked) c();
+    this.#arm();
+  }
+
+  /** A wiring bug: 'all' ownership coordinates every partition already. */
+  #notElected(what: string): Error {
+    return new Error(`${what} needs ownership 'elected'`);
+  }
+
+  #isActive(partition: number): boolean {
+    return this.#ownership === 'all' ? this.#loaded : this.#leadership.get(partition)?.state === 'active';
+  }
+
+  /** Why a partition's operations cannot run now, or undefined when they can. */
+  #unavailable(partition: number): KafkaError | undefined {
+    if (this.#closed)
+      return new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the group coordinator is shutting down');
+    if (this.#ownership === 'all') {
+      return this.#loaded ? undefined : new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    }
+    const state = this.#leadership.get(partition)?.state;
+    if (state === 'active') return undefined;
+    if (state === 'loading') return new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    return notCoordinator(partition);
+  }
+
+  #check(partition: number): void {
+    const error = this.#unavailable(partition);
+    if (error !== undefined) throw error;
+  }
+
+  /** Keeps a promise until it settles: close waits for it. */
+  #track(promise: Promise<unknown>): void {
+    const settled = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
   }
 
   /** Creates `__consumer_offsets` if it does not exist yet (FindCoordinator, first write). */
@@ -312,19 +530,13 @@ export class GroupCoordinatorService {
     return partitionForGroup(groupId, this.#partitionCount());
   }
 
-  #checkLoaded(): void {
-    if (this.#closed)
-      throw new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the group coordinator is shutting down');
-    if (!this.#loaded) throw new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
-  }
-
   // ------------------------------------------------------------------------------------------
   // Operations: per partition, batched, undone when their append fails
 
   #shard(partition: number): Shard {
     let shard = this.#shards.get(partition);
     if (shard === undefined) {
-      shard = { partition, waiting: [], pending: [], inFlight: undefined };
+      shard = { partition, waiting: [], pending: [], inFlight: undefined, closed: false };
       this.#shards.set(partition, shard);
     }
     return shard;
@@ -345,12 +557,7 @@ export class GroupCoordinatorService {
         exclusive,
       });
     });
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
+    this.#track(done);
     this.#pump(this.#shard(partition));
     return done;
   }
@@ -370,8 +577,9 @@ export class GroupCoordinatorService {
 
   /** One operation: the state-machine call; its response waits for its batch's append. */
   #execute(shard: Shard, task: Task): void {
-    if (this.#closed) {
-      task.reject(new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the group coordinator is shutting down'));
+    const unavailable = this.#unavailable(shard.partition);
+    if (unavailable !== undefined) {
+      task.reject(unavailable);
       return;
     }
     let result: CoordinatorResult<unknown>;
@@ -442,7 +650,10 @@ export class GroupCoordinatorService {
           for (const fn of hooks) fn(error.errorCode);
         }),
       resolve: () => {},
-      reject: (e: unknown) => this.#log.error({ err: e }, 'group coordinator failure follow-up failed'),
+      reject: (e: unknown) => {
+        // A KafkaError: the partition was unloaded or the service closed; its groups are gone.
+        if (!(e instanceof KafkaError)) this.#log.error({ err: e }, 'group coordinator failure follow-up failed');
+      },
       exclusive: false,
     });
   }
@@ -453,13 +664,18 @@ export class GroupCoordinatorService {
     const batch = shard.pending.shift();
     if (batch === undefined) return;
     shard.inFlight = batch;
-    this.#persist(batch.ops.flatMap((op) => op.records)).then(
-      () => this.#appended(shard, batch),
-      (err: unknown) => this.#appendFailed(shard, batch, err),
+    // Tracked on its own: after an unload its operations are answered, but close still waits
+    // for the append before the log service closes.
+    this.#track(
+      this.#persist(batch.ops.flatMap((op) => op.records)).then(
+        () => this.#appended(shard, batch),
+        (err: unknown) => this.#appendFailed(shard, batch, err),
+      ),
     );
   }
 
   #appended(shard: Shard, batch: Batch): void {
+    if (shard.closed) return;
     shard.inFlight = undefined;
     for (const op of batch.ops) this.#complete(op);
     this.#pump(shard);
@@ -473,6 +689,7 @@ export class GroupCoordinatorService {
    * writers each alone in a batch (which one could not be appended is unknown).
    */
   #appendFailed(shard: Shard, batch: Batch, err: unknown): void {
+    if (shard.closed) return;
     shard.inFlight = undefined;
     const built = shard.pending.flatMap((b) => b.ops);
     shard.pending.length = 0;
@@ -531,33 +748,55 @@ export class GroupCoordinatorService {
 
   /** A request for one group: an operation of the group's partition. */
   #call<T>(groupId: string, op: () => CoordinatorResult<T>, exclusive = false): Promise<T> {
-    this.#checkLoaded();
-    return this.#submit(this.partitionFor(groupId), op, exclusive);
+    const partition = this.partitionFor(groupId);
+    this.#check(partition);
+    return this.#submit(partition, op, exclusive);
   }
 
   /**
    * A read about several groups (all: undefined), answered per partition from what each has
-   * appended, as Kafka's shards answer it; `merge` puts the answers together.
+   * appended, as Kafka's shards answer it; `merge` puts the answers together. 'all' ownership:
+   * fails as a whole until loaded. 'elected': a partition that cannot answer gets
+   * `failed(its groups, the error)` (Kafka answers such groups with the error), and all the
+   * groups are those of the partitions elected here.
    */
   async #readPartitions<T, R>(
     groupIds: readonly string[] | undefined,
     op: (groupIds: readonly string[] | undefined, partition: number) => CoordinatorResult<T>,
     merge: (parts: Map<number, T>) => R,
+    failed: (groupIds: readonly string[] | undefined, err: KafkaError) => T,
   ): Promise<R> {
-    this.#checkLoaded();
+    const elected = this.#ownership === 'elected';
+    if (!elected) this.#check(0);
     const byPartition = new Map<number, string[] | undefined>();
-    if (groupIds === undefined) {
-      for (let p = 0; p < this.#partitionCount(); p++) byPartition.set(p, undefined);
-    } else {
+    if (groupIds !== undefined) {
       for (const g of groupIds) {
         const p = this.partitionFor(g);
         byPartition.set(p, [...(byPartition.get(p) ?? []), g]);
       }
+    } else if (elected) {
+      for (const p of [...this.#leadership.keys()].sort((a, b) => a - b)) byPartition.set(p, undefined);
+    } else {
+      for (let p = 0; p < this.#partitionCount(); p++) byPartition.set(p, undefined);
     }
     const parts = new Map<number, T>();
     await Promise.all(
       [...byPartition].map(async ([p, ids]) => {
-        parts.set(p, await this.#submit(p, () => op(ids, p), true));
+        if (!elected) {
+          parts.set(p, await this.#submit(p, () => op(ids, p), true));
+          return;
+        }
+        const unavailable = this.#unavailable(p);
+        if (unavailable !== undefined) {
+          parts.set(p, failed(ids, unavailable));
+          return;
+        }
+        try {
+          parts.set(p, await this.#submit(p, () => op(ids, p), true));
+        } catch (err) {
+          if (!(err instanceof KafkaError)) throw err;
+          parts.set(p, failed(ids, err));
+        }
       }),
     );
     return merge(parts);
@@ -577,9 +816,29 @@ export class GroupCoordinatorService {
   // ------------------------------------------------------------------------------------------
   // Timeouts and offset expiry
 
+  /**
+   * Which groups' timers may fire (undefined: all). 'elected' ownership: those of loaded
+   * partitions, since a loading partition's groups have timers from replay; coordinator-wide
+   * timers (none in the broker) run in a loaded partition, so not while there is none. Only
+   * computed when it matters: otherwise the state machine holds only loaded partitions' groups.
+   */
+  #timerFilter(): ((groupId: string | undefined) => boolean) | undefined {
+    if (this.#ownership === 'all') return undefined;
+    const ungrouped = this.#ungroupedPartition();
+    if (this.#loadingCount === 0 && ungrouped !== undefined) return undefined;
+    return (g) => (g === undefined ? ungrouped !== undefined : this.#isActive(this.partitionFor(g)));
+  }
+
+  /** Where coordinator-wide timers run: partition 0 ('all'), a loaded partition ('elected'). */
+  #ungroupedPartition(): number | undefined {
+    if (this.#ownership === 'all') return 0;
+    for (const [p, entry] of this.#leadership) if (entry.state === 'active') return p;
+    return undefined;
+  }
+
   #arm(): void {
-    if (this.#closed || !this.#loaded || this.#polling > 0) return;
-    const deadline = this.coordinator.nextDeadline();
+    if (this.#closed || (this.#ownership === 'all' && !this.#loaded) || this.#polling > 0) return;
+    const deadline = this.coordinator.nextDeadline(this.#timerFilter());
     if (deadline === undefined) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -599,16 +858,21 @@ export class GroupCoordinatorService {
     this.#timer = undefined;
     this.#timerDeadline = undefined;
     if (this.#closed) return;
-    const due = this.coordinator.timers.due(this.#clock.now());
+    const filter = this.#timerFilter();
+    const due = this.coordinator.timers.due(
+      this.#clock.now(),
+      filter === undefined ? undefined : (t) => filter(t.group),
+    );
     const partitions = new Set([...due.groups].map((g) => this.partitionFor(g)));
     const polls: Promise<void>[] = [];
     for (const p of partitions) {
       const inPartition = (g: string | undefined) => g !== undefined && this.partitionFor(g) === p;
-      polls.push(this.#submit(p, () => this.coordinator.poll(inPartition), false));
+      polls.push(this.#poll(p, inPartition));
     }
-    if (due.ungrouped) {
+    const ungrouped = this.#ungroupedPartition();
+    if (due.ungrouped && ungrouped !== undefined) {
       // Coordinator-wide timers: none in the broker (offset expiry runs per partition).
-      polls.push(this.#submit(0, () => this.coordinator.poll((g) => g === undefined), false));
+      polls.push(this.#poll(ungrouped, (g) => g === undefined));
     }
     if (polls.length === 0) {
       this.#arm();
@@ -616,17 +880,29 @@ export class GroupCoordinatorService {
     }
     this.#polling += polls.length;
     for (const poll of polls) {
-      poll
-        .catch((err: unknown) => {
-          // Undone: the timers are due again; try again after a pause, as Kafka's timer does.
-          this.#retryAt = this.#clock.now() + TIMER_RETRY_BACKOFF_MS;
-          if (!(err instanceof KafkaError)) this.#log.error({ err }, 'group coordinator timeout failed');
-        })
-        .finally(() => {
-          this.#polling--;
-          this.#arm();
-        });
+      void poll.finally(() => {
+        this.#polling--;
+        this.#arm();
+      });
     }
+  }
+
+  /** One partition's due timeouts, as an operation; never rejects. */
+  #poll(partition: number, accept: (groupId: string | undefined) => boolean): Promise<void> {
+    return this.#submit(partition, () => this.coordinator.poll(accept), false).catch((err: unknown) => {
+      // Unloaded meanwhile: its timers are gone, nothing to try again.
+      if (!this.#isActive(partition)) return;
+      // Undone: the timers are due again; try again after a pause, as Kafka's timer does.
+      this.#retryAt = this.#clock.now() + TIMER_RETRY_BACKOFF_MS;
+      if (!(err instanceof KafkaError)) this.#log.error({ err }, 'group coordinator timeout failed');
+    });
+  }
+
+  /** Starts the offset expiry once. */
+  #startRetention(): void {
+    if (this.#retentionStarted) return;
+    this.#retentionStarted = true;
+    this.#scheduleRetention();
   }
 
   #scheduleRetention(): void {
@@ -641,10 +917,12 @@ export class GroupCoordinatorService {
 
   /** offsets.retention.minutes: expires committed offsets, one operation per partition. */
   async expireOffsets(): Promise<void> {
-    if (this.#closed || !this.#loaded) return;
+    if (this.#closed || (this.#ownership === 'all' && !this.#loaded)) return;
     const byPartition = new Map<number, string[]>();
     for (const groupId of this.coordinator.offsets.keys()) {
       const p = this.partitionFor(groupId);
+      // A loading partition's offsets wait for its load ('elected').
+      if (!this.#isActive(p)) continue;
       let list = byPartition.get(p);
       if (list === undefined) {
         list = [];
@@ -665,14 +943,14 @@ export class GroupCoordinatorService {
   // The requests, as the handlers call them
 
   joinGroup(info: RequestInfo, req: JoinGroupInput): Promise<JoinGroupResult> {
-    this.#checkLoaded();
+    this.#check(this.partitionFor(req.groupId));
     return new Promise<JoinGroupResult>((resolve, reject) => {
       this.#call(req.groupId, () => this.coordinator.joinGroup(info, req, resolve)).catch(reject);
     });
   }
 
   syncGroup(info: RequestInfo, req: SyncGroupInput): Promise<SyncGroupResult> {
-    this.#checkLoaded();
+    this.#check(this.partitionFor(req.groupId));
     return new Promise<SyncGroupResult>((resolve, reject) => {
       this.#call(req.groupId, () => this.coordinator.syncGroup(info, req, resolve)).catch(reject);
     });
@@ -704,6 +982,15 @@ export class GroupCoordinatorService {
       groupIds,
       (ids) => this.coordinator.describeGroups(info, ids!),
       (parts) => this.#inRequestOrder(groupIds, parts),
+      (ids, err) =>
+        ids!.map((groupId) => ({
+          groupId,
+          errorCode: err.errorCode,
+          groupState: '',
+          protocolType: '',
+          protocolData: '',
+          members: [],
+        })),
     );
   }
 
@@ -712,6 +999,12 @@ export class GroupCoordinatorService {
       undefined,
       (_ids, p) => this.coordinator.listGroups(info, statesFilter, typesFilter, (g) => this.partitionFor(g) === p),
       (parts) => [...parts.keys()].sort((a, b) => a - b).flatMap((p) => parts.get(p)!),
+      (_ids, err) => {
+        // Kafka's ListGroups skips a partition no longer coordinated here, and fails while one
+        // loads (COORDINATOR_LOAD_IN_PROGRESS: the client retries).
+        if (err.errorCode === ErrorCode.NOT_COORDINATOR) return [];
+        throw err;
+      },
     );
   }
 
@@ -723,7 +1016,8 @@ export class GroupCoordinatorService {
     info: RequestInfo,
     groupIds: readonly string[],
   ): Promise<{ groupId: string; errorCode: number }[]> {
-    this.#checkLoaded();
+    // 'all': fails as a whole until loaded; 'elected': per partition, as its other errors.
+    if (this.#ownership === 'all') this.#check(0);
     const byPartition = new Map<number, string[]>();
     for (const groupId of groupIds) {
       const p = this.partitionFor(groupId);
@@ -733,6 +1027,7 @@ export class GroupCoordinatorService {
     await Promise.all(
       [...byPartition].map(async ([p, ids]) => {
         try {
+          this.#check(p);
           answers.set(p, await this.#submit(p, () => this.coordinator.deleteGroups(info, ids), false));
         } catch (err) {
           if (!(err instanceof KafkaError)) throw err;
@@ -755,6 +1050,17 @@ export class GroupCoordinatorService {
       groupIds,
       (ids) => this.coordinator.consumerGroupDescribe(info, ids!),
       (parts) => this.#inRequestOrder(groupIds, parts),
+      (ids, err) =>
+        ids!.map((groupId) => ({
+          groupId,
+          errorCode: err.errorCode,
+          errorMessage: null,
+          groupState: '',
+          groupEpoch: -1,
+          assignmentEpoch: -1,
+          assignorName: '',
+          members: [],
+        })),
     );
   }
 

@@ -419,8 +419,9 @@ export class GroupCoordinator {
     return this.run(() => this.cleanupExpiredOffsets(groupIds));
   }
 
-  nextDeadline(): number | undefined {
-    return this.timers.nextDeadline();
+  /** The earliest deadline; with `accept`, of the timers of the groups it accepts (as `poll`). */
+  nextDeadline(accept?: (groupId: string | undefined) => boolean): number | undefined {
+    return this.timers.nextDeadline(accept === undefined ? undefined : (t) => accept(t.group));
   }
 
   /** Starts the periodic offset-retention check (the broker calls this once loaded). */
@@ -438,22 +439,49 @@ export class GroupCoordinator {
    */
   releaseParked(): CoordinatorResult<void> {
     return this.run(() => {
-      for (const g of this.groups.values()) {
-        if (!(g instanceof ClassicGroup)) continue;
-        for (const m of g.members.values()) {
-          if (m.joinSink !== undefined) {
-            const s = m.joinSink;
-            m.joinSink = undefined;
-            this.complete(() => s(joinError(m.memberId, ErrorCode.NOT_COORDINATOR)));
-          }
-          if (m.syncSink !== undefined) {
-            const s = m.syncSink;
-            m.syncSink = undefined;
-            this.complete(() => s(syncError(ErrorCode.NOT_COORDINATOR)));
-          }
-        }
-      }
+      for (const g of this.groups.values()) for (const c of this.#detachParked(g)) this.complete(c);
     });
+  }
+
+  /**
+   * Unloads the groups `accept` accepts (one `__consumer_offsets` partition's, when this broker
+   * stops leading it; Kafka's GroupCoordinatorShard.onUnloaded): their groups, committed offsets
+   * and timers leave the state machine. Returns the NOT_COORDINATOR answers of their parked
+   * JoinGroup/SyncGroup requests, to run once the groups are gone. Not an operation (nothing is
+   * appended, nothing can be undone): the owner must first revert the partition's operations
+   * whose records are not appended, so that the parked requests they completed are parked again.
+   */
+  unloadGroups(accept: (groupId: string) => boolean): (() => void)[] {
+    if (this.#undo !== undefined) throw new Error('unloadGroups inside an operation');
+    const completions: (() => void)[] = [];
+    for (const [groupId, g] of [...this.groups]) {
+      if (!accept(groupId)) continue;
+      completions.push(...this.#detachParked(g));
+      this.groups.delete(groupId);
+    }
+    for (const [name, t] of [...this.timers.entries()])
+      if (t.group !== undefined && accept(t.group)) this.timers.cancel(name);
+    for (const groupId of [...this.offsets.keys()]) if (accept(groupId)) this.offsets.delete(groupId);
+    return completions;
+  }
+
+  /** Takes a classic group's parked JoinGroup/SyncGroup responses, answered NOT_COORDINATOR. */
+  #detachParked(g: Group): (() => void)[] {
+    const out: (() => void)[] = [];
+    if (!(g instanceof ClassicGroup)) return out;
+    for (const m of g.members.values()) {
+      if (m.joinSink !== undefined) {
+        const s = m.joinSink;
+        m.joinSink = undefined;
+        out.push(() => s(joinError(m.memberId, ErrorCode.NOT_COORDINATOR)));
+      }
+      if (m.syncSink !== undefined) {
+        const s = m.syncSink;
+        m.syncSink = undefined;
+        out.push(() => s(syncError(ErrorCode.NOT_COORDINATOR)));
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1636,9 +1664,12 @@ export class GroupCoordinator {
     return this.run(() => this.consumerProtocol.describe(groupIds));
   }
 
-  /** Called once the log is loaded: session timeouts start for the loaded KIP-848 members. */
-  onLoaded(): void {
-    this.consumerProtocol.onLoaded();
+  /**
+   * Called once the log is loaded (with `accept`, one `__consumer_offsets` partition's groups):
+   * session timeouts start for the loaded KIP-848 members.
+   */
+  onLoaded(accept?: (groupId: string) => boolean): void {
+    this.consumerProtocol.onLoaded(accept);
   }
 
   // ------------------------------------------------------------------------------------------
