@@ -16,7 +16,21 @@ const CLIENT = ['--bootstrap', '--bootstrap-server', '--help'];
 /** command -> its actions (empty: none) and options. */
 export const COMPLETION_TABLE: Record<string, { actions: string[]; options: string[] }> = {
   start: { actions: [], options: ['--help'] },
-  cluster: { actions: ['info'], options: [...CLIENT, '--format', '--timeout-ms'] },
+  cluster: {
+    actions: ['info', 'up'],
+    options: [
+      ...CLIENT,
+      '--format',
+      '--timeout-ms',
+      '--brokers',
+      '--data-dir',
+      '--port',
+      '--http-port',
+      '--etcd',
+      '--metadata',
+      '--override',
+    ],
+  },
   topic: {
     actions: ['create', 'list', 'describe', 'delete', 'alter-config', 'add-partitions', 'trim'],
     options: [

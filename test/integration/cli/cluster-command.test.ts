@@ -1,10 +1,11 @@
-// `samsa cluster info` (like kcat -L and kafka-broker-api-versions.sh), the --bootstrap aliases
-// (-b, --bootstrap-server), SAMSA_BROKERS, and one-line errors for the top-level command.
+// `samsa cluster info` (like kcat -L and kafka-broker-api-versions.sh, with each broker's
+// liveness and partition and leader counts), the --bootstrap aliases (-b, --bootstrap-server),
+// SAMSA_BROKERS, and one-line errors for the top-level command.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { RunningBroker } from '../../../src/broker.ts';
+import { type RunningBroker, startBroker } from '../../../src/broker.ts';
 import { randomTopic, runCli, startTestBroker } from './helpers.ts';
 
 interface ClusterInfoJson {
@@ -12,12 +13,18 @@ interface ClusterInfoJson {
   controllerId: number;
   topicCount: number;
   partitionCount: number;
+  offlinePartitionCount: number;
   brokers: {
     nodeId: number;
-    host: string;
-    port: number;
+    host: string | null;
+    port: number | null;
     rack: string | null;
+    listed: boolean;
     isController: boolean;
+    reachable: boolean;
+    error?: string;
+    partitionCount: number;
+    leaderCount: number;
     apiVersions: { apiKey: number; name: string; minVersion: number; maxVersion: number; usableVersion: number }[];
   }[];
 }
@@ -37,7 +44,37 @@ describe('samsa cluster info', () => {
   });
   after(() => broker.close());
 
-  test('--format json: cluster id, controller, brokers and the API versions each supports', async () => {
+  test('a listed broker that does not answer is marked unreachable, with its counts', async (t) => {
+    // It advertises an address nobody listens on: Metadata (from the bootstrap connection) lists
+    // it there, and the connection to it fails, as it would for a broker that died.
+    const lost = await startBroker({
+      logLevel: 'silent',
+      overrides: { 'advertised.listeners': 'PLAINTEXT://127.0.0.1:1' },
+    });
+    t.after(() => lost.close());
+    const listener = `127.0.0.1:${lost.listeners[0]!.port}`;
+    const topic = randomTopic('cli-cluster-lost');
+    const created = await runCli(['topic', 'create', '-b', listener, '--topic', topic, '--partitions', '2']);
+    assert.equal(created.code, 0, created.stderr);
+    const r = await runCli(['cluster', 'info', '-b', listener, '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as ClusterInfoJson;
+    const b = info.brokers[0]!;
+    assert.equal(b.reachable, false);
+    assert.match(b.error ?? '', /cannot connect to 127\.0\.0\.1:1/);
+    assert.deepEqual(b.apiVersions, []);
+    assert.equal(b.leaderCount, 2);
+    assert.equal(b.partitionCount, 2);
+    const text = await runCli(['cluster', 'info', '-b', listener]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^Brokers: 1 \(1 unreachable\)$/m);
+    assert.match(
+      text.stdout,
+      /^ {2}\d+ +127\.0\.0\.1:1 +- +2 +2 +unreachable: cannot connect to 127\.0\.0\.1:1.*, controller$/m,
+    );
+  });
+
+  test('--format json: cluster id, controller, brokers, their partition and leader counts and API versions', async () => {
     const topic = randomTopic('cli-cluster');
     const created = await runCli(['topic', 'create', '-b', broker.bootstrap, '--topic', topic, '--partitions', '3']);
     assert.equal(created.code, 0, created.stderr);
@@ -52,6 +89,13 @@ describe('samsa cluster info', () => {
     assert.equal(`${b.host}:${b.port}`, broker.bootstrap);
     assert.equal(b.nodeId, nodeId);
     assert.equal(b.isController, true);
+    assert.equal(b.listed, true);
+    assert.equal(b.reachable, true);
+    assert.equal(b.error, undefined);
+    // The only broker holds and leads every partition of every topic.
+    assert.equal(info.offlinePartitionCount, 0);
+    assert.equal(b.partitionCount, info.partitionCount);
+    assert.equal(b.leaderCount, info.partitionCount);
     const byName = new Map(b.apiVersions.map((a) => [a.name, a]));
     assert.deepEqual(byName.get('Produce'), {
       apiKey: 0,
@@ -71,11 +115,20 @@ describe('samsa cluster info', () => {
     for (const a of b.apiVersions) assert.ok(a.usableVersion <= a.maxVersion && a.minVersion <= a.maxVersion, a.name);
   });
 
-  test('text output: like kcat -L, then kafka-broker-api-versions.sh per broker', async () => {
+  test('text output: a table of brokers like kcat -L, then kafka-broker-api-versions.sh per broker', async () => {
+    const topic = randomTopic('cli-cluster-text');
+    const created = await runCli(['topic', 'create', '-b', broker.bootstrap, '--topic', topic, '--partitions', '2']);
+    assert.equal(created.code, 0, created.stderr);
+    const json = JSON.parse(
+      (await runCli(['cluster', 'info', '-b', broker.bootstrap, '--format', 'json'])).stdout,
+    ) as ClusterInfoJson;
+    const n = json.partitionCount;
     const r = await runCli(['cluster', 'info', '--bootstrap-server', broker.bootstrap]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^Cluster ID: ${clusterId}\\nController: ${nodeId}\\n`));
-    assert.match(r.stdout, new RegExp(`^  broker ${nodeId} at ${broker.bootstrap} \\(controller\\)$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^Topics: ${json.topicCount} \\(${n} partitions\\)\\nBrokers: 1\\n`, 'm'));
+    assert.match(r.stdout, /^ {2}ID +ADDRESS +RACK +PARTITIONS +LEADERS +STATUS$/m);
+    assert.match(r.stdout, new RegExp(`^  ${nodeId} +${broker.bootstrap} +- +${n} +${n} +up, controller$`, 'm'));
     assert.match(r.stdout, new RegExp(`^${broker.bootstrap} \\(id: ${nodeId} rack: null\\) -> \\($`, 'm'));
     assert.match(r.stdout, /^\tFetch\(1\): 0 to 17 \[usable: 17\],$/m);
   });
