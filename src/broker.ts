@@ -390,6 +390,13 @@ async function startLockedBroker(
       case 'topic-deleted':
         logs.onMetadataChange(change);
         break;
+      // Config changes made through another broker (this broker's own are applied as it makes them).
+      case 'topic-configs':
+        logs.updateConfig(change.topic);
+        break;
+      case 'broker-configs':
+        for (const t of store.topics()) logs.updateConfig(t);
+        break;
       case 'registration':
         if (!change.live) {
           log.warn(
@@ -470,7 +477,7 @@ async function startLockedBroker(
     logs.onLeadershipChange((topic, partition, leader, leaderEpoch) => {
       if (topic !== CONSUMER_OFFSETS_TOPIC) return;
       if (leader) groups.onElection(partition, leaderEpoch).catch(() => undefined);
-      else groups.onResignation(partition, leaderEpoch);
+      else groups.onResignation(partition, leaderEpoch < 0 ? undefined : leaderEpoch);
     });
   }
 

@@ -65,7 +65,10 @@ export interface ReplicaManagerOptions {
   clusterMember?: boolean;
 }
 
-/** This broker became (or stopped being) the leader of a partition whose log it holds. */
+/**
+ * This broker became (or stopped being) the leader of a partition whose log it holds; the leader
+ * epoch of the new state (-1 when it stopped leading without a newer state: fenced, deleted).
+ */
 export type LeadershipListener = (topic: string, partition: number, leader: boolean, leaderEpoch: number) => void;
 
 export class ReplicaManager implements PartitionLogLifecycle {
@@ -187,6 +190,11 @@ export class ReplicaManager implements PartitionLogLifecycle {
       | { type: 'topic-deleted'; topic: TopicMetadata },
   ): void {
     if (change.type === 'topic-deleted') {
+      const { topic } = change;
+      for (let p = 0; p < topic.partitions; p++) {
+        if (this.partitions.get(key(topic.name, p))?.role !== PartitionRole.leader) continue;
+        for (const l of this.leadershipListeners) l(topic.name, p, false, -1);
+      }
       this.feed
         .run(() => this.deleteLogs(change.topic))
         .catch((err: unknown) => {
@@ -226,7 +234,8 @@ export class ReplicaManager implements PartitionLogLifecycle {
       if (p.role !== PartitionRole.leader) continue;
       p.makeFollower(p.leaderEpoch);
       this.delayedFetches.checkAndComplete(key(p.topic, p.partition));
-      for (const l of this.leadershipListeners) l(p.topic, p.partition, false, p.leaderEpoch);
+      // No newer epoch is known: -1 resigns whatever epoch it was led at.
+      for (const l of this.leadershipListeners) l(p.topic, p.partition, false, -1);
     }
   }
 
