@@ -24,7 +24,7 @@ const USAGE = `Usage: samsa <command> [options]
 
 Commands:
   start        run a broker
-  cluster      info: cluster id, controller, brokers and their API versions
+  cluster      up: a local cluster (etcd + N brokers); info: controller, brokers, leaders
   topic        create|list|describe|delete|alter-config|add-partitions|trim topics
   produce      send lines of stdin (or files) as records
   consume      print a topic's records, alone or as a consumer group member
