@@ -44,6 +44,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
   type ICompare,
   type IDuplexStream,
   type IKeyValue,
@@ -102,6 +104,36 @@ const PASS_THROUGH: Policy = {
     return fn({ signal: signal ?? new AbortController().signal });
   },
 };
+
+/** How long an etcd member that failed to answer is skipped while another may answer. */
+const MEMBER_DOWN_MS = 30_000;
+
+/**
+ * The per-member policy: a member that just failed to answer is skipped for a while if another is
+ * not known to be down, so that with several endpoints a dead member costs one failed request, not
+ * one in N forever; the request that failed is not retried (the caller's error is retriable).
+ */
+function memberPolicy(member: string, downUntil: Map<string, number>): Policy {
+  downUntil.set(member, 0);
+  return {
+    ...PASS_THROUGH,
+    async execute(fn, signal) {
+      const now = Date.now();
+      const othersUp = [...downUntil].some(([m, until]) => m !== member && until <= now);
+      if ((downUntil.get(member) ?? 0) > now && othersUp) throw new Error(`etcd member ${member} failed recently`);
+      try {
+        const result = await fn({ signal: signal ?? new AbortController().signal });
+        downUntil.set(member, 0);
+        return result;
+      } catch (err) {
+        if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError) {
+          downUntil.set(member, Date.now() + MEMBER_DOWN_MS);
+        }
+        throw err;
+      }
+    },
+  };
+}
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 /** Reconnecting a broken watch: first delay, doubled up to the maximum. */
@@ -174,6 +206,7 @@ interface KvChange {
 interface Waiter {
   readonly revision: number;
   resolve(): void;
+  reject(err: Error): void;
 }
 
 export class EtcdMetadataStore implements MetadataStore {
@@ -188,6 +221,8 @@ export class EtcdMetadataStore implements MetadataStore {
   private readonly requestTimeoutMs: number;
   private readonly previousIncarnation: string | undefined;
   private readonly where: string;
+  /** How many etcd members were given. */
+  private readonly members: number;
   private readonly logger: EtcdMetadataStoreOptions['logger'];
   private readonly listeners = new Set<MetadataListener>();
 
@@ -239,13 +274,15 @@ export class EtcdMetadataStore implements MetadataStore {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.previousIncarnation = options.previousIncarnation;
     this.logger = options.logger;
+    const membersDown = new Map<string, number>();
+    this.members = options.endpoints.length;
     this.where = `etcd at ${options.endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`;
     this.client = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: this.requestTimeoutMs,
       // No retries nor circuit breaker: each write gets one bounded attempt, and a recovered etcd
       // is used at once.
-      faultHandling: { host: () => PASS_THROUGH, global: PASS_THROUGH },
+      faultHandling: { host: (member) => memberPolicy(member, membersDown), global: PASS_THROUGH },
       grpcOptions: {
         // A connection of its own per client, so a reconnect after an outage is not held back
         // by the backoff of a shared one.
@@ -274,9 +311,17 @@ export class EtcdMetadataStore implements MetadataStore {
 
   private async start(): Promise<void> {
     const clusterKey = this.key(CLUSTER_ID);
-    // Only the first broker's id sticks: put if absent.
-    await this.txn('creating the cluster id', [cmpCreate(clusterKey, 0)], [put(clusterKey, randomUuid())], []);
-    await this.reload();
+    // Both steps may be repeated, so a dead member among several costs one attempt, not the start.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Only the first broker's id sticks: put if absent.
+        await this.txn('creating the cluster id', [cmpCreate(clusterKey, 0)], [put(clusterKey, randomUuid())], []);
+        await this.reload();
+        break;
+      } catch (err) {
+        if (attempt >= this.members) throw err;
+      }
+    }
     this.startWatch();
   }
 
@@ -816,7 +861,9 @@ export class EtcdMetadataStore implements MetadataStore {
     this.watchGeneration++;
     this.watchStream?.end();
     this.watchStream = undefined;
+    const waiting = this.waiters;
     this.waiters = [];
+    for (const w of waiting) w.reject(new Error('the etcd metadata store was closed'));
     this.listeners.clear();
     this.client.close();
   }
@@ -901,6 +948,10 @@ export class EtcdMetadataStore implements MetadataStore {
         resolve: () => {
           clearTimeout(timer);
           resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
         },
       };
       const timer = setTimeout(() => {
@@ -1046,6 +1097,8 @@ export class EtcdMetadataStore implements MetadataStore {
   private onWatchBroken(generation: number, err: unknown): void {
     if (generation !== this.watchGeneration || this.closed) return;
     this.watchGeneration++;
+    // Once per outage, not once per reconnect attempt.
+    if (this.watchConnected) this.warn({ err }, 'metadata watch broken; resuming');
     this.watchConnected = false;
     const stream = this.watchStream;
     this.watchStream = undefined;
@@ -1054,7 +1107,6 @@ export class EtcdMetadataStore implements MetadataStore {
     } catch {
       // Already torn down.
     }
-    this.warn({ err }, 'metadata watch broken; resuming');
     this.restartWatchSoon(this.watchBackoffMs);
     this.watchBackoffMs = Math.min(this.watchBackoffMs * 2, WATCH_BACKOFF_MAX_MS);
   }
