@@ -258,6 +258,8 @@ export class EtcdMetadataStore implements MetadataStore {
   private lease: { id: string; lastKeepAlive: number } | undefined;
   private live = false;
   private recovering = false;
+  /** `registration live: false` was announced and `live: true` not yet. */
+  private lossAnnounced = false;
   private campaigning = false;
   private keepaliveInFlight = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -359,7 +361,11 @@ export class EtcdMetadataStore implements MetadataStore {
       const first = this.registration === undefined;
       this.registration = { nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack };
       try {
-        if (this.lease === undefined) await this.grantLease();
+        // A lease that may have expired (the registration was lost) is replaced, not reused.
+        if (this.lease === undefined || !this.live) {
+          await this.revokeLease();
+          await this.grantLease();
+        }
         await this.putRegistration();
       } catch (err) {
         if (first) {
@@ -372,6 +378,7 @@ export class EtcdMetadataStore implements MetadataStore {
       this.live = true;
       this.startHeartbeat();
       await this.campaign();
+      this.announceLive();
     });
   }
 
@@ -540,8 +547,16 @@ export class EtcdMetadataStore implements MetadataStore {
     this.live = false;
     this.controllerRevision = undefined;
     this.warn({ nodeId: this.nodeId, reason }, 'broker registration lost; registering again');
+    this.lossAnnounced = true;
     this.emit({ type: 'registration', live: false });
     this.recover();
+  }
+
+  /** Registered again after `registration live: false` was announced: say so (once). */
+  private announceLive(): void {
+    if (!this.lossAnnounced || !this.live) return;
+    this.lossAnnounced = false;
+    this.emit({ type: 'registration', live: true });
   }
 
   /** New lease, registration (same incarnation) and campaign; retried every heartbeat until done. */
@@ -558,7 +573,7 @@ export class EtcdMetadataStore implements MetadataStore {
         this.lastRecoveryError = '';
         this.info({ nodeId: this.nodeId }, 'broker registered again');
         await this.campaign().catch((err: unknown) => this.warn({ err }, 'campaign for controller failed'));
-        this.emit({ type: 'registration', live: true });
+        this.announceLive();
       })
       .catch((err: unknown) => {
         const message = String((err as Error).message);
