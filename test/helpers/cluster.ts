@@ -38,8 +38,11 @@ export interface Cluster {
   readonly brokers: readonly ClusterBroker[];
   /** Every broker's address, comma-separated (clients' bootstrap.servers). */
   readonly bootstrap: string;
-  /** A client of the project's own (Metadata and raw requests), closed with the cluster. */
-  client(): Promise<KafkaClient>;
+  /**
+   * A client of the project's own (Metadata and raw requests), closed with the cluster. With a
+   * broker, that broker is its only bootstrap address, so `request` asks exactly that broker.
+   */
+  client(broker?: ClusterBroker): Promise<KafkaClient>;
   /** Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
   waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
@@ -98,8 +101,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     metadataUrl,
     brokers,
     bootstrap: brokers.map((b) => b.address).join(','),
-    async client() {
-      const client = new KafkaClient({ bootstrap: brokers.map((b) => b.address), requestTimeoutMs: 10_000 });
+    async client(broker) {
+      const bootstrap = broker === undefined ? brokers.map((b) => b.address) : [broker.address];
+      const client = new KafkaClient({ bootstrap, requestTimeoutMs: 10_000 });
       clients.push(client);
       return client;
     },
