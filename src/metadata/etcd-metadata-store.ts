@@ -533,7 +533,8 @@ export class EtcdMetadataStore implements MetadataStore {
     return new Promise((resolve, reject) => {
       stream.on('data', (res) => {
         resolve(res);
-        stream.end();
+        // One keepalive per stream; cancelled so no call outlives it (see close()).
+        stream.cancel();
       });
       stream.on('error', reject);
       stream.on('end', () => reject(new Error('the keepalive stream ended')));
@@ -874,7 +875,9 @@ export class EtcdMetadataStore implements MetadataStore {
     // Deregisters and gives up controllership at once (bounded: an unreachable etcd lets the lease expire).
     await this.revokeLease();
     this.watchGeneration++;
-    this.watchStream?.end();
+    // cancel(), not end(): a half-closed stream keeps its HTTP/2 connection, and so the
+    // process, alive until etcd ends it.
+    this.watchStream?.cancel();
     this.watchStream = undefined;
     const waiting = this.waiters;
     this.waiters = [];
@@ -1046,7 +1049,7 @@ export class EtcdMetadataStore implements MetadataStore {
     this.client.watchClient.watch().then(
       (stream) => {
         if (generation !== this.watchGeneration) {
-          stream.end();
+          stream.cancel();
           return;
         }
         this.watchStream = stream;
@@ -1066,7 +1069,7 @@ export class EtcdMetadataStore implements MetadataStore {
         // Our revision was compacted away: reload everything, then watch from there.
         this.watchGeneration++;
         this.watchConnected = false;
-        this.watchStream?.end();
+        this.watchStream?.cancel();
         this.watchStream = undefined;
         this.warn({ compactRevision: res.compact_revision }, 'metadata watch compacted; reloading');
         this.resync();
@@ -1118,7 +1121,7 @@ export class EtcdMetadataStore implements MetadataStore {
     const stream = this.watchStream;
     this.watchStream = undefined;
     try {
-      stream?.end();
+      stream?.cancel();
     } catch {
       // Already torn down.
     }
