@@ -376,6 +376,7 @@ async function startLockedBroker(
     logger: log,
     topicOverrides: (name) => store.topic(name)?.configs,
     clusterMember,
+    ...(clusterMember ? { registrationLive: () => store.registrationLive() } : {}),
   });
   opened.push(() => logs.close());
   // Leadership and leader epochs reach the partitions through the metadata's change feed; a
@@ -434,7 +435,7 @@ async function startLockedBroker(
         logger: log,
       })
     : undefined;
-  const channel = clusterMember ? new ControllerChannel(store) : undefined;
+  const channel = clusterMember ? new ControllerChannel(store, config.nodeId) : undefined;
   if (channel !== undefined) opened.push(async () => channel.close());
   const topics = new TopicManager(
     store,

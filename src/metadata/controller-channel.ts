@@ -15,14 +15,25 @@ const FORWARD_TIMEOUT_MS = 30_000;
 
 export class ControllerChannel {
   readonly #store: MetadataStore;
+  readonly #nodeId: number;
   #connection: { nodeId: number; conn: Promise<BrokerConnection> } | undefined;
 
-  constructor(store: MetadataStore) {
+  constructor(store: MetadataStore, nodeId: number) {
     this.#store = store;
+    this.#nodeId = nodeId;
   }
 
   async #controller(): Promise<BrokerConnection> {
+    // A broker whose registration lapsed (etcd unreachable) knows no current controller: its
+    // cache may still name itself, and forwarding to itself would loop.
+    if (!this.#store.registrationLive())
+      throw new KafkaError(
+        ErrorCode.NOT_CONTROLLER,
+        'this broker cannot reach the cluster metadata (etcd) right now; retry once it is back',
+      );
     const id = this.#store.controllerId();
+    if (id === this.#nodeId)
+      throw new KafkaError(ErrorCode.NOT_CONTROLLER, 'this broker is not the active controller right now; retry shortly');
     const broker = id === NO_LEADER ? undefined : this.#store.broker(id);
     if (broker === undefined)
       throw new KafkaError(ErrorCode.NOT_CONTROLLER, 'no controller is elected right now; retry shortly');

@@ -567,7 +567,9 @@ export class EtcdMetadataStore implements MetadataStore {
     void this.registrationQueue
       .run(async () => {
         if (this.live || this.closed) return;
-        await this.revokeLease();
+        // Not awaited: the old lease has expired or will, and waiting out a revoke that cannot
+        // reach etcd would delay the new registration by a request timeout once etcd is back.
+        void this.revokeLease();
         await this.grantLease();
         await this.putRegistration();
         this.live = true;

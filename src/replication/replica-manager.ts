@@ -63,6 +63,12 @@ export interface ReplicaManagerOptions {
   topicOverrides: (topic: string) => Readonly<Record<string, string>> | undefined;
   /** A cluster member: partitions come and go with the metadata's change feed (see above). */
   clusterMember?: boolean;
+  /**
+   * Whether this broker's registration (its etcd lease) is valid now, checked before every
+   * append: a broker resumed after a pause longer than its lease must not acknowledge anything
+   * before it has noticed that the controller may have moved its partitions on.
+   */
+  registrationLive?: () => boolean;
 }
 
 /**
@@ -87,6 +93,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
 
   private readonly manager: LogManager;
   private readonly clusterMember: boolean;
+  private readonly registrationLive: (() => boolean) | undefined;
   /** Log creations and deletions from the change feed, in feed order. */
   private readonly feed = new SerialQueue();
   private readonly leadershipListeners: LeadershipListener[] = [];
@@ -98,8 +105,10 @@ export class ReplicaManager implements PartitionLogLifecycle {
     producerIdExpirationMs: number,
     manager: LogManager,
     clusterMember: boolean,
+    registrationLive: (() => boolean) | undefined,
   ) {
     this.clusterMember = clusterMember;
+    this.registrationLive = registrationLive;
     this.nodeId = nodeId;
     this.dataDir = dataDir;
     this.log = log;
@@ -130,6 +139,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
       expiration,
       manager,
       options.clusterMember ?? false,
+      options.registrationLive,
     );
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
@@ -317,7 +327,15 @@ export class ReplicaManager implements PartitionLogLifecycle {
   }
 
   append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
-    return this.getPartitionOrError(topic, partition).appendRecordsToLeader(records);
+    const p = this.getPartitionOrError(topic, partition);
+    if (this.registrationLive !== undefined && !this.registrationLive()) {
+      this.resignAll();
+      throw new KafkaError(
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        `this broker's registration in the cluster metadata has lapsed: it leads no partition until registered again`,
+      );
+    }
+    return p.appendRecordsToLeader(records);
   }
 
   read(

@@ -151,7 +151,6 @@ test('etcd stopped: produce and fetch on led partitions keep working, CreateTopi
 
 test('etcd stopped past the brokers’ leases: CreateTopics still gets a retriable answer within the client timeout', {
   skip,
-  todo: 'src bug (reported): a CreateTopics sent once the leases lapsed (etcd stopped > 3 s) gets no answer within 15 s',
 }, async (t) => {
   cluster.etcd.pause();
   t.after(() => cluster.etcd.resume());
