@@ -184,6 +184,20 @@ export interface PartitionLogMetrics {
   logEndOffset: bigint;
   highWatermark: bigint;
   offline: boolean;
+  /** This broker leads the partition (a follower's replica is held here but led elsewhere). */
+  leader: boolean;
+}
+
+/**
+ * The controller's view of the cluster (Kafka's KafkaController metrics): reported by the active
+ * controller only, every other broker reporting 0, as Kafka does, so a sum over brokers counts once.
+ */
+export interface ControllerMetrics {
+  active: boolean;
+  globalTopicCount: number;
+  globalPartitionCount: number;
+  /** Partitions without a live leader. */
+  offlinePartitionCount: number;
 }
 
 /** A committed offset of a consumer group (kafka-exporter's kafka_consumergroup_current_offset). */
@@ -209,6 +223,7 @@ export interface BrokerMetricsView {
   networkStats(): NetworkStats | undefined;
   topicCount(): number;
   partitions(): PartitionLogMetrics[];
+  controller(): ControllerMetrics;
   groupOffsets(): GroupOffsetMetrics[];
   /** `host:port` advertised to clients, once the listeners are bound. */
   advertisedAddress(): string | undefined;

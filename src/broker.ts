@@ -61,7 +61,7 @@ import { ConfigManager } from './metadata/config-manager.ts';
 import { Controller } from './metadata/controller.ts';
 import { ControllerChannel } from './metadata/controller-channel.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
-import { DuplicateBrokerError, type MetadataStore } from './metadata/metadata-store.ts';
+import { DuplicateBrokerError, type MetadataStore, NO_LEADER } from './metadata/metadata-store.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
@@ -547,7 +547,13 @@ async function startLockedBroker(
     log,
   );
   opened.push(() => server.close());
-  stage.running = { topics, logs, groups, server };
+  stage.running = {
+    topics,
+    logs,
+    groups,
+    server,
+    ...(controller === undefined ? {} : { cluster: { store, controller } }),
+  };
   const bound = await server.listen(config.listeners).catch((err: unknown) => {
     throw listenError(err);
   });
@@ -691,7 +697,14 @@ async function openHttpListener(
 /** How far the broker got (for /ready), and the services the metrics read once they exist. */
 interface BrokerStage {
   advertised?: string;
-  running?: { topics: TopicManager; logs: ReplicaManager; groups: GroupCoordinatorService; server: SocketServer };
+  running?: {
+    topics: TopicManager;
+    logs: ReplicaManager;
+    groups: GroupCoordinatorService;
+    server: SocketServer;
+    /** A cluster member's metadata store and controller. */
+    cluster?: { store: MetadataStore; controller: Controller };
+  };
   listening: boolean;
   closing: boolean;
   groupsFailed: boolean;
@@ -708,6 +721,11 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
       if (!stage.listening) return { ready: false, reason: 'the Kafka listeners are not bound yet' };
       if (stage.groupsFailed)
         return { ready: false, reason: 'the group coordinator could not load __consumer_offsets (see the log)' };
+      if (running.cluster !== undefined && !running.cluster.store.registrationLive())
+        return {
+          ready: false,
+          reason: 'not registered in the cluster metadata (is etcd reachable? see the log)',
+        };
       if (!running.groups.loaded)
         return { ready: false, reason: 'the group coordinator is loading __consumer_offsets' };
       return { ready: true };
@@ -736,6 +754,7 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
               logEndOffset: offsets.logEndOffset,
               highWatermark: offsets.highWatermark,
               offline: running.logs.isOffline(t, p),
+              leader: running.logs.isLeader(t, p),
             });
           } catch {
             // A partition whose log is being created or deleted right now: shown next time.
@@ -743,6 +762,47 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
         }
       }
       return out;
+    },
+    controller() {
+      const running = stage.running;
+      if (running === undefined)
+        return { active: false, globalTopicCount: 0, globalPartitionCount: 0, offlinePartitionCount: 0 };
+      const cluster = running.cluster;
+      if (cluster === undefined) {
+        // A single node is its own controller; a partition is offline when its log directory is.
+        let partitions = 0;
+        let offline = 0;
+        const topics = running.topics.list();
+        for (const t of topics) {
+          partitions += t.partitions;
+          for (let p = 0; p < t.partitions; p++) if (running.logs.isOffline(t, p)) offline++;
+        }
+        return {
+          active: true,
+          globalTopicCount: topics.length,
+          globalPartitionCount: partitions,
+          offlinePartitionCount: offline,
+        };
+      }
+      if (!cluster.controller.active)
+        return { active: false, globalTopicCount: 0, globalPartitionCount: 0, offlinePartitionCount: 0 };
+      const live = new Set(cluster.store.brokers().map((b) => b.nodeId));
+      const topics = cluster.store.topics();
+      let partitions = 0;
+      let offline = 0;
+      for (const t of topics) {
+        partitions += t.partitions;
+        for (let p = 0; p < t.partitions; p++) {
+          const leader = cluster.store.partitionState(t.name, p)?.leader ?? NO_LEADER;
+          if (!live.has(leader)) offline++;
+        }
+      }
+      return {
+        active: true,
+        globalTopicCount: topics.length,
+        globalPartitionCount: partitions,
+        offlinePartitionCount: offline,
+      };
     },
     advertisedAddress: () => stage.advertised,
     groupOffsets: () => (stage.running?.groups.loaded ? stage.running.groups.committedOffsets() : []),

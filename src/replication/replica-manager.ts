@@ -396,6 +396,11 @@ export class ReplicaManager implements PartitionLogLifecycle {
   }
 
   /** The partition's log is offline (its directory failed: reads and appends answer KAFKA_STORAGE_ERROR). */
+  /** Whether this broker holds and leads the partition now. */
+  isLeader(topic: TopicMetadata, partition: number): boolean {
+    return this.partitions.get(key(topic.name, partition))?.role === PartitionRole.leader;
+  }
+
   isOffline(topic: TopicMetadata, partition: number): boolean {
     return this.partitions.get(key(topic.name, partition))?.log.isOffline ?? false;
   }

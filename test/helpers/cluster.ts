@@ -22,6 +22,8 @@ export interface ClusterBroker {
   child(): ChildProcess | undefined;
   /** Everything the current (or last) process wrote to stderr and stdout. */
   output(): string;
+  /** `http://127.0.0.1:PORT` of its HTTP listener, when the cluster was started with `http`. */
+  httpAddress(): string | undefined;
   /** Starts the broker (again), resolving once it listens. */
   start(): Promise<void>;
   /** kill -9 (or another signal), resolving once the process is gone. */
@@ -55,6 +57,8 @@ export interface ClusterOptions {
   /** Per-broker overrides (e.g. broker.rack), by node id. */
   brokerOverrides?: Readonly<Record<number, Readonly<Record<string, string>>>>;
   logLevel?: string;
+  /** Serve /metrics, /health and /ready on a free port per broker (`ClusterBroker.httpAddress()`). */
+  http?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -93,6 +97,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           ...options.brokerOverrides?.[nodeId],
         },
         options.logLevel ?? 'warn',
+        options.http ?? false,
       ),
     );
   }
@@ -148,6 +153,7 @@ function clusterBroker(
   metadataUrl: string,
   overrides: Readonly<Record<string, string>>,
   logLevel: string,
+  http: boolean,
 ): ClusterBroker {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -160,9 +166,10 @@ function clusterBroker(
     dataDir,
     child: () => child,
     output: () => output,
+    httpAddress: () => /Samsa HTTP listening on (http:\/\/\S+)/.exec(output)?.[1],
     async start() {
       const args = ['src/cli.ts', 'start', '--node-id', String(nodeId), '--listen', address, '--data-dir', dataDir];
-      args.push('--metadata', metadataUrl, '--log-level', logLevel, '--http-listen', 'none');
+      args.push('--metadata', metadataUrl, '--log-level', logLevel, '--http-listen', http ? '127.0.0.1:0' : 'none');
       for (const [k, v] of Object.entries(overrides)) args.push('--override', `${k}=${v}`);
       const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;

@@ -121,18 +121,32 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
     return scraped;
   };
   const offline = () => partitions().filter((p) => p.offline).length;
-  // One broker leads every partition it holds, all replicas in sync (no replication yet).
+  // Partitions have one replica until replication: none is under-replicated.
   gauge('kafka_server_replicamanager_partitioncount', 'Partitions on this broker', () => partitions().length);
-  gauge('kafka_server_replicamanager_leadercount', 'Partitions this broker leads', () => partitions().length);
+  gauge(
+    'kafka_server_replicamanager_leadercount',
+    'Partitions this broker leads',
+    () => partitions().filter((p) => p.leader).length,
+  );
   gauge('kafka_server_replicamanager_underreplicatedpartitions', 'Partitions with replicas out of sync', () => 0);
   gauge('kafka_server_replicamanager_offlinereplicacount', 'Replicas on an offline log directory', offline);
-  gauge('kafka_controller_kafkacontroller_activecontrollercount', 'This broker is the active controller', () => 1);
-  gauge('kafka_controller_kafkacontroller_offlinepartitionscount', 'Partitions without a live leader', offline);
-  gauge('kafka_controller_kafkacontroller_globaltopiccount', 'Topics in the cluster', () => view.topicCount());
+  gauge('kafka_controller_kafkacontroller_activecontrollercount', 'This broker is the active controller', () =>
+    view.controller().active ? 1 : 0,
+  );
+  gauge(
+    'kafka_controller_kafkacontroller_offlinepartitionscount',
+    'Partitions without a live leader (reported by the active controller)',
+    () => view.controller().offlinePartitionCount,
+  );
+  gauge(
+    'kafka_controller_kafkacontroller_globaltopiccount',
+    'Topics in the cluster (reported by the active controller)',
+    () => view.controller().globalTopicCount,
+  );
   gauge(
     'kafka_controller_kafkacontroller_globalpartitioncount',
-    'Partitions in the cluster',
-    () => partitions().length,
+    'Partitions in the cluster (reported by the active controller)',
+    () => view.controller().globalPartitionCount,
   );
   new Counter({
     name: 'kafka_controller_controllerstats_uncleanleaderelections_total',
