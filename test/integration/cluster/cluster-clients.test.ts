@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Consumer as PlatformaticConsumer, Producer as PlatformaticProducer } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
+import { ApiKey } from '../../../src/network/api-message-types.ts';
 import type { KafkaClient } from '../../../src/network/kafka-client.ts';
 import { ErrorCode } from '../../../src/protocol/error-codes.ts';
 import { type Cluster, type ClusterBroker, startCluster } from '../../helpers/cluster.ts';
@@ -417,5 +418,27 @@ test('topic create, config change and delete through EACH broker take effect clu
       }
       return true;
     });
+  }
+});
+
+test('replication factor above 1 (or above the live brokers) gets INVALID_REPLICATION_FACTOR saying why, through any broker', {
+  skip,
+}, async () => {
+  for (const b of cluster.brokers) {
+    for (const rf of [2, 4]) {
+      const res = await clientOf(clients, b.nodeId).request(ApiKey.CreateTopics, {
+        topics: [
+          { name: uniqueName(`rf${rf}`), numPartitions: 1, replicationFactor: rf, assignments: [], configs: [] },
+        ],
+        timeoutMs: 10_000,
+        validateOnly: false,
+      });
+      const r = res.topics[0]!;
+      assert.equal(errorName(r.errorCode), 'INVALID_REPLICATION_FACTOR', `RF ${rf} through broker ${b.nodeId}`);
+      assert.match(
+        r.errorMessage ?? '',
+        rf > 3 ? /larger than available brokers: 3/ : /one replica per partition until replication lands/,
+      );
+    }
   }
 });
