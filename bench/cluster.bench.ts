@@ -1,6 +1,6 @@
 /**
  * Cluster benchmark (issue 13), all in one run on this machine:
- *   node bench/cluster.bench.ts [--mb 256] [--kills 5]
+ *   node bench/cluster.bench.ts [--mb 256] [--kills 5] [--session-ms 3000]
  *  - produce and consume throughput (`samsa perf`, 1 KiB records, acks=1, 12 partitions, RF 1)
  *    of one broker without etcd against a 3-broker cluster on etcd (all on this machine's 2 cores);
  *  - broker start-to-ready (spawn to first accepted connection) without and with etcd;
@@ -23,6 +23,8 @@ const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const totalMb = opt('--mb', 256);
 const kills = opt('--kills', 5);
+/** broker.session.timeout.ms of the cluster members (Samsa's and KRaft's default: 9000). */
+const sessionMs = opt('--session-ms', 3000);
 const work = mkdtempSync(join(tmpdir(), 'samsa-cluster-bench-'));
 const cli = join(root, 'src/cli.ts');
 const children = new Set<ChildProcess>();
@@ -91,7 +93,7 @@ async function startBroker(nodeId: number, port: number, dataDir: string, metada
       '--metadata',
       metadata,
       '--override',
-      'broker.session.timeout.ms=3000',
+      `broker.session.timeout.ms=${sessionMs}`,
       '--override',
       'broker.heartbeat.interval.ms=500',
     );
@@ -270,7 +272,7 @@ async function main() {
     while ((await metadata(survivor, [])).brokers.length < 3) await sleep(100);
   }
   rows.push(
-    `controller failover (kill -9 of the controller to a successful CreateTopics, session timeout 3 s): median ${fmt(pct(failovers, 0.5))} ms, max ${fmt(Math.max(...failovers))} ms over ${kills} kills`,
+    `controller failover (kill -9 of the controller to a successful CreateTopics, session timeout ${sessionMs} ms): median ${fmt(pct(failovers, 0.5))} ms, max ${fmt(Math.max(...failovers))} ms over ${kills} kills`,
   );
   for (const b of brokers) await kill(b.child, 'SIGTERM');
   await kill(etcd.child, 'SIGTERM');
