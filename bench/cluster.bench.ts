@@ -260,7 +260,7 @@ async function main() {
     const survivor = ports[controller % 3]!;
     const started = performance.now();
     await kill(victim.child);
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       const code = await createTopic(survivor, `failover-${i}`).catch(() => -2);
       if (code === 0) break;
       await sleep(20);

@@ -33,7 +33,10 @@ export class ControllerChannel {
       );
     const id = this.#store.controllerId();
     if (id === this.#nodeId)
-      throw new KafkaError(ErrorCode.NOT_CONTROLLER, 'this broker is not the active controller right now; retry shortly');
+      throw new KafkaError(
+        ErrorCode.NOT_CONTROLLER,
+        'this broker is not the active controller right now; retry shortly',
+      );
     const broker = id === NO_LEADER ? undefined : this.#store.broker(id);
     if (broker === undefined)
       throw new KafkaError(ErrorCode.NOT_CONTROLLER, 'no controller is elected right now; retry shortly');
