@@ -259,8 +259,19 @@ export class ReplicaManager implements PartitionLogLifecycle {
     const config = this.topicConfig(topic);
     const wanted = partitions.filter((p) => !this.partitions.has(key(topic.name, p)));
     await forEachConcurrently(wanted, async (p) => {
+      const loaded = this.manager.getLog(topic.name, p);
+      if (loaded?.topicId !== undefined && loaded.topicId !== topic.topicId) {
+        // A stray (KIP-516): the log of an earlier topic of this name, deleted and recreated while
+        // this broker was down. Its records must not resurface in the new topic.
+        this.log.warn(
+          { topic: topic.name, partition: p, logTopicId: loaded.topicId, topicId: topic.topicId },
+          `deleting the log of ${topic.name}-${p}: it belongs to topic id ${loaded.topicId}, an earlier topic of this name; the topic is now ${topic.topicId}`,
+        );
+        await this.manager.deleteLog(topic.name, p);
+      }
       const created = this.manager.getLog(topic.name, p) === undefined;
-      const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs);
+      // Records the topic id in the log (new logs, and logs from before partition.metadata existed).
+      const log = await this.manager.getOrCreateLog(topic.name, p, topic.configs, topic.topicId);
       log.updateConfig(config);
       const k = key(topic.name, p);
       this.partitions.set(

@@ -6,7 +6,8 @@
  * the life cycle of data directories.
  *
  * On-disk layout of a data directory:
- *   <dir>/<topic>-<partition>/                    one PartitionLog (segments, indexes, leader-epoch-checkpoint)
+ *   <dir>/<topic>-<partition>/                    one PartitionLog (segments, indexes, leader-epoch-checkpoint,
+ *                                                 partition.metadata: the topic id, as directory names carry only the name)
  *   <dir>/<topic>-<partition>.<uuid>-delete/      a deleted partition awaiting removal
  *   <dir>/recovery-point-offset-checkpoint        written every log.flush.offset.checkpoint.interval.ms
  *   <dir>/log-start-offset-checkpoint             written every log.flush.start.offset.checkpoint.interval.ms
@@ -363,14 +364,20 @@ export class LogManager {
   /**
    * The partition's log, created in the online data directory holding the fewest partitions if it
    * does not exist (Kafka's nextLogDirs). KAFKA_STORAGE_ERROR when every directory is offline.
+   * With `topicId`, the log's `partition.metadata` records it (written now if the log has none);
+   * INCONSISTENT_TOPIC_ID when an existing log records another topic's id (see `deleteLog`).
    */
   async getOrCreateLog(
     topic: string,
     partition: number,
     overrides?: Readonly<Record<string, string>>,
+    topicId?: string,
   ): Promise<PartitionLog> {
     const existing = this.getLog(topic, partition);
-    if (existing) return existing;
+    if (existing) {
+      if (topicId !== undefined) await existing.assignTopicId(topicId);
+      return existing;
+    }
     if (overrides && this.#topicOverrides.get(topic) !== overrides) {
       this.#topicOverrides.set(topic, overrides);
       this.#configs.delete(topic);
@@ -382,10 +389,16 @@ export class LogManager {
     if (!dir) throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, 'no online log directory');
     const k = key(topic, partition);
     try {
-      const log = await PartitionLog.open(this.#logOptions(dir, topic, partition, { hadCleanShutdown: true }));
+      const log = await PartitionLog.open(
+        this.#logOptions(dir, topic, partition, {
+          hadCleanShutdown: true,
+          ...(topicId !== undefined ? { topicId } : {}),
+        }),
+      );
       const raced = this.getLog(topic, partition);
       if (raced) {
         await log.close();
+        if (topicId !== undefined) await raced.assignTopicId(topicId);
         return raced;
       }
       this.#logs.set(k, { log, dir });

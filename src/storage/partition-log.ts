@@ -50,6 +50,12 @@ import { type FileLayer, isMissingFileError, isOutOfSpaceError, realFileLayer } 
 import { LeaderEpochCache } from './leader-epoch-cache.ts';
 import { LogConfig } from './log-config.ts';
 import {
+  isTopicId,
+  PARTITION_METADATA_FILE,
+  readPartitionMetadata,
+  writePartitionMetadata,
+} from './partition-metadata-file.ts';
+import {
   CLEANED_FILE_SUFFIX,
   CorruptSegmentError,
   DELETED_FILE_SUFFIX,
@@ -153,6 +159,12 @@ export interface PartitionLogOptions {
   onOutOfSpace?: (err: unknown, log: PartitionLog) => void;
   /** Called after each append written (the log manager learns that a full directory has space again). */
   onAppendWritten?: () => void;
+  /**
+   * The id of the topic the log belongs to, recorded in `partition.metadata` when the log has no
+   * such file yet (a new log, or one written before the file existed). A log recording another id
+   * is refused with INCONSISTENT_TOPIC_ID before anything in it is opened.
+   */
+  topicId?: string;
 }
 
 interface PendingAppend {
@@ -238,6 +250,8 @@ export class PartitionLog {
   #pendingDeletes = new Set<Promise<void>>();
   #offline: KafkaError | null = null;
   #closed = false;
+  /** From `partition.metadata`; undefined while the log has none (see `assignTopicId`). */
+  #topicId: string | undefined;
   /** Resolvers waiting for the log end offset to move (long-poll fetch wakeups). */
   #appendListeners = new Set<() => void>();
   /** Bytes of the log truncated during recovery at load, for the log line and tests. */
@@ -300,6 +314,10 @@ export class PartitionLog {
       await files.mkdir(this.dir);
       names = [];
     }
+    // 0. Which topic the log belongs to, checked first: a stray log must not be recovered or kept open.
+    if (names.includes(PARTITION_METADATA_FILE))
+      this.#topicId = (await readPartitionMetadata(files, this.dir)) ?? undefined;
+    if (opts.topicId !== undefined) await this.#recordTopicId(opts.topicId);
     // 1. Leftovers: deleted segments and unfinished cleaner output go; swap files complete the swap.
     const swaps: bigint[] = [];
     let removed = false;
@@ -555,6 +573,43 @@ export class PartitionLog {
 
   get isOffline(): boolean {
     return this.#offline !== null;
+  }
+
+  /** The topic id in `partition.metadata`; undefined for a log that has no such file yet. */
+  get topicId(): string | undefined {
+    return this.#topicId;
+  }
+
+  /**
+   * Kafka's UnifiedLog.assignTopicId: records `topicId` in `partition.metadata` if the log has no
+   * id yet (a log from before the file existed is adopted by the topic of its name); a no-op when
+   * it already has this one; INCONSISTENT_TOPIC_ID when it has another (the log of an earlier
+   * topic of the same name: the caller deletes it).
+   */
+  async assignTopicId(topicId: string): Promise<void> {
+    if (this.#topicId === topicId) return;
+    await this.#queue.run(async () => {
+      try {
+        await this.#recordTopicId(topicId);
+      } catch (err) {
+        throw this.#ioError(err, 'partition metadata write');
+      }
+    });
+  }
+
+  async #recordTopicId(topicId: string): Promise<void> {
+    if (this.#topicId === topicId) return;
+    // A KafkaError, not an I/O error: a malformed id (a bug) must not take the directory offline.
+    if (!isTopicId(topicId))
+      throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, `not a topic id: ${JSON.stringify(topicId)}`);
+    if (this.#topicId !== undefined) {
+      throw new KafkaError(
+        ErrorCode.INCONSISTENT_TOPIC_ID,
+        `the log of ${this.topic}-${this.partition} belongs to topic id ${this.#topicId}, not ${topicId}`,
+      );
+    }
+    await writePartitionMetadata(this.#files, this.dir, topicId);
+    this.#topicId = topicId;
   }
 
   get queue(): SerialQueue {
