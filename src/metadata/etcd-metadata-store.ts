@@ -533,8 +533,7 @@ export class EtcdMetadataStore implements MetadataStore {
     return new Promise((resolve, reject) => {
       stream.on('data', (res) => {
         resolve(res);
-        // One keepalive per stream; cancelled so no call outlives it (see close()).
-        stream.cancel();
+        stream.end();
       });
       stream.on('error', reject);
       stream.on('end', () => reject(new Error('the keepalive stream ended')));
