@@ -47,8 +47,11 @@ export interface FollowerPartitionHandle {
   /**
    * The local leader-epoch cache's answer for `epoch` (PartitionLog.endOffsetForEpoch): the largest
    * epoch <= `epoch` and where it ends, epoch -1 if none. Decides how far a diverging log truncates.
+   * Without it the follower truncates to the leader's end of the epoch, which is right unless the
+   * follower has an epoch the leader never had (after an unclean election): then it keeps
+   * divergent records and the partition backs off with a warning instead of converging.
    */
-  endOffsetForEpoch(epoch: number): { epoch: number; endOffset: bigint };
+  endOffsetForEpoch?(epoch: number): { epoch: number; endOffset: bigint };
   /**
    * Appends the leader's batches (offsets and epochs kept) and moves the local high watermark to
    * min(leaderHW, LEO). Called with empty `records` when only the leader's high watermark or log
@@ -451,7 +454,7 @@ class ReplicaFetcher {
     tp: string,
   ): Promise<void> {
     const { handle } = s.state;
-    const local = handle.endOffsetForEpoch(diverging.epoch);
+    const local = handle.endOffsetForEpoch?.(diverging.epoch) ?? { epoch: -1, endOffset: -1n };
     let target: bigint;
     if (local.epoch < 0 || local.endOffset < 0n) target = min(diverging.endOffset, s.fetchOffset);
     else if (local.epoch === diverging.epoch) target = min(min(diverging.endOffset, local.endOffset), s.fetchOffset);
