@@ -5,7 +5,7 @@
  * the HTTP server (src/admin/http/) turns into Prometheus text on each scrape. Counting costs a
  * map lookup per partition of a Produce or Fetch, whether or not the HTTP listener is enabled.
  */
-import type { AppendResult, LogService, ReadResult } from './handlers/broker-services.ts';
+import type { AppendResult, FollowerReadResult, LogService, ReadResult } from './handlers/broker-services.ts';
 import type { TopicMetadata } from './metadata/metadata-store.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import type { NetworkStats } from './network/socket-server.ts';
@@ -119,13 +119,14 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
       partition: number,
       records: Buffer,
       requiredAcks: number,
+      timeoutMs?: number,
     ): Promise<AppendResult> {
       stats.add(topic.name, 'totalProduceRequests');
       // Counted before the append: the request's buffer is reused once the handler returns.
       const messages = recordCount(records);
       const bytes = records.length;
       try {
-        const result = await inner.append(topic, partition, records, requiredAcks);
+        const result = await inner.append(topic, partition, records, requiredAcks, timeoutMs);
         stats.add(topic.name, 'messagesIn', messages);
         stats.add(topic.name, 'bytesIn', bytes);
         return result;
@@ -154,6 +155,44 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
           minOneBatch,
           currentLeaderEpoch,
         );
+        if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
+        return result;
+      } catch (err) {
+        if (!expected(err, EXPECTED_READ_ERRORS)) stats.add(topic.name, 'failedFetchRequests');
+        throw err;
+      }
+    },
+    // Kafka counts a follower's fetch as a fetch request, but its bytes as replication bytes out
+    // (BrokerTopicStats.updateBytesOut), not the topic's bytes out.
+    async fetchForFollower(
+      topic,
+      partition,
+      replicaId,
+      fetchOffset,
+      maxBytes,
+      currentLeaderEpoch,
+      lastFetchedEpoch,
+    ): Promise<FollowerReadResult> {
+      stats.add(topic.name, 'totalFetchRequests');
+      try {
+        return await inner.fetchForFollower(
+          topic,
+          partition,
+          replicaId,
+          fetchOffset,
+          maxBytes,
+          currentLeaderEpoch,
+          lastFetchedEpoch,
+        );
+      } catch (err) {
+        if (!expected(err, EXPECTED_READ_ERRORS)) stats.add(topic.name, 'failedFetchRequests');
+        throw err;
+      }
+    },
+    async readReplica(topic, partition, fetchOffset, maxBytes): Promise<ReadResult> {
+      stats.add(topic.name, 'totalFetchRequests');
+      try {
+        const result = await inner.readReplica(topic, partition, fetchOffset, maxBytes);
         if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
         return result;
       } catch (err) {

@@ -66,6 +66,7 @@ import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
+import { ReplicaFetcherManager } from './replication/replica-fetcher.ts';
 import { ReplicaManager } from './replication/replica-manager.ts';
 import { type DataDirectoryLock, lockDataDirectory } from './storage/data-dir-lock.ts';
 
@@ -376,7 +377,27 @@ async function startLockedBroker(
     logger: log,
     topicOverrides: (name) => store.topic(name)?.configs,
     clusterMember,
-    ...(clusterMember ? { registrationLive: () => store.registrationLive() } : {}),
+    ...(clusterMember
+      ? {
+          registrationLive: () => store.registrationLive(),
+          replication: {
+            replicaLagTimeMaxMs: Number(config.properties['replica.lag.time.max.ms'] ?? 30_000),
+            alterPartition: async (topic, partition, expectedPartitionEpoch, next) => {
+              await store.updatePartitionState(topic, partition, expectedPartitionEpoch, next);
+            },
+            // Follower fetches go to the leaders' advertised listeners.
+            fetchers: new ReplicaFetcherManager({
+              nodeId: config.nodeId,
+              brokerEndpoint: (id) => store.broker(id),
+              logger: log,
+              maxWaitMs: Number(config.properties['replica.fetch.wait.max.ms'] ?? 500),
+              maxBytesPerPartition: Number(config.properties['replica.fetch.max.bytes'] ?? 1_048_576),
+              responseMaxBytes: Number(config.properties['replica.fetch.response.max.bytes'] ?? 10_485_760),
+              backoffMs: Number(config.properties['replica.fetch.backoff.ms'] ?? 1000),
+            }),
+          },
+        }
+      : {}),
   });
   opened.push(() => logs.close());
   // Leadership and leader epochs reach the partitions through the metadata's change feed; a
@@ -430,8 +451,8 @@ async function startLockedBroker(
   const controller = clusterMember
     ? new Controller(store, config.nodeId, {
         autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
-        uncleanLeaderElection: (t) =>
-          (t.configs['unclean.leader.election.enable'] ?? String(config.uncleanLeaderElectionEnable)) === 'true',
+        // The topic's override, else the broker's (static or dynamic) default.
+        uncleanLeaderElection: (t) => configs.logConfig(t).uncleanLeaderElectionEnable,
         logger: log,
       })
     : undefined;
@@ -453,8 +474,8 @@ async function startLockedBroker(
               isController: () => controller.active,
               liveBrokers: () => store.brokers().map((b) => ({ nodeId: b.nodeId, rack: b.rack })),
               channel,
-              // Partitions are not replicated yet (issue 14).
-              maxReplicationFactor: 1,
+              // Bounded by the live brokers only.
+              maxReplicationFactor: Number.MAX_SAFE_INTEGER,
             },
     },
   );
@@ -469,7 +490,17 @@ async function startLockedBroker(
     config: groupCoordinatorConfigFrom(config.properties),
     clock: { now: () => Date.now() },
     logger: log,
-    ...(clusterMember ? { ownership: 'elected' as const } : {}),
+    ...(clusterMember
+      ? {
+          ownership: 'elected' as const,
+          // Kafka's offsets.topic.replication.factor (3), as far as there are live brokers.
+          offsetsTopicReplicationFactor: () =>
+            Math.max(
+              1,
+              Math.min(Number(config.properties['offsets.topic.replication.factor'] ?? 3), store.brokers().length),
+            ),
+        }
+      : {}),
   });
   opened.push(() => groups.close());
   if (clusterMember) {

@@ -207,6 +207,7 @@ function known(key: string, type: SettingType, defaultText: string | null, doc: 
 
 const GROUP = 'Read by the group coordinator (src/coordinator/group/group-config.ts).';
 const STORAGE = 'Read by the storage engine (src/storage/log-config.ts, LogManagerSettings).';
+const REPLICATION = 'Read by a cluster member (src/replication/, src/broker.ts).';
 const ACCEPTED = 'Accepted for server.properties compatibility; no effect in a single Samsa broker.';
 
 /**
@@ -249,7 +250,12 @@ export const OTHER_SETTINGS: readonly SettingDef[] = [
   known('num.io.threads', 'int', '8', ACCEPTED),
   known('num.network.threads', 'int', '3', ACCEPTED),
   known('num.recovery.threads.per.data.dir', 'int', '1', ACCEPTED),
-  known('offsets.topic.replication.factor', 'int', '3', ACCEPTED),
+  known('offsets.topic.replication.factor', 'int', '3', REPLICATION),
+  known('replica.lag.time.max.ms', 'long', '30000', REPLICATION),
+  known('replica.fetch.wait.max.ms', 'int', '500', REPLICATION),
+  known('replica.fetch.max.bytes', 'int', '1048576', REPLICATION),
+  known('replica.fetch.response.max.bytes', 'int', '10485760', REPLICATION),
+  known('replica.fetch.backoff.ms', 'int', '1000', REPLICATION),
   known('transaction.state.log.replication.factor', 'int', '3', ACCEPTED),
   known('transaction.state.log.min.isr', 'int', '2', ACCEPTED),
   known('process.roles', 'list', null, ACCEPTED),

@@ -69,7 +69,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
               return errorPartition(pd.index, ErrorCode.INVALID_RECORD, 'no records');
             }
             try {
-              const result = await logs.append(topic, pd.index, pd.records, acks);
+              const result = await logs.append(topic, pd.index, pd.records, acks, request.timeoutMs);
               return {
                 index: pd.index,
                 errorCode: 0,

@@ -1,11 +1,17 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { BrokerRegistration, PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
-import type { AppendResult, FetchReadOutcome, PartitionOffsets, ReadResult } from '../replication/replica-manager.ts';
+import type {
+  AppendResult,
+  FetchReadOutcome,
+  FollowerReadResult,
+  PartitionOffsets,
+  ReadResult,
+} from '../replication/replica-manager.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
 import type { FetchSessionCache } from './fetch-session-cache.ts';
 
-export type { AppendResult, FetchReadOutcome, PartitionOffsets, ReadResult };
+export type { AppendResult, FetchReadOutcome, FollowerReadResult, PartitionOffsets, ReadResult };
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -38,7 +44,14 @@ export type ConfigService = Pick<ConfigManager, 'describeTopic' | 'describeBroke
  * by the composition root's metrics. Failures are KafkaErrors (per-partition error codes).
  */
 export interface LogService {
-  append(topic: TopicMetadata, partition: number, records: Buffer, requiredAcks: number): Promise<AppendResult>;
+  /** acks=all (-1) resolves once the in-sync replicas have the records, or fails after `timeoutMs`. */
+  append(
+    topic: TopicMetadata,
+    partition: number,
+    records: Buffer,
+    requiredAcks: number,
+    timeoutMs?: number,
+  ): Promise<AppendResult>;
   read(
     topic: TopicMetadata,
     partition: number,
@@ -49,6 +62,27 @@ export interface LogService {
     /** The leader epoch the client knows (-1: none); another than the partition's fails (KIP-320). */
     currentLeaderEpoch?: number,
   ): Promise<ReadResult>;
+  /**
+   * A follower's Fetch (replica id >= 0): records up to the log end, not the high watermark; the
+   * follower's position is recorded (ISR, high watermark). A `lastFetchedEpoch` (>= 0) whose epoch
+   * ends before `fetchOffset` here gives `divergingEpoch` and no records (Kafka's
+   * Partition.fetchRecords). Fails with NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
+   * UNKNOWN_LEADER_EPOCH, OFFSET_OUT_OF_RANGE.
+   */
+  fetchForFollower(
+    topic: TopicMetadata,
+    partition: number,
+    replicaId: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    currentLeaderEpoch: number,
+    lastFetchedEpoch: number,
+  ): Promise<FollowerReadResult>;
+  /**
+   * Kafka's DEBUGGING_CONSUMER_ID (-2) read: any local replica, leader or follower, up to its high
+   * watermark (the first batch even if larger than `maxBytes`).
+   */
+  readReplica(topic: TopicMetadata, partition: number, fetchOffset: bigint, maxBytes: number): Promise<ReadResult>;
   /** A `currentLeaderEpoch` (>= 0) other than the partition's fails (KIP-320). */
   offsets(topic: TopicMetadata, partition: number, currentLeaderEpoch?: number): PartitionOffsets;
   /** First offset whose batch max timestamp >= timestamp, with that timestamp; null past the end. */

@@ -5,6 +5,7 @@
  *
  * On becoming controller, and whenever brokers come and go or partitions appear, it reconciles
  * every partition's leader with the live brokers:
+ * - a dead broker leaves the ISR of partitions whose leader is live;
  * - a leader that is not live is replaced by the first live in-sync replica (Kafka's
  *   OfflinePartitionLeaderElectionStrategy), or by any live replica when
  *   `unclean.leader.election.enable` (topic or broker) allows it, else the partition has no leader
@@ -42,6 +43,10 @@ export function electLeader(
 ): PartitionStateUpdate | undefined {
   const preferred = state.replicas[0];
   if (state.leader !== NO_LEADER && live.has(state.leader)) {
+    // A dead broker leaves the ISR at once (as KRaft fences it), so acks=all does not wait out
+    // replica.lag.time.max.ms for a replica that is gone.
+    const isr = state.isr.filter((r) => live.has(r));
+    if (isr.length < state.isr.length) return { ...withoutEpoch(state), isr };
     if (
       options.preferred &&
       preferred !== undefined &&

@@ -3,8 +3,19 @@
  * its `PartitionLog`, the producer state of the idempotent producers writing to it (with its
  * snapshot files), its role and its leader epoch. Only the `ReplicaManager` creates and calls it.
  *
- * Role: every partition is the leader today (one replica); `role` and `makeLeader` are where a
- * follower role plugs in when replication comes (a follower's appends update producer state too).
+ * Role: leader or follower of its replicas, as the metadata's partition state says. A single node
+ * leads every partition and its high watermark follows the log end. A cluster member's partition
+ * (`replication` options) replicates as Kafka's ISR protocol does:
+ * - the leader records each follower's fetch position (its log end offset) and when it last
+ *   caught up; the high watermark is the lowest log end among the in-sync replicas, and only
+ *   grows; a follower that caught up to the high watermark joins the ISR, one that has not caught
+ *   up for `replica.lag.time.max.ms` leaves it, each change a compare-and-swap of the partition
+ *   state (Kafka's AlterPartition) that takes effect when the metadata feed brings it back;
+ * - acks=all: an append needs `min.insync.replicas` in-sync replicas (NOT_ENOUGH_REPLICAS), and
+ *   is acknowledged once the high watermark passes it (`waitForReplication`);
+ * - a follower appends the leader's batches with their offsets and epochs, records its producers
+ *   (so idempotence survives a leader change), takes the leader's high watermark, and truncates
+ *   where its log diverges from the leader's (KIP-101/KIP-279: by leader epoch).
  *
  * Idempotent batches are checked, appended and recorded under the partition's idempotent queue
  * so a retry can never race its original; other batches go straight to the log (whose own queue
@@ -58,6 +69,51 @@ export interface ReadResult extends PartitionOffsets {
   bytes: number;
 }
 
+/** The replica set of a partition as the metadata has it. */
+export interface ReplicaSet {
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  /** The compare-and-swap guard of the partition state. */
+  readonly partitionEpoch: number;
+}
+
+/** What a cluster member's partition needs to replicate (absent: a single node). */
+export interface PartitionReplication {
+  readonly localBrokerId: number;
+  /** replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. */
+  readonly replicaLagTimeMaxMs: number;
+  /** The effective min.insync.replicas of the topic. */
+  minInsyncReplicas(): number;
+  /**
+   * Proposes a new ISR (Kafka's AlterPartition) as a compare-and-swap of the partition state at
+   * `expectedPartitionEpoch`; the change takes effect when the metadata feed applies it.
+   */
+  alterIsr(isr: readonly number[], expectedPartitionEpoch: number, leaderEpoch: number): Promise<void>;
+}
+
+/** What the leader knows of a follower (Kafka's Replica state). */
+interface FollowerState {
+  /** Its log end offset as its last fetch said; -1 until it fetches in this leader epoch. */
+  logEndOffset: bigint;
+  /** When it last had everything the leader had (at its previous fetch). */
+  lastCaughtUpMs: number;
+  /** The leader's log end at the follower's previous fetch, and when that fetch came. */
+  lastFetchLeaderLogEndOffset: bigint;
+  lastFetchMs: number;
+}
+
+/** A follower's fetch, as the leader answers it. */
+export interface FollowerReadResult {
+  records: Buffer[];
+  bytes: number;
+  highWatermark: bigint;
+  lastStableOffset: bigint;
+  logStartOffset: bigint;
+  logEndOffset: bigint;
+  /** Set when the follower's log diverges from the leader's: truncate to endOffset, fetch again. */
+  divergingEpoch: { epoch: number; endOffset: bigint } | null;
+}
+
 export interface PartitionOptions {
   topic: string;
   partition: number;
@@ -70,6 +126,8 @@ export interface PartitionOptions {
   /** producer.id.expiration.ms: producers idle longer are dropped. */
   producerIdExpirationMs: number;
   logger: Pick<StorageLogger, 'warn'>;
+  /** A cluster member's partition: replicated (see the header). */
+  replication?: PartitionReplication | undefined;
 }
 
 export class Partition {
@@ -96,6 +154,13 @@ export class Partition {
   /** The producer state changed since it was loaded or last snapshotted. */
   #changed = false;
   readonly #unwatch: () => void;
+  readonly #replication: PartitionReplication | undefined;
+  #replicaSet: ReplicaSet;
+  readonly #followers = new Map<number, FollowerState>();
+  /** An ISR change was proposed and has not come back through the metadata feed (or failed). */
+  #isrChangePending = false;
+  /** Called when the high watermark may have moved or the role changed (acks=all waiters). */
+  readonly #replicationWaiters = new Set<() => void>();
 
   constructor(options: PartitionOptions) {
     this.topic = options.topic;
@@ -109,6 +174,12 @@ export class Partition {
     this.#snapshots = options.fresh ? [] : null;
     const onLogChange = options.onLogChange;
     this.#unwatch = onLogChange === undefined ? () => undefined : options.log.onAppend(onLogChange);
+    this.#replication = options.replication;
+    const self = options.replication?.localBrokerId;
+    this.#replicaSet =
+      self === undefined
+        ? { replicas: [], isr: [], partitionEpoch: -1 }
+        : { replicas: [self], isr: [self], partitionEpoch: -1 };
   }
 
   /** Stops reporting log changes (the partition leaves this broker). */
@@ -124,20 +195,54 @@ export class Partition {
     return this.#leaderEpoch;
   }
 
-  /** Applies the partition state of the metadata: this broker leads the partition at `leaderEpoch`. */
-  makeLeader(leaderEpoch: number): void {
-    this.#role = PartitionRole.leader;
-    this.#leaderEpoch = leaderEpoch;
+  /** The replicas and ISR as the metadata last said. */
+  get replicaSet(): ReplicaSet {
+    return this.#replicaSet;
   }
 
   /**
-   * Applies the partition state of the metadata: another broker leads the partition at
-   * `leaderEpoch`. Clients' appends and reads get NOT_LEADER_OR_FOLLOWER; fetching from the leader
-   * (and its appends here) come with replication.
+   * Applies the partition state of the metadata: this broker leads the partition at `leaderEpoch`
+   * (Kafka's makeLeader). A new epoch starts the followers' positions afresh; the same epoch only
+   * updates the replica set (an ISR change).
    */
-  makeFollower(leaderEpoch: number): void {
+  makeLeader(leaderEpoch: number, replicaSet?: ReplicaSet): void {
+    const newEpoch = this.#role !== PartitionRole.leader || leaderEpoch !== this.#leaderEpoch;
+    this.#role = PartitionRole.leader;
+    this.#leaderEpoch = leaderEpoch;
+    if (replicaSet !== undefined) this.#replicaSet = replicaSet;
+    this.#isrChangePending = false;
+    if (this.#replication === undefined) return;
+    const now = Date.now();
+    const self = this.#replication.localBrokerId;
+    if (newEpoch) this.#followers.clear();
+    for (const id of this.#replicaSet.replicas) {
+      if (id === self || this.#followers.has(id)) continue;
+      // In sync until proven otherwise: a new leader gives its followers a full lag time.
+      this.#followers.set(id, {
+        logEndOffset: -1n,
+        lastCaughtUpMs: now,
+        lastFetchLeaderLogEndOffset: -1n,
+        lastFetchMs: 0,
+      });
+    }
+    for (const id of [...this.#followers.keys()])
+      if (!this.#replicaSet.replicas.includes(id)) this.#followers.delete(id);
+    this.#maybeIncrementHighWatermark();
+    this.#wakeReplicationWaiters();
+  }
+
+  /**
+   * Applies the partition state of the metadata: another broker (or none) leads the partition at
+   * `leaderEpoch`. Clients' appends and reads get NOT_LEADER_OR_FOLLOWER; the replica fetcher
+   * brings the leader's batches (`appendAsFollower`).
+   */
+  makeFollower(leaderEpoch: number, replicaSet?: ReplicaSet): void {
     this.#role = PartitionRole.follower;
     this.#leaderEpoch = leaderEpoch;
+    if (replicaSet !== undefined) this.#replicaSet = replicaSet;
+    this.#followers.clear();
+    this.#isrChangePending = false;
+    this.#wakeReplicationWaiters();
   }
 
   /** NOT_LEADER_OR_FOLLOWER unless this broker leads the partition (Kafka's leaderLogIfLocal). */
@@ -155,8 +260,28 @@ export class Partition {
   }
 
   /** Kafka's Partition.appendRecordsToLeader: the batches of one Produce partition. */
-  async appendRecordsToLeader(records: Buffer): Promise<AppendResult> {
+  async appendRecordsToLeader(records: Buffer, requiredAcks = 1): Promise<AppendResult & { lastOffset: bigint }> {
     this.#checkLeader();
+    if (requiredAcks === -1) this.#checkEnoughReplicas(ErrorCode.NOT_ENOUGH_REPLICAS);
+    const result = await this.#appendRecordsToLeader(records);
+    this.#maybeIncrementHighWatermark();
+    return result;
+  }
+
+  /** Kafka's checkEnoughReplicasReachOffset / the min.insync.replicas check of appendRecordsToLeader. */
+  #checkEnoughReplicas(errorCode: number): void {
+    const replication = this.#replication;
+    if (replication === undefined) return;
+    const min = replication.minInsyncReplicas();
+    const isr = this.#replicaSet.isr;
+    if (isr.length < min)
+      throw new KafkaError(
+        errorCode,
+        `The size of the current ISR [${isr.join(', ')}] is insufficient to satisfy the min.isr requirement of ${min} for partition ${this.topic}-${this.partition}`,
+      );
+  }
+
+  async #appendRecordsToLeader(records: Buffer): Promise<AppendResult & { lastOffset: bigint }> {
     const first = firstBatchHeader(records);
     if (isTransactional(first.attributes)) {
       // Without a transaction coordinator a transactional batch could never be committed or
@@ -165,7 +290,12 @@ export class Partition {
     }
     if (first.producerId < 0n) {
       const info = await this.log.append(records, { leaderEpoch: this.#leaderEpoch });
-      return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
+      return {
+        baseOffset: info.firstOffset,
+        lastOffset: info.lastOffset,
+        logAppendTimeMs: info.logAppendTime,
+        logStartOffset: info.logStartOffset,
+      };
     }
     return this.#idempotentQueue.run(async () => {
       const producers = await this.#producerState();
@@ -179,7 +309,12 @@ export class Partition {
         maxTimestamp: first.maxTimestamp,
       });
       if (check.kind === 'duplicate') {
-        return { baseOffset: check.firstOffset, logAppendTimeMs: -1n, logStartOffset: this.log.logStartOffset };
+        return {
+          baseOffset: check.firstOffset,
+          lastOffset: check.firstOffset + BigInt(first.lastOffsetDelta),
+          logAppendTimeMs: -1n,
+          logStartOffset: this.log.logStartOffset,
+        };
       }
       const info = await this.log.append(records, { leaderEpoch: this.#leaderEpoch });
       const now = Date.now();
@@ -198,7 +333,247 @@ export class Partition {
           now,
         );
       }
-      return { baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime, logStartOffset: info.logStartOffset };
+      return {
+        baseOffset: info.firstOffset,
+        lastOffset: info.lastOffset,
+        logAppendTimeMs: info.logAppendTime,
+        logStartOffset: info.logStartOffset,
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replication: the leader's side
+
+  /**
+   * acks=all (Kafka's DelayedProduce): resolves once the high watermark reaches `offset` (one past
+   * the append's last offset) with min.insync.replicas still in sync; NOT_LEADER_OR_FOLLOWER if
+   * leadership moves first, REQUEST_TIMED_OUT after `timeoutMs`.
+   */
+  waitForReplication(offset: bigint, timeoutMs: number): Promise<void> {
+    if (this.#replication === undefined) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const check = (): boolean => {
+        try {
+          this.#checkLeader();
+          if (this.log.highWatermark < offset) return false;
+          this.#checkEnoughReplicas(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+        return true;
+      };
+      if (check()) return;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#replicationWaiters.delete(waiter);
+        unwatch();
+      };
+      const waiter = (): void => {
+        if (check()) done();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new KafkaError(
+            ErrorCode.REQUEST_TIMED_OUT,
+            `${this.topic}-${this.partition}: not replicated to the in-sync replicas within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.#replicationWaiters.add(waiter);
+      const unwatch = this.log.onAppend(waiter);
+    });
+  }
+
+  #wakeReplicationWaiters(): void {
+    for (const w of [...this.#replicationWaiters]) w();
+  }
+
+  /**
+   * A follower's fetch (Kafka's Partition.fetchRecords from a follower): the leader's batches up
+   * to its log end, the follower's position recorded. A follower whose last fetched epoch ends
+   * before its fetch offset here has diverged: it gets that epoch's end and no records.
+   */
+  async fetchForFollower(
+    replicaId: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    currentLeaderEpoch: number,
+    lastFetchedEpoch: number,
+  ): Promise<FollowerReadResult> {
+    this.checkLeaderEpoch(currentLeaderEpoch);
+    this.#checkLeader();
+    const log = this.log;
+    if (lastFetchedEpoch >= 0) {
+      const end = log.endOffsetForEpoch(lastFetchedEpoch);
+      if (end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset) {
+        return {
+          records: [],
+          bytes: 0,
+          highWatermark: log.highWatermark,
+          lastStableOffset: log.lastStableOffset,
+          logStartOffset: log.logStartOffset,
+          logEndOffset: log.logEndOffset,
+          divergingEpoch: { epoch: end.epoch, endOffset: end.endOffset },
+        };
+      }
+    }
+    if (fetchOffset < log.logStartOffset || fetchOffset > log.logEndOffset)
+      throw new KafkaError(
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        `fetch offset ${fetchOffset} is outside ${this.topic}-${this.partition}'s log [${log.logStartOffset}, ${log.logEndOffset}]`,
+      );
+    this.updateFollowerFetch(replicaId, fetchOffset, Date.now());
+    const info = await log.read(fetchOffset, maxBytes, { isolation: 'logEnd', minOneMessage: true });
+    return {
+      records: info.records.length > 0 ? [info.records] : [],
+      bytes: info.records.length,
+      highWatermark: log.highWatermark,
+      lastStableOffset: log.lastStableOffset,
+      logStartOffset: log.logStartOffset,
+      logEndOffset: log.logEndOffset,
+      divergingEpoch: null,
+    };
+  }
+
+  /**
+   * Records a follower's fetch position (Kafka's updateFollowerFetchState): its log end, whether
+   * it had caught up, then the ISR expansion and high watermark that may follow.
+   */
+  updateFollowerFetch(replicaId: number, fetchOffset: bigint, now: number): void {
+    const follower = this.#followers.get(replicaId);
+    if (follower === undefined) return; // not a replica (any more)
+    const leaderEnd = this.log.logEndOffset;
+    if (fetchOffset >= leaderEnd) follower.lastCaughtUpMs = Math.max(follower.lastCaughtUpMs, now);
+    else if (fetchOffset >= follower.lastFetchLeaderLogEndOffset && follower.lastFetchLeaderLogEndOffset >= 0n)
+      follower.lastCaughtUpMs = Math.max(follower.lastCaughtUpMs, follower.lastFetchMs);
+    follower.logEndOffset = fetchOffset;
+    follower.lastFetchLeaderLogEndOffset = leaderEnd;
+    follower.lastFetchMs = now;
+    this.#maybeExpandIsr(replicaId, follower);
+    this.#maybeIncrementHighWatermark();
+  }
+
+  /** A follower outside the ISR that has reached the high watermark joins it. */
+  #maybeExpandIsr(replicaId: number, follower: FollowerState): void {
+    const set = this.#replicaSet;
+    if (set.isr.includes(replicaId) || !set.replicas.includes(replicaId)) return;
+    if (follower.logEndOffset < this.log.highWatermark) return;
+    this.#proposeIsr([...set.isr, replicaId]);
+  }
+
+  /** Followers not caught up within replica.lag.time.max.ms leave the ISR (called periodically). */
+  maybeShrinkIsr(now: number): void {
+    const replication = this.#replication;
+    if (replication === undefined || this.#role !== PartitionRole.leader) return;
+    const self = replication.localBrokerId;
+    const set = this.#replicaSet;
+    const lagging = set.isr.filter((id) => {
+      if (id === self) return false;
+      const f = this.#followers.get(id);
+      return f === undefined || now - f.lastCaughtUpMs > replication.replicaLagTimeMaxMs;
+    });
+    if (lagging.length > 0) this.#proposeIsr(set.isr.filter((id) => !lagging.includes(id)));
+  }
+
+  #proposeIsr(isr: readonly number[]): void {
+    const replication = this.#replication;
+    if (replication === undefined || this.#isrChangePending) return;
+    this.#isrChangePending = true;
+    replication.alterIsr(isr, this.#replicaSet.partitionEpoch, this.#leaderEpoch).catch((err: unknown) => {
+      // Lost a race with the controller or another change: the feed brings the newer state.
+      this.#isrChangePending = false;
+      this.#logger.warn(
+        { topic: this.topic, partition: this.partition, isr, err: (err as Error).message },
+        'ISR change not written',
+      );
+    });
+  }
+
+  /**
+   * The high watermark becomes the lowest log end among the in-sync replicas, never lower than
+   * before (Kafka's maybeIncrementLeaderHW).
+   */
+  #maybeIncrementHighWatermark(): void {
+    const replication = this.#replication;
+    if (replication === undefined || this.#role !== PartitionRole.leader) return;
+    let hw = this.log.logEndOffset;
+    for (const id of this.#replicaSet.isr) {
+      if (id === replication.localBrokerId) continue;
+      const f = this.#followers.get(id);
+      const end = f?.logEndOffset ?? -1n;
+      if (end < hw) hw = end;
+    }
+    if (hw > this.log.highWatermark) this.log.updateHighWatermark(hw);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replication: the follower's side
+
+  /**
+   * Appends the leader's batches as they are (offsets, epochs) and records their producers, then
+   * takes the leader's high watermark as far as this log reaches (Kafka's appendRecordsToFollowerOrFutureReplica).
+   */
+  appendAsFollower(records: Buffer, leaderHighWatermark: bigint): Promise<void> {
+    return this.#idempotentQueue.run(async () => {
+      if (this.#role !== PartitionRole.follower)
+        throw new KafkaError(
+          ErrorCode.NOT_LEADER_OR_FOLLOWER,
+          `${this.topic}-${this.partition} is not a follower here`,
+        );
+      if (records.length > 0) {
+        const info = await this.log.append(records, { origin: 'replication' });
+        const idempotent = info.batches.filter((h) => h.producerId >= 0n);
+        if (idempotent.length > 0) {
+          const producers = await this.#producerState();
+          const now = Date.now();
+          this.#changed = true;
+          for (const h of idempotent) {
+            producers.record(
+              {
+                producerId: h.producerId,
+                producerEpoch: h.producerEpoch,
+                baseSequence: h.baseSequence,
+                lastOffsetDelta: h.lastOffsetDelta,
+                maxTimestamp: h.maxTimestamp,
+              },
+              h.baseOffset,
+              h.baseOffset + BigInt(h.lastOffsetDelta),
+              now,
+            );
+          }
+        }
+      }
+      const end = this.log.logEndOffset;
+      this.log.updateHighWatermark(leaderHighWatermark < end ? leaderHighWatermark : end);
+    });
+  }
+
+  /** The latest leader epoch in this log's epoch cache, -1 if none (Fetch's lastFetchedEpoch). */
+  get latestEpoch(): number {
+    return this.log.leaderEpochCache.latestEpoch;
+  }
+
+  /**
+   * Removes every offset >= `offset` (a diverged follower, KIP-101/KIP-279), or with `startAt`
+   * empties the log to start at `offset` (the leader's log start passed this log's end). The
+   * producer state is rebuilt from what is left.
+   */
+  truncate(offset: bigint, startAt = false): Promise<void> {
+    return this.#idempotentQueue.run(async () => {
+      if (startAt) await this.log.truncateFullyAndStartAt(offset);
+      else if (!(await this.log.truncateTo(offset))) return;
+      const end = this.log.logEndOffset;
+      // Snapshots past the new end describe removed batches.
+      const snapshots = await this.#listSnapshots();
+      for (const o of snapshots.filter((x) => x > end)) await rm(join(this.log.dir, snapshotName(o)), { force: true });
+      this.#snapshots = snapshots.filter((x) => x <= end);
+      this.#producers = null;
+      this.#loading = null;
+      this.#current = null;
+      this.#changed = false;
     });
   }
 

@@ -23,15 +23,28 @@ import type { Logger } from 'pino';
 import type { PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
 import type { PartitionLogLifecycle } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { OffsetCheckpointFile } from '../storage/checkpoint-file.ts';
+import { realFileLayer } from '../storage/file-layer.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from '../storage/log-config.ts';
 import { LogManager } from '../storage/log-manager.ts';
 import type { ProducerEntry } from '../storage/producer-state.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import { DelayedFetchPurgatory, type FetchReadOutcome } from './delayed-fetch.ts';
-import { type AppendResult, Partition, type PartitionOffsets, PartitionRole, type ReadResult } from './partition.ts';
+import {
+  type AppendResult,
+  type FollowerReadResult,
+  Partition,
+  type PartitionOffsets,
+  type PartitionReplication,
+  PartitionRole,
+  type ReadResult,
+} from './partition.ts';
 
 export type { FetchReadOutcome } from './delayed-fetch.ts';
-export type { AppendResult, PartitionOffsets, ReadResult } from './partition.ts';
+export type { AppendResult, FollowerReadResult, PartitionOffsets, ReadResult } from './partition.ts';
+
+/** No leader (the metadata's NO_LEADER). */
+const NO_LEADER_ID = -1;
 
 /** How often producer state is snapshotted, bounding the log replayed after a crash. */
 const SNAPSHOT_INTERVAL_MS = 30000;
@@ -69,7 +82,52 @@ export interface ReplicaManagerOptions {
    * before it has noticed that the controller may have moved its partitions on.
    */
   registrationLive?: () => boolean;
+  /** A cluster member's replication (see partition.ts): absent on a single node. */
+  replication?: ReplicationOptions;
 }
+
+/** The follower-side fetchers (replica-fetcher.ts), as the ReplicaManager drives them. */
+export interface FollowerFetchers {
+  addPartitions(handles: readonly FollowerPartitionHandle[]): void;
+  removePartitions(partitions: readonly { topic: string; partition: number }[]): void;
+  close(): Promise<void>;
+}
+
+/** A partition this broker follows, as its fetcher sees it. */
+export interface FollowerPartitionHandle {
+  readonly topic: TopicMetadata;
+  readonly partition: number;
+  readonly leaderId: number;
+  /** The leader epoch this broker follows at (sent as currentLeaderEpoch, KIP-320). */
+  readonly leaderEpoch: number;
+  /** The local log end offset: where to fetch from. */
+  fetchOffset(): bigint;
+  /** The latest leader epoch in the local epoch cache, -1 if none (Fetch v12+ lastFetchedEpoch). */
+  lastFetchedEpoch(): number;
+  append(records: Buffer, leaderHighWatermark: bigint, leaderLogStartOffset: bigint): Promise<void>;
+  truncateTo(offset: bigint): Promise<void>;
+  truncateFullyAndStartAt(offset: bigint): Promise<void>;
+  /** Leadership moved or the partition left this broker: the fetcher drops the handle. */
+  readonly removed: boolean;
+}
+
+export interface ReplicationOptions {
+  /** replica.lag.time.max.ms. */
+  replicaLagTimeMaxMs: number;
+  /** Writes an ISR change (Kafka's AlterPartition) as a compare-and-swap of the partition state. */
+  alterPartition(
+    topic: string,
+    partition: number,
+    expectedPartitionEpoch: number,
+    next: { replicas: readonly number[]; leader: number; leaderEpoch: number; isr: readonly number[] },
+  ): Promise<void>;
+  /** Built once the ReplicaManager exists (it hands the fetchers their partitions). */
+  fetchers: FollowerFetchers;
+}
+
+/** Kafka's replica.high.watermark.checkpoint.interval.ms. */
+const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000;
+const HIGH_WATERMARK_CHECKPOINT_FILE = 'replication-offset-checkpoint';
 
 /**
  * This broker became (or stopped being) the leader of a partition whose log it holds; the leader
@@ -94,6 +152,12 @@ export class ReplicaManager implements PartitionLogLifecycle {
   private readonly manager: LogManager;
   private readonly clusterMember: boolean;
   private readonly registrationLive: (() => boolean) | undefined;
+  private readonly replication: ReplicationOptions | undefined;
+  /** Follower handles by partition key, replaced on each leadership change. */
+  private readonly followerHandles = new Map<string, { removed: boolean }>();
+  private isrTimer: NodeJS.Timeout | undefined;
+  private hwCheckpointTimer: NodeJS.Timeout | undefined;
+  private readonly hwCheckpoint: OffsetCheckpointFile;
   /** Log creations and deletions from the change feed, in feed order. */
   private readonly feed = new SerialQueue();
   private readonly leadershipListeners: LeadershipListener[] = [];
@@ -106,9 +170,12 @@ export class ReplicaManager implements PartitionLogLifecycle {
     manager: LogManager,
     clusterMember: boolean,
     registrationLive: (() => boolean) | undefined,
+    replication: ReplicationOptions | undefined,
   ) {
     this.clusterMember = clusterMember;
     this.registrationLive = registrationLive;
+    this.replication = replication;
+    this.hwCheckpoint = new OffsetCheckpointFile(realFileLayer, dataDir, HIGH_WATERMARK_CHECKPOINT_FILE);
     this.nodeId = nodeId;
     this.dataDir = dataDir;
     this.log = log;
@@ -130,6 +197,8 @@ export class ReplicaManager implements PartitionLogLifecycle {
       settings: logManagerSettingsFromBroker(properties),
       brokerDefaults: logConfigDefaultsFromBroker(properties),
       topicConfigs: options.topicOverrides,
+      // Replicated partitions: the leader moves the high watermark as the ISR catches up.
+      highWatermarkFollowsLogEnd: options.replication === undefined,
     });
     await manager.startup();
     const service = new ReplicaManager(
@@ -140,6 +209,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
       manager,
       options.clusterMember ?? false,
       options.registrationLive,
+      options.replication,
     );
     service.expiryTimer = setInterval(() => service.expireProducers(), Math.min(expiration, 600000));
     service.expiryTimer.unref();
@@ -147,6 +217,18 @@ export class ReplicaManager implements PartitionLogLifecycle {
       service.snapshotProducers().catch((err: unknown) => log.warn({ err }, 'producer snapshot failed'));
     }, SNAPSHOT_INTERVAL_MS);
     service.snapshotTimer.unref();
+    const replication = options.replication;
+    if (replication !== undefined) {
+      // Kafka's isr-expiration task runs at half the lag time.
+      service.isrTimer = setInterval(() => service.shrinkIsrs(), Math.max(100, replication.replicaLagTimeMaxMs / 2));
+      service.isrTimer.unref();
+      service.hwCheckpointTimer = setInterval(() => {
+        service
+          .checkpointHighWatermarks()
+          .catch((err: unknown) => log.warn({ err }, 'high watermark checkpoint failed'));
+      }, HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+      service.hwCheckpointTimer.unref();
+    }
     return service;
   }
 
@@ -177,6 +259,15 @@ export class ReplicaManager implements PartitionLogLifecycle {
     if (stateOf === undefined) {
       for (const t of topics) await this.createLogs(t, 0);
     } else {
+      // A replicated log's high watermark is what the checkpoint says (the log end may hold
+      // batches the ISR never had: consumers must not see them until replicated).
+      const checkpointed =
+        this.replication === undefined
+          ? undefined
+          : await this.hwCheckpoint.read().catch(() => new Map<string, bigint>());
+      if (checkpointed !== undefined)
+        for (const log of this.manager.allLogs)
+          log.updateHighWatermark(checkpointed.get(`${log.topic}-${log.partition}`) ?? 0n);
       // In the feed's queue: changes arriving meanwhile are applied after, in order.
       await this.feed.run(async () => {
         for (const t of topics) {
@@ -284,6 +375,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
           fresh: created && log.logEndOffset === 0n,
           producerIdExpirationMs: this.producerIdExpirationMs,
           logger: this.log,
+          replication: this.partitionReplication(topic.name, p, log),
           onLogChange: () => this.delayedFetches.checkAndComplete(k),
         }),
       );
@@ -291,8 +383,14 @@ export class ReplicaManager implements PartitionLogLifecycle {
   }
 
   async deleteLogs(topic: TopicMetadata): Promise<void> {
+    this.replication?.fetchers.removePartitions(
+      Array.from({ length: topic.partitions }, (_, p) => ({ topic: topic.name, partition: p })),
+    );
     for (let p = 0; p < topic.partitions; p++) {
       const k = key(topic.name, p);
+      const handle = this.followerHandles.get(k);
+      if (handle !== undefined) handle.removed = true;
+      this.followerHandles.delete(k);
       this.partitions.get(k)?.detach();
       this.partitions.delete(k);
       this.delayedFetches.forget(k);
@@ -306,13 +404,30 @@ export class ReplicaManager implements PartitionLogLifecycle {
    * makeFollowers): its leader and leader epoch. A partition without a log here yet is skipped:
    * `createLogs` starts it from the same metadata.
    */
-  applyPartitionState(topic: TopicMetadata, partition: number, state: Pick<PartitionState, 'leader' | 'leaderEpoch'>) {
-    const p = this.partitions.get(key(topic.name, partition));
+  applyPartitionState(
+    topic: TopicMetadata,
+    partition: number,
+    state: Pick<PartitionState, 'leader' | 'leaderEpoch'> & Partial<PartitionState>,
+  ) {
+    const k = key(topic.name, partition);
+    const p = this.partitions.get(k);
     if (p === undefined) return;
     const wasLeader = p.role === PartitionRole.leader;
-    if (state.leader === this.nodeId) p.makeLeader(state.leaderEpoch);
-    else p.makeFollower(state.leaderEpoch);
+    const previousEpoch = p.leaderEpoch;
+    const replicaSet =
+      state.replicas !== undefined && state.isr !== undefined && state.partitionEpoch !== undefined
+        ? { replicas: state.replicas, isr: state.isr, partitionEpoch: state.partitionEpoch }
+        : undefined;
+    if (state.leader === this.nodeId) p.makeLeader(state.leaderEpoch, replicaSet);
+    else p.makeFollower(state.leaderEpoch, replicaSet);
     const isLeader = state.leader === this.nodeId;
+    if (this.replication !== undefined)
+      this.updateFollowing(
+        topic,
+        p,
+        state.leader,
+        !isLeader && (wasLeader || previousEpoch !== state.leaderEpoch || !this.followerHandles.has(k)),
+      );
     if (this.clusterMember && (isLeader !== wasLeader || isLeader))
       for (const l of this.leadershipListeners) l(topic.name, partition, isLeader, state.leaderEpoch);
     // Parked fetches read again, and answer with the partition's new state.
@@ -337,7 +452,17 @@ export class ReplicaManager implements PartitionLogLifecycle {
     return p;
   }
 
-  append(topic: TopicMetadata, partition: number, records: Buffer, _requiredAcks: number): Promise<AppendResult> {
+  /**
+   * A Produce partition's append; acks=all (-1) resolves once the in-sync replicas have it (or
+   * fails: NOT_ENOUGH_REPLICAS(_AFTER_APPEND), REQUEST_TIMED_OUT after `timeoutMs`).
+   */
+  async append(
+    topic: TopicMetadata,
+    partition: number,
+    records: Buffer,
+    requiredAcks: number,
+    timeoutMs = 30_000,
+  ): Promise<AppendResult> {
     const p = this.getPartitionOrError(topic, partition);
     if (this.registrationLive !== undefined && !this.registrationLive()) {
       this.resignAll();
@@ -346,7 +471,13 @@ export class ReplicaManager implements PartitionLogLifecycle {
         `this broker's registration in the cluster metadata has lapsed: it leads no partition until registered again`,
       );
     }
-    return p.appendRecordsToLeader(records);
+    const result = await p.appendRecordsToLeader(records, requiredAcks);
+    if (requiredAcks === -1) await p.waitForReplication(result.lastOffset + 1n, timeoutMs);
+    return {
+      baseOffset: result.baseOffset,
+      logAppendTimeMs: result.logAppendTimeMs,
+      logStartOffset: result.logStartOffset,
+    };
   }
 
   read(
@@ -407,6 +538,125 @@ export class ReplicaManager implements PartitionLogLifecycle {
   }
 
   /** The partition's log is offline (its directory failed: reads and appends answer KAFKA_STORAGE_ERROR). */
+  /** The replication a new Partition gets on a cluster member (see partition.ts). */
+  private partitionReplication(
+    topic: string,
+    partition: number,
+    log: { config: LogConfig },
+  ): PartitionReplication | undefined {
+    const replication = this.replication;
+    if (replication === undefined) return undefined;
+    return {
+      localBrokerId: this.nodeId,
+      replicaLagTimeMaxMs: replication.replicaLagTimeMaxMs,
+      minInsyncReplicas: () => log.config.minInsyncReplicas,
+      alterIsr: async (isr, expectedPartitionEpoch, leaderEpoch) => {
+        const p = this.partitions.get(key(topic, partition));
+        if (p === undefined) return;
+        this.log.info({ topic, partition, isr: [...isr], from: [...p.replicaSet.isr] }, 'ISR change');
+        await replication.alterPartition(topic, partition, expectedPartitionEpoch, {
+          replicas: p.replicaSet.replicas,
+          leader: this.nodeId,
+          leaderEpoch,
+          isr,
+        });
+      },
+    };
+  }
+
+  /**
+   * Starts, moves or stops following a partition (Kafka's makeFollowers: the fetcher for its
+   * leader gets it, with a fresh handle per leader epoch so a stale fetch cannot append).
+   */
+  private updateFollowing(topic: TopicMetadata, p: Partition, leader: number, start: boolean): void {
+    const fetchers = this.replication!.fetchers;
+    const k = key(topic.name, p.partition);
+    const following = leader !== this.nodeId && leader !== NO_LEADER_ID;
+    if (!start && following) return;
+    const old = this.followerHandles.get(k);
+    if (old !== undefined) old.removed = true;
+    this.followerHandles.delete(k);
+    if (!following) {
+      if (old !== undefined) fetchers.removePartitions([{ topic: topic.name, partition: p.partition }]);
+      return;
+    }
+    const state = { removed: false };
+    const handle: FollowerPartitionHandle = {
+      topic,
+      partition: p.partition,
+      leaderId: leader,
+      leaderEpoch: p.leaderEpoch,
+      fetchOffset: () => p.log.logEndOffset,
+      lastFetchedEpoch: () => p.latestEpoch,
+      append: (records, leaderHighWatermark) => p.appendAsFollower(records, leaderHighWatermark),
+      truncateTo: (offset) => p.truncate(offset),
+      truncateFullyAndStartAt: (offset) => p.truncate(offset, true),
+      get removed() {
+        return state.removed;
+      },
+    };
+    this.followerHandles.set(k, state);
+    fetchers.addPartitions([handle]);
+  }
+
+  /** A follower's Fetch at this leader (see Partition.fetchForFollower). */
+  fetchForFollower(
+    topic: TopicMetadata,
+    partition: number,
+    replicaId: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    currentLeaderEpoch: number,
+    lastFetchedEpoch: number,
+  ): Promise<FollowerReadResult> {
+    return this.getPartitionOrError(topic, partition).fetchForFollower(
+      replicaId,
+      fetchOffset,
+      maxBytes,
+      currentLeaderEpoch,
+      lastFetchedEpoch,
+    );
+  }
+
+  /**
+   * Kafka's DEBUGGING_CONSUMER_ID (-2) read: any local replica, leader or follower, up to its high
+   * watermark (tests compare replicas with it).
+   */
+  async readReplica(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+  ): Promise<ReadResult> {
+    const p = this.getPartitionOrError(topic, partition);
+    const info = await p.log.read(fetchOffset, maxBytes, { isolation: 'highWatermark', minOneMessage: true });
+    return {
+      records: info.records.length > 0 ? [info.records] : [],
+      bytes: info.records.length,
+      logStartOffset: info.logStartOffset,
+      highWatermark: info.highWatermark,
+      lastStableOffset: info.lastStableOffset,
+      logEndOffset: info.logEndOffset,
+      leaderEpoch: p.leaderEpoch,
+    };
+  }
+
+  /** The ISR-expiration task: every led partition drops followers that fell behind. */
+  private shrinkIsrs(): void {
+    const now = Date.now();
+    for (const p of this.partitions.values()) if (p.role === PartitionRole.leader) p.maybeShrinkIsr(now);
+  }
+
+  /** Writes every replicated log's high watermark (replication-offset-checkpoint, as Kafka's). */
+  async checkpointHighWatermarks(): Promise<void> {
+    const offsets = new Map<string, bigint>();
+    for (const p of this.partitions.values()) {
+      if (p.log.closed) continue;
+      offsets.set(`${p.topic}-${p.partition}`, p.log.highWatermark);
+    }
+    await this.hwCheckpoint.write(offsets);
+  }
+
   /** Whether this broker holds and leads the partition now. */
   isLeader(topic: TopicMetadata, partition: number): boolean {
     return this.partitions.get(key(topic.name, partition))?.role === PartitionRole.leader;
@@ -484,6 +734,14 @@ export class ReplicaManager implements PartitionLogLifecycle {
     this.stopWaiting();
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
     if (this.snapshotTimer !== undefined) clearInterval(this.snapshotTimer);
+    if (this.isrTimer !== undefined) clearInterval(this.isrTimer);
+    if (this.hwCheckpointTimer !== undefined) clearInterval(this.hwCheckpointTimer);
+    if (this.replication !== undefined) {
+      await this.replication.fetchers.close();
+      await this.checkpointHighWatermarks().catch((err: unknown) =>
+        this.log.warn({ err }, 'high watermark checkpoint failed'),
+      );
+    }
     await forEachConcurrently([...this.partitions.values()], (p) => p.snapshotAtStop());
     await this.manager.shutdown();
     this.partitions.clear();

@@ -124,6 +124,14 @@ export const LOG_CONFIG_DEFS: readonly ConfigDef[] = [
     min: 0,
   },
   { name: 'preallocate', type: 'boolean', defaultValue: 'false', brokerName: 'log.preallocate' },
+  // Replication: read by the partition leader (acks=all) and the controller (leader election).
+  { name: 'min.insync.replicas', type: 'int', defaultValue: '1', brokerName: 'min.insync.replicas', min: 1 },
+  {
+    name: 'unclean.leader.election.enable',
+    type: 'boolean',
+    defaultValue: 'false',
+    brokerName: 'unclean.leader.election.enable',
+  },
   {
     // Stored for DescribeConfigs; Samsa stores batches as produced ('producer') and does not recompress.
     name: 'compression.type',
@@ -253,6 +261,8 @@ export class LogConfig {
   readonly maxMessageBytes: number;
   readonly fileDeleteDelayMs: number;
   readonly preallocate: boolean;
+  readonly minInsyncReplicas: number;
+  readonly uncleanLeaderElectionEnable: boolean;
   readonly compressionType: string;
 
   /**
@@ -295,6 +305,8 @@ export class LogConfig {
     this.maxMessageBytes = num('max.message.bytes');
     this.fileDeleteDelayMs = num('file.delete.delay.ms');
     this.preallocate = values.preallocate!.trim().toLowerCase() === 'true';
+    this.minInsyncReplicas = num('min.insync.replicas');
+    this.uncleanLeaderElectionEnable = values['unclean.leader.election.enable']!.trim().toLowerCase() === 'true';
     this.compressionType = values['compression.type']!.trim();
   }
 

@@ -1622,6 +1622,15 @@ export class PartitionLog {
     });
   }
 
+  /**
+   * Replication: empties the log and starts it at `offset` (a follower whose log end is below the
+   * leader's log start, Kafka's truncateFullyAndStartAt).
+   */
+  async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    this.#checkOnline();
+    await this.#queue.run(() => this.#truncateFullyAndStartAt(offset));
+  }
+
   /** Deletes every segment and starts an empty log at `offset`. Runs under the queue (or during load). */
   async #truncateFullyAndStartAt(offset: bigint): Promise<void> {
     const old = this.#segments;

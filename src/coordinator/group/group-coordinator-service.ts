@@ -139,6 +139,11 @@ export interface GroupCoordinatorServiceOptions {
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** 'all' by default. */
   ownership?: CoordinatorOwnership;
+  /**
+   * The replication factor `__consumer_offsets` is created with (a cluster: min of
+   * offsets.topic.replication.factor and the live brokers); 1 by default.
+   */
+  offsetsTopicReplicationFactor?: () => number;
 }
 
 /**
@@ -223,6 +228,7 @@ export class GroupCoordinatorService {
   readonly coordinator: GroupCoordinator;
   readonly config: GroupCoordinatorConfig;
   readonly #topics: GroupTopicAccess;
+  readonly #offsetsTopicReplicationFactor: () => number;
   readonly #logs: GroupLogAccess;
   readonly #log: Pick<Logger, 'info' | 'warn' | 'error'>;
   readonly #clock: Clock;
@@ -251,6 +257,7 @@ export class GroupCoordinatorService {
 
   constructor(options: GroupCoordinatorServiceOptions) {
     this.#topics = options.topics;
+    this.#offsetsTopicReplicationFactor = options.offsetsTopicReplicationFactor ?? (() => 1);
     this.#logs = options.logs;
     this.#log = options.logger;
     this.#clock = options.clock;
@@ -508,7 +515,7 @@ export class GroupCoordinatorService {
       .create(
         CONSUMER_OFFSETS_TOPIC,
         this.config.offsetsTopicNumPartitions,
-        1,
+        this.#offsetsTopicReplicationFactor(),
         { 'cleanup.policy': 'compact', 'compression.type': 'producer' },
         false,
       )

@@ -56,3 +56,12 @@ test('auto.leader.rebalance.enable: back to the preferred replica once it is liv
   // Not in sync: stays where it is.
   assert.equal(electLeader(state(2, [2, 3]), new Set([1, 2, 3]), { unclean: false, preferred: true }), undefined);
 });
+
+test('a dead follower leaves the ISR of a partition whose leader is live, the leader epoch unchanged', () => {
+  assert.deepEqual(electLeader(state(1, [1, 2, 3]), new Set([1, 3]), clean), {
+    replicas: [1, 2, 3],
+    leader: 1,
+    leaderEpoch: 5,
+    isr: [1, 3],
+  });
+});
