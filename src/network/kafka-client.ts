@@ -89,6 +89,11 @@ export interface ConnectionOptions {
    * faults and GC of a fresh multi-megabyte buffer per response.
    */
   recycleResponseBuffers?: boolean | undefined;
+  /**
+   * Aborts `BrokerConnection.connect` (the TCP connect and the ApiVersions exchange): it rejects
+   * with ERR_KAFKA_CONNECT and leaves no socket or timer behind. No effect once connected.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RequestOptions {
@@ -187,13 +192,21 @@ export class BrokerConnection {
 
   /** Connects and negotiates versions with ApiVersions. */
   static async connect(host: string, port: number, options: ConnectionOptions = {}): Promise<BrokerConnection> {
-    const opened = await openSocket(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const { signal } = options;
+    const opened = await openSocket(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal);
     const conn = new BrokerConnection(opened, host, port, options);
+    const onAbort = () => conn.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (signal?.aborted === true) conn.close();
       await conn.negotiate();
     } catch (err) {
       conn.close();
+      if (signal?.aborted === true)
+        throw new KafkaClientError(KafkaClientErrorCodes.connect, `connecting to ${host}:${port} was aborted`);
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return conn;
   }
@@ -559,8 +572,12 @@ interface OpenedSocket {
 /** Size of each connection's reusable read buffer (`onread`): reads never allocate. */
 const READ_BUFFER_BYTES = 256 * 1024;
 
-function openSocket(host: string, port: number, timeoutMs: number): Promise<OpenedSocket> {
+function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<OpenedSocket> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(new KafkaClientError(KafkaClientErrorCodes.connect, `connecting to ${host}:${port} was aborted`));
+      return;
+    }
     const sink: OpenedSocket['sink'] = { onBytes: () => {} };
     const socket = netConnect({
       host,
@@ -574,6 +591,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Open
       },
     });
     const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(
         new KafkaClientError(
@@ -582,8 +600,15 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Open
         ),
       );
     }, timeoutMs);
+    const onAbort = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new KafkaClientError(KafkaClientErrorCodes.connect, `connecting to ${host}:${port} was aborted`));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const onError = (err: Error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       reject(
         new KafkaClientError(KafkaClientErrorCodes.connect, `cannot connect to ${host}:${port}: ${err.message}`, {
           cause: err,
@@ -593,6 +618,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Open
     socket.once('error', onError);
     socket.once('connect', () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       resolve({ socket, sink });
     });

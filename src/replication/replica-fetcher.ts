@@ -150,6 +150,8 @@ class ReplicaFetcher {
   private readonly partitions = new Map<string, PartitionFetchState>();
   private connection: BrokerConnection | undefined;
   private closed = false;
+  /** Aborted by `close`: a connection attempt in progress is abandoned, not waited for. */
+  private readonly closing = new AbortController();
   private readonly loop: Promise<void>;
   private wakeUp: (() => void) | undefined;
   /** The last connection problem logged at warn level, so an outage logs one line, not one per retry. */
@@ -186,6 +188,7 @@ class ReplicaFetcher {
   /** Stops fetching: an in-flight request fails at once, an append in progress is waited for. */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     this.connection?.close();
     this.wake();
     await this.loop;
@@ -340,6 +343,7 @@ class ReplicaFetcher {
         clientId: `broker-${this.nodeId}-fetcher-${this.leaderId}`,
         requestTimeoutMs: this.settings.requestTimeoutMs,
         connectTimeoutMs: this.settings.requestTimeoutMs,
+        signal: this.closing.signal,
       });
       if (this.closed) {
         conn.close();

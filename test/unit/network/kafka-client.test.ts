@@ -403,3 +403,20 @@ test('parseHostPort', () => {
   assert.throws(() => parseHostPort('a:b:c'));
   assert.throws(() => parseHostPort('host:70000'));
 });
+
+test('an aborted connect rejects with ERR_KAFKA_CONNECT and closes its socket', async (t) => {
+  // ApiVersions is never answered: the connection waits in its negotiation until aborted.
+  const { port, requests } = await fakeBroker(t, () => {}, DEFAULT_VERSIONS, false);
+  const controller = new AbortController();
+  const attempt = BrokerConnection.connect('127.0.0.1', port, { signal: controller.signal });
+  while (requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+  controller.abort();
+  await assert.rejects(attempt, (err: unknown) => {
+    assert.ok(err instanceof KafkaClientError);
+    assert.equal(err.code, KafkaClientErrorCodes.connect);
+    assert.match(err.message, /aborted/);
+    return true;
+  });
+  await once(requests[0]!.socket, 'close');
+  await assert.rejects(BrokerConnection.connect('127.0.0.1', port, { signal: controller.signal }), /aborted/);
+});

@@ -709,3 +709,35 @@ test('a leader that is not live is retried once per backoff, quietly', async (t)
   const retries = logged.filter((l) => l.level === 'debug').length;
   assert.ok(retries >= 2 && retries <= 5, `${retries}`);
 });
+
+test('close does not wait for a connection attempt to a leader that never answers', async (t) => {
+  const sockets = new Set<Socket>();
+  const closed: Socket[] = [];
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => closed.push(s));
+    // Reads and drops the ApiVersions request, answering nothing.
+    s.resume();
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const address = silent.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const fetchers = new ReplicaFetcherManager({
+    nodeId: FOLLOWER_ID,
+    brokerEndpoint: () => ({ host: '127.0.0.1', port: address.port }),
+    logger: { info: () => {}, warn: () => {} },
+  });
+  fetchers.addPartitions([new FollowerLog(topicMeta('silent'), 0, 1)]);
+  await waitFor('the connection', () => sockets.size === 1);
+  const started = Date.now();
+  await fetchers.close();
+  assert.ok(Date.now() - started < 500, `close took ${Date.now() - started} ms`);
+  // The attempt is aborted, not left to its 30 s timeout (which would hold a stopping broker).
+  await waitFor('the abandoned connection to close', () => closed.length === 1, 1000);
+});
