@@ -10,7 +10,13 @@
  * directory id.
  * A request below min.bytes parks in the replica manager's delayed-fetch purgatory until an append
  * to one of its partitions or max.wait.ms, then reads again.
- * Not implemented: follower fetching (replication is a later issue), preferred read replicas.
+ * A replica id >= 0 (v0-14 replicaId, v15+ replicaState) is a follower's Fetch (Kafka's
+ * ReplicaManager.fetchMessages for a follower): read up to the log end, the follower's position
+ * recorded by the leader (ISR, high watermark), a lastFetchedEpoch that diverges from the leader's
+ * log answered with divergingEpoch and no records (v12+, KIP-595's fetch-time truncation). It gets a
+ * fetch session only if it asks for one (Samsa's fetcher does not). Replica id -2 (Kafka's
+ * DEBUGGING_CONSUMER_ID) reads any replica here, follower or leader, up to its high watermark.
+ * Not implemented: preferred read replicas (KIP-392).
  */
 import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
@@ -22,6 +28,7 @@ import {
   readFetchRequest,
   writeFetchResponse,
 } from '../protocol/messages/001-fetch.ts';
+import type { FollowerReadResult, ReadResult } from './broker-services.ts';
 import {
   type FetchSession,
   FINAL_EPOCH,
@@ -41,6 +48,9 @@ import { currentLeader, LeaderEndpoints } from './partition-leaders.ts';
  * seeing the error: no auto.offset.reset, a spin on a deleted topic (issue 11 item 9).
  */
 const NO_RECORDS = Buffer.alloc(0);
+
+/** Kafka's FetchRequest.DEBUGGING_CONSUMER_ID: read any local replica, not only the leader. */
+const DEBUGGING_REPLICA_ID = -2;
 
 /** A partition of a Fetch response, with the fields the session compares always set. */
 type PartitionData = FetchResponsePartitionDataInput & {
@@ -170,12 +180,24 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
   async handle(ctx, request) {
     const { logs, topics } = ctx.services;
     const byId = ctx.apiVersion >= 13;
-    const readCommitted = ctx.apiVersion >= 4 && request.isolationLevel === 1;
+    const replicaId = ctx.apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId;
+    const fromFollower = replicaId >= 0;
+    // A follower replicates everything, transactional or not (Kafka ignores its isolation level).
+    const readCommitted = !fromFollower && ctx.apiVersion >= 4 && request.isolationLevel === 1;
     const unknownTopicError = byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     const outcome = resolveSession(ctx, request, byId);
     if (outcome.kind === 'error')
       return { throttleTimeMs: 0, errorCode: outcome.errorCode, sessionId: 0, responses: [] };
     const session = outcome.kind === 'sessionless' ? undefined : outcome.session;
+    // A follower's last fetched epoch per partition of this request (v12+). A session does not keep
+    // it: a partition an incremental request leaves out is fetched without the epoch check, as
+    // Kafka does for a partition whose fetch offset did not move.
+    const lastFetchedEpochs = new Map<string, number>();
+    if (fromFollower && ctx.apiVersion >= 12) {
+      for (const t of request.topics)
+        for (const q of t.partitions)
+          lastFetchedEpochs.set(sessionKey(byId ? t.topicId : t.topic, q.partition), q.lastFetchedEpoch);
+    }
     const incremental = outcome.kind === 'incremental';
     const wanted = session !== undefined ? [...session.partitions.values()] : requestedPartitions(request);
     const resolveTopic = (p: SessionPartition): TopicMetadata | undefined =>
@@ -220,33 +242,60 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
         }
         try {
           const maxBytes = Math.min(p.partitionMaxBytes, budget);
-          // KIP-74: the first batch of the response is returned even if it exceeds the limits.
-          const result = await logs.read(
-            topic,
-            p.partition,
-            p.fetchOffset,
-            maxBytes,
-            readCommitted,
-            total === 0,
-            p.currentLeaderEpoch,
-          );
+          let result: ReadResult | FollowerReadResult;
+          if (fromFollower) {
+            const lastFetchedEpoch =
+              lastFetchedEpochs.get(sessionKey(byId ? p.topicId : p.topicName, p.partition)) ?? -1;
+            result = await logs.fetchForFollower(
+              topic,
+              p.partition,
+              replicaId,
+              p.fetchOffset,
+              maxBytes,
+              p.currentLeaderEpoch,
+              lastFetchedEpoch,
+            );
+          } else if (replicaId === DEBUGGING_REPLICA_ID) {
+            result = await logs.readReplica(topic, p.partition, p.fetchOffset, maxBytes);
+          } else {
+            // KIP-74: the first batch of the response is returned even if it exceeds the limits.
+            result = await logs.read(
+              topic,
+              p.partition,
+              p.fetchOffset,
+              maxBytes,
+              readCommitted,
+              total === 0,
+              p.currentLeaderEpoch,
+            );
+          }
+          const diverging = 'divergingEpoch' in result ? result.divergingEpoch : null;
+          // Kafka's Partition.fetchRecords: a last fetched epoch whose end the leader cannot tell
+          // (newer than any epoch here, or no epochs at all) is out of range, never a divergence
+          // at offset -1, which the follower could not truncate to.
+          if (diverging !== null && (diverging.epoch < 0 || diverging.endOffset < 0n))
+            throw new KafkaError(
+              ErrorCode.OFFSET_OUT_OF_RANGE,
+              `the end of the last fetched epoch of ${topic.name}-${p.partition} is unknown here`,
+            );
           total += result.bytes;
           budget = Math.max(0, budget - result.bytes);
-          read.push({
-            p,
-            topicName: topic.name,
-            topicId: topic.topicId,
-            bytes: result.bytes,
-            data: {
-              partitionIndex: p.partition,
-              errorCode: 0,
-              highWatermark: result.highWatermark,
-              lastStableOffset: result.lastStableOffset,
-              logStartOffset: result.logStartOffset,
-              abortedTransactions: readCommitted ? [] : null,
-              records: result.records.length === 1 ? result.records[0]! : Buffer.concat(result.records, result.bytes),
-            },
-          });
+          const data: PartitionData = {
+            partitionIndex: p.partition,
+            errorCode: 0,
+            highWatermark: result.highWatermark,
+            lastStableOffset: result.lastStableOffset,
+            logStartOffset: result.logStartOffset,
+            abortedTransactions: readCommitted ? [] : null,
+            records: result.records.length === 1 ? result.records[0]! : Buffer.concat(result.records, result.bytes),
+          };
+          if (diverging !== null) {
+            data.divergingEpoch = diverging;
+            // Answered at once: the follower must truncate before anything else (Kafka's
+            // fetchMessages responds immediately to a diverging epoch).
+            sawError = true;
+          }
+          read.push({ p, topicName: topic.name, topicId: topic.topicId, bytes: result.bytes, data });
         } catch (err) {
           if (!(err instanceof KafkaError)) throw err;
           sawError = true;
