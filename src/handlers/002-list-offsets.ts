@@ -32,12 +32,14 @@ async function lookup(
   timestamp: bigint,
   readCommitted: boolean,
   currentLeaderEpoch: number,
+  fromFollower: boolean,
 ): Promise<{ offset: bigint; timestamp: bigint; leaderEpoch: number }> {
   const o = logs.offsets(topic, partition, currentLeaderEpoch);
   const at = (offset: bigint, ts = -1n) => ({ offset, timestamp: ts, leaderEpoch: o.leaderEpoch });
   switch (timestamp) {
     case LATEST:
-      return at(readCommitted ? o.lastStableOffset : o.highWatermark);
+      // A follower (replica id >= 0) is told the log end, as Kafka's fetchOffsetForTimestamp does.
+      return at(fromFollower ? o.logEndOffset : readCommitted ? o.lastStableOffset : o.highWatermark);
     case EARLIEST:
     case EARLIEST_LOCAL:
       return at(o.logStartOffset);
@@ -80,7 +82,15 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             }
             try {
               const currentLeaderEpoch = ctx.apiVersion >= 4 ? p.currentLeaderEpoch : -1;
-              const found = await lookup(logs, topic, p.partitionIndex, p.timestamp, readCommitted, currentLeaderEpoch);
+              const found = await lookup(
+                logs,
+                topic,
+                p.partitionIndex,
+                p.timestamp,
+                readCommitted,
+                currentLeaderEpoch,
+                request.replicaId >= 0,
+              );
               if (ctx.apiVersion === 0) {
                 return {
                   partitionIndex: p.partitionIndex,

@@ -408,6 +408,11 @@ export class Partition {
     const log = this.log;
     if (lastFetchedEpoch >= 0) {
       const end = log.endOffsetForEpoch(lastFetchedEpoch);
+      if (end.epoch < 0 || end.endOffset < 0n)
+        throw new KafkaError(
+          ErrorCode.OFFSET_OUT_OF_RANGE,
+          `could not determine the end offset of ${this.topic}-${this.partition}'s epoch ${lastFetchedEpoch} on the leader`,
+        );
       if (end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset) {
         return {
           records: [],

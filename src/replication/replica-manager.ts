@@ -39,6 +39,7 @@ import {
   PartitionRole,
   type ReadResult,
 } from './partition.ts';
+import type { FollowerPartitionHandle } from './replica-fetcher.ts';
 
 export type { FetchReadOutcome } from './delayed-fetch.ts';
 export type { AppendResult, FollowerReadResult, PartitionOffsets, ReadResult } from './partition.ts';
@@ -91,24 +92,6 @@ export interface FollowerFetchers {
   addPartitions(handles: readonly FollowerPartitionHandle[]): void;
   removePartitions(partitions: readonly { topic: string; partition: number }[]): void;
   close(): Promise<void>;
-}
-
-/** A partition this broker follows, as its fetcher sees it. */
-export interface FollowerPartitionHandle {
-  readonly topic: TopicMetadata;
-  readonly partition: number;
-  readonly leaderId: number;
-  /** The leader epoch this broker follows at (sent as currentLeaderEpoch, KIP-320). */
-  readonly leaderEpoch: number;
-  /** The local log end offset: where to fetch from. */
-  fetchOffset(): bigint;
-  /** The latest leader epoch in the local epoch cache, -1 if none (Fetch v12+ lastFetchedEpoch). */
-  lastFetchedEpoch(): number;
-  append(records: Buffer, leaderHighWatermark: bigint, leaderLogStartOffset: bigint): Promise<void>;
-  truncateTo(offset: bigint): Promise<void>;
-  truncateFullyAndStartAt(offset: bigint): Promise<void>;
-  /** Leadership moved or the partition left this broker: the fetcher drops the handle. */
-  readonly removed: boolean;
 }
 
 export interface ReplicationOptions {
@@ -591,6 +574,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
       append: (records, leaderHighWatermark) => p.appendAsFollower(records, leaderHighWatermark),
       truncateTo: (offset) => p.truncate(offset),
       truncateFullyAndStartAt: (offset) => p.truncate(offset, true),
+      endOffsetForEpoch: (epoch) => p.log.endOffsetForEpoch(epoch),
       get removed() {
         return state.removed;
       },

@@ -421,24 +421,17 @@ test('topic create, config change and delete through EACH broker take effect clu
   }
 });
 
-test('replication factor above 1 (or above the live brokers) gets INVALID_REPLICATION_FACTOR saying why, through any broker', {
+test('a replication factor above the live brokers gets INVALID_REPLICATION_FACTOR saying why, through any broker', {
   skip,
 }, async () => {
   for (const b of cluster.brokers) {
-    for (const rf of [2, 4]) {
-      const res = await clientOf(clients, b.nodeId).request(ApiKey.CreateTopics, {
-        topics: [
-          { name: uniqueName(`rf${rf}`), numPartitions: 1, replicationFactor: rf, assignments: [], configs: [] },
-        ],
-        timeoutMs: 10_000,
-        validateOnly: false,
-      });
-      const r = res.topics[0]!;
-      assert.equal(errorName(r.errorCode), 'INVALID_REPLICATION_FACTOR', `RF ${rf} through broker ${b.nodeId}`);
-      assert.match(
-        r.errorMessage ?? '',
-        rf > 3 ? /larger than available brokers: 3/ : /one replica per partition until replication lands/,
-      );
-    }
+    const res = await clientOf(clients, b.nodeId).request(ApiKey.CreateTopics, {
+      topics: [{ name: uniqueName('rf4'), numPartitions: 1, replicationFactor: 4, assignments: [], configs: [] }],
+      timeoutMs: 10_000,
+      validateOnly: false,
+    });
+    const r = res.topics[0]!;
+    assert.equal(errorName(r.errorCode), 'INVALID_REPLICATION_FACTOR', `RF 4 through broker ${b.nodeId}`);
+    assert.match(r.errorMessage ?? '', /larger than available brokers: 3/);
   }
 });
