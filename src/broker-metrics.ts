@@ -225,6 +225,10 @@ export interface PartitionLogMetrics {
   offline: boolean;
   /** This broker leads the partition (a follower's replica is held here but led elsewhere). */
   leader: boolean;
+  /** Replicas, in-sync replicas and min.insync.replicas, as this broker knows them. */
+  replicas: number;
+  isr: number;
+  minIsr: number;
 }
 
 /**

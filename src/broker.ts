@@ -633,11 +633,16 @@ async function startLockedBroker(
       logs.stopWaiting();
       await controller?.close();
       await groups.close();
+      if (clusterMember) {
+        // Controlled shutdown: this broker stops leading (clients get NOT_LEADER_OR_FOLLOWER and
+        // go to the new leader), then gives up its registration and controllership at once, so
+        // the controller elects other in-sync replicas now instead of after the lease expires.
+        logs.resignAll();
+        log.info({ nodeId: config.nodeId }, 'controlled shutdown: leadership given up, deregistering');
+      }
+      await store.close().catch((err: unknown) => log.warn({ err }, 'could not deregister from the cluster metadata'));
       await server.close();
       channel?.close();
-      // Gives up the registration (and controllership) at once, so the cluster does not wait for
-      // the lease to expire before electing other leaders.
-      await store.close().catch((err: unknown) => log.warn({ err }, 'could not deregister from the cluster metadata'));
       unsubscribePartitionStates();
       await logs.close();
       await http?.close();
@@ -786,6 +791,7 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
               highWatermark: offsets.highWatermark,
               offline: running.logs.isOffline(t, p),
               leader: running.logs.isLeader(t, p),
+              ...(running.logs.replicaCounts(t, p) ?? { replicas: 1, isr: 1, minIsr: 1 }),
             });
           } catch {
             // A partition whose log is being created or deleted right now: shown next time.

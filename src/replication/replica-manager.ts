@@ -641,6 +641,18 @@ export class ReplicaManager implements PartitionLogLifecycle {
     await this.hwCheckpoint.write(offsets);
   }
 
+  /**
+   * The replica counts of a partition held here, for the metrics: its replicas, in-sync replicas
+   * and min.insync.replicas (a single node: one replica, in sync).
+   */
+  replicaCounts(topic: TopicMetadata, partition: number): { replicas: number; isr: number; minIsr: number } | undefined {
+    const p = this.partitions.get(key(topic.name, partition));
+    if (p === undefined) return undefined;
+    const set = p.replicaSet;
+    if (this.replication === undefined) return { replicas: 1, isr: 1, minIsr: p.log.config.minInsyncReplicas };
+    return { replicas: set.replicas.length, isr: set.isr.length, minIsr: p.log.config.minInsyncReplicas };
+  }
+
   /** Whether this broker holds and leads the partition now. */
   isLeader(topic: TopicMetadata, partition: number): boolean {
     return this.partitions.get(key(topic.name, partition))?.role === PartitionRole.leader;

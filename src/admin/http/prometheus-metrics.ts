@@ -128,7 +128,22 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
     'Partitions this broker leads',
     () => partitions().filter((p) => p.leader).length,
   );
-  gauge('kafka_server_replicamanager_underreplicatedpartitions', 'Partitions with replicas out of sync', () => 0);
+  // As in Kafka, a partition's replication state is reported by its leader.
+  gauge(
+    'kafka_server_replicamanager_underreplicatedpartitions',
+    'Partitions led here with replicas out of sync',
+    () => partitions().filter((p) => p.leader && p.isr < p.replicas).length,
+  );
+  gauge(
+    'kafka_server_replicamanager_underminisrpartitioncount',
+    'Partitions led here with fewer in-sync replicas than min.insync.replicas',
+    () => partitions().filter((p) => p.leader && p.isr < p.minIsr).length,
+  );
+  gauge(
+    'kafka_server_replicamanager_atminisrpartitioncount',
+    'Partitions led here with exactly min.insync.replicas in sync',
+    () => partitions().filter((p) => p.leader && p.isr === p.minIsr).length,
+  );
   gauge('kafka_server_replicamanager_offlinereplicacount', 'Replicas on an offline log directory', offline);
   gauge('kafka_controller_kafkacontroller_activecontrollercount', 'This broker is the active controller', () =>
     view.controller().active ? 1 : 0,
@@ -174,10 +189,13 @@ export function brokerRegistry(view: BrokerMetricsView): Registry {
   perPartition('kafka_cluster_partition_replicascount', 'Replicas of the partition', () => 1);
   // min.insync.replicas is 1 with one replica: every online partition is at (not under) it.
   perPartition('kafka_cluster_partition_underminisr', 'The in-sync replicas are fewer than min.insync.replicas', (p) =>
-    p.offline ? 1 : 0,
+    p.offline || (p.leader && p.isr < p.minIsr) ? 1 : 0,
   );
   perPartition('kafka_cluster_partition_atminisr', 'The in-sync replicas are exactly min.insync.replicas', (p) =>
-    p.offline ? 0 : 1,
+    !p.offline && p.leader && p.isr === p.minIsr ? 1 : 0,
+  );
+  perPartition('kafka_cluster_partition_underreplicated', 'The leader has replicas out of sync', (p) =>
+    p.leader && p.isr < p.replicas ? 1 : 0,
   );
 
   // Strimzi's dashboard queries the first name; Strimzi's older example rules produce the second.

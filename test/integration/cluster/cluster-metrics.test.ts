@@ -96,3 +96,38 @@ test('a broker that cannot reach etcd past its lease is not ready, and says why'
     async () => (await fetch(`${b.httpAddress()}/ready`)).status === 200,
   );
 });
+
+test('RF 3: no partition under-replicated while all replicas are in sync; a broker killed leaves every partition under-replicated at its leader', {
+  skip,
+}, async () => {
+  // The first test killed a broker: bring every broker back.
+  for (const b of cluster.brokers) if (b.child()?.exitCode !== null || b.child()?.signalCode !== null) await b.start();
+  const client = await cluster.client();
+  await cluster.waitFor('3 brokers', async () => (await client.metadata([])).brokers.size === 3);
+  const conn = await client.connect();
+  const created = await conn.request(ApiKey.CreateTopics, {
+    topics: [{ name: 'replicated', numPartitions: 3, replicationFactor: 3, assignments: [], configs: [] }],
+    timeoutMs: 10_000,
+  });
+  assert.equal(created.topics[0]!.errorCode, 0);
+  const sum = async (name: string, brokers = cluster.brokers) => {
+    let total = 0;
+    for (const b of brokers) total += (await gauges(b.httpAddress()!)).get(name) ?? 0;
+    return total;
+  };
+  await cluster.waitFor('every partition fully in sync', async () => {
+    const t = (await client.metadata(['replicated'])).topics.get('replicated');
+    return t?.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3);
+  });
+  assert.equal(await sum('kafka_server_replicamanager_underreplicatedpartitions'), 0);
+  const victim = cluster.brokers[2]!;
+  await victim.kill();
+  const live = cluster.brokers.filter((b) => b !== victim);
+  await cluster.waitFor('every partition under-replicated at its (new) leader', async () => {
+    return (await sum('kafka_server_replicamanager_underreplicatedpartitions', live)) === 3;
+  });
+  await victim.start();
+  await cluster.waitFor('the returned broker back in every ISR', async () => {
+    return (await sum('kafka_server_replicamanager_underreplicatedpartitions')) === 0;
+  });
+});
