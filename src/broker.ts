@@ -45,7 +45,10 @@ import { alterConfigsHandler } from './handlers/033-alter-configs.ts';
 import { describeLogDirsHandler } from './handlers/035-describe-log-dirs.ts';
 import { createPartitionsHandler } from './handlers/037-create-partitions.ts';
 import { deleteGroupsHandler } from './handlers/042-delete-groups.ts';
+import { electLeadersHandler } from './handlers/043-elect-leaders.ts';
 import { incrementalAlterConfigsHandler } from './handlers/044-incremental-alter-configs.ts';
+import { alterPartitionReassignmentsHandler } from './handlers/045-alter-partition-reassignments.ts';
+import { listPartitionReassignmentsHandler } from './handlers/046-list-partition-reassignments.ts';
 import { offsetDeleteHandler } from './handlers/047-offset-delete.ts';
 import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
 import { describeProducersHandler } from './handlers/061-describe-producers.ts';
@@ -62,6 +65,7 @@ import { Controller } from './metadata/controller.ts';
 import { ControllerChannel } from './metadata/controller-channel.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
 import { DuplicateBrokerError, type MetadataStore, NO_LEADER } from './metadata/metadata-store.ts';
+import { ReassignmentController } from './metadata/reassignment-controller.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
@@ -81,6 +85,9 @@ const HANDLERS: readonly ApiHandler[] = [
   describeConfigsHandler,
   alterConfigsHandler,
   createPartitionsHandler,
+  electLeadersHandler,
+  alterPartitionReassignmentsHandler,
+  listPartitionReassignmentsHandler,
   incrementalAlterConfigsHandler,
   describeClusterHandler,
   deleteRecordsHandler,
@@ -458,6 +465,11 @@ async function startLockedBroker(
     : undefined;
   const channel = clusterMember ? new ControllerChannel(store, config.nodeId) : undefined;
   if (channel !== undefined) opened.push(async () => channel.close());
+  // ElectLeaders and KIP-455 reassignments (a single node is its own controller).
+  const reassignments = new ReassignmentController(store, {
+    isController: () => controller?.active ?? true,
+    logger: log,
+  });
   const topics = new TopicManager(
     store,
     logs,
@@ -547,6 +559,7 @@ async function startLockedBroker(
     logs: meteredLogService(logs, topicStats),
     configs,
     groups,
+    partitionAdmin: { controller: reassignments, forward: channel },
     producerIds: new ProducerIdManager(store),
     fetchSessions: new FetchSessionCache(config.maxIncrementalFetchSessionCacheSlots),
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
@@ -614,6 +627,8 @@ async function startLockedBroker(
     controller.start();
     opened.push(() => controller.close());
   }
+  reassignments.start();
+  opened.push(() => reassignments.close());
   stage.advertised = `${advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host}:${advertised.port}`;
 
   let closed = false;
@@ -632,6 +647,7 @@ async function startLockedBroker(
       stage.closing = true;
       logs.stopWaiting();
       await controller?.close();
+      await reassignments.close();
       await groups.close();
       if (clusterMember) {
         // Controlled shutdown: this broker stops leading (clients get NOT_LEADER_OR_FOLLOWER and

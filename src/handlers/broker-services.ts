@@ -1,6 +1,8 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
+import type { ControllerChannel } from '../metadata/controller-channel.ts';
 import type { BrokerRegistration, PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
+import type { ReassignmentController } from '../metadata/reassignment-controller.ts';
 import type {
   AppendResult,
   FetchReadOutcome,
@@ -138,6 +140,19 @@ export interface ClusterView {
   partitionState(topic: string, partition: number): PartitionState | undefined;
 }
 
+/**
+ * ElectLeaders and KIP-455 reassignments: the controller's side (src/metadata/
+ * reassignment-controller.ts) and, on a broker that is not the controller, the way to it.
+ */
+export interface PartitionAdminService {
+  readonly controller: Pick<
+    ReassignmentController,
+    'active' | 'electLeaders' | 'alterReassignments' | 'listReassignments'
+  >;
+  /** Absent on a single node, its own controller. */
+  readonly forward: Pick<ControllerChannel, 'electLeaders' | 'alterPartitionReassignments'> | undefined;
+}
+
 /** The small interface the request context hands to handlers (see src/broker.ts). */
 export interface BrokerServices {
   readonly nodeId: number;
@@ -161,6 +176,8 @@ export interface BrokerServices {
       producerEpoch: number,
     ): Promise<{ producerId: bigint; producerEpoch: number }>;
   };
+  /** ElectLeaders and partition reassignments (absent: the broker answers neither). */
+  readonly partitionAdmin?: PartitionAdminService;
   /** The group coordinator (classic and KIP-848 groups, committed offsets). */
   readonly groups: GroupCoordinatorService;
   readonly autoCreateTopicsEnable: boolean;

@@ -5,10 +5,13 @@
  * reopened when the controller changes or the connection fails.
  */
 
-import { ApiKey } from '../network/api-message-types.ts';
+import { ApiKey, type RequestOf, type ResponseOf } from '../network/api-message-types.ts';
 import { BrokerConnection, KafkaClientError } from '../network/kafka-client.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { type MetadataStore, NO_LEADER } from './metadata-store.ts';
+
+/** The client id of forwarded requests: a broker does not forward such a request again. */
+export const FORWARDING_CLIENT_ID = 'samsa-controller-forwarding';
 
 /** How long a forwarded request may take (CreateTopics' own timeout is the client's). */
 const FORWARD_TIMEOUT_MS = 30_000;
@@ -47,7 +50,7 @@ export class ControllerChannel {
     }
     current?.conn.then((c) => c.close()).catch(() => undefined);
     const conn = BrokerConnection.connect(broker.host, broker.port, {
-      clientId: 'samsa-controller-forwarding',
+      clientId: FORWARDING_CLIENT_ID,
       requestTimeoutMs: FORWARD_TIMEOUT_MS,
       connectTimeoutMs: 5000,
     });
@@ -115,6 +118,24 @@ export class ControllerChannel {
     const result = response.results[0];
     if (result === undefined) throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic');
     if (result.errorCode !== ErrorCode.NONE) throw new KafkaError(result.errorCode, result.errorMessage ?? undefined);
+  }
+
+  /** ElectLeaders at the controller (Kafka's admin client sends it there): its whole answer. */
+  async electLeaders(request: RequestOf<typeof ApiKey.ElectLeaders>): Promise<ResponseOf<typeof ApiKey.ElectLeaders>> {
+    const conn = await this.#controller();
+    return conn.request(ApiKey.ElectLeaders, request).catch((err: unknown) => {
+      throw unreachable(this.#store.controllerId(), err);
+    });
+  }
+
+  /** AlterPartitionReassignments at the controller (KIP-455): its whole answer. */
+  async alterPartitionReassignments(
+    request: RequestOf<typeof ApiKey.AlterPartitionReassignments>,
+  ): Promise<ResponseOf<typeof ApiKey.AlterPartitionReassignments>> {
+    const conn = await this.#controller();
+    return conn.request(ApiKey.AlterPartitionReassignments, request).catch((err: unknown) => {
+      throw unreachable(this.#store.controllerId(), err);
+    });
   }
 
   close(): void {

@@ -9,7 +9,8 @@
  *   /brokers/ids/N                    {nodeId, host, port, rack, incarnationId}, under the broker's lease
  *   /controller                       {brokerId}, under the winner's lease
  *   /brokers/topics/NAME              {topicId, partitions, replicationFactor, assignment}
- *   /brokers/partitions/TOPICID/P     {replicas, leader, leaderEpoch, isr, partitionEpoch}
+ *   /brokers/partitions/TOPICID/P     {replicas, leader, leaderEpoch, isr, partitionEpoch,
+ *                                      addingReplicas?, removingReplicas? (a KIP-455 reassignment)}
  *   /config/topics/NAME               the topic's config overrides
  *   /config/brokers/<default>         the dynamic cluster-wide broker configs
  *   /latest_producer_id_block         {version, broker, block_start, block_end} (end inclusive, as Kafka)
@@ -739,6 +740,11 @@ export class EtcdMetadataStore implements MetadataStore {
         leaderEpoch: next.leaderEpoch,
         isr: [...next.isr],
         partitionEpoch: current.state.partitionEpoch + 1,
+        // A reassignment in progress outlives ISR changes and elections (absent: kept).
+        ...reassignmentOf(
+          next.addingReplicas ?? current.state.addingReplicas,
+          next.removingReplicas ?? current.state.removingReplicas,
+        ),
       };
       const fence = this.fence();
       const compare =
@@ -1407,6 +1413,15 @@ export class EtcdMetadataStore implements MetadataStore {
 function initialState(stored: StoredTopic, partition: number): PartitionState {
   const replicas = stored.assignment[partition] ?? [];
   return { replicas, leader: replicas[0] ?? NO_LEADER, leaderEpoch: 0, isr: replicas, partitionEpoch: 0 };
+}
+
+/** The reassignment fields of a stored state: written only while a reassignment is in progress. */
+function reassignmentOf(
+  adding: readonly number[] | undefined,
+  removing: readonly number[] | undefined,
+): Pick<PartitionState, 'addingReplicas' | 'removingReplicas'> {
+  if ((adding?.length ?? 0) === 0 && (removing?.length ?? 0) === 0) return {};
+  return { addingReplicas: [...(adding ?? [])], removingReplicas: [...(removing ?? [])] };
 }
 
 /** Why `next` may not replace `current` (the errors of MetadataStore.updatePartitionState), or undefined. */

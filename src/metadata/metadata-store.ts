@@ -50,6 +50,13 @@ export interface PartitionState {
   readonly isr: readonly number[];
   /** Bumped by every change of this state: the compare-and-swap guard. */
   readonly partitionEpoch: number;
+  /**
+   * An ongoing reassignment (KIP-455, as Kafka's PartitionRegistration): replicas being added
+   * (catching up, not yet in the target's ISR) and being removed once they are. Absent or empty:
+   * no reassignment; `replicas` is then the assignment itself.
+   */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 /**
@@ -58,7 +65,11 @@ export interface PartitionState {
  */
 export type ReplicaAssignment = readonly (readonly number[])[];
 
-/** A change of partition state: everything but the partition epoch, which the store bumps. */
+/**
+ * A change of partition state: everything but the partition epoch, which the store bumps.
+ * `addingReplicas`/`removingReplicas` absent keep the current ones (an ISR change or an election
+ * does not end a reassignment); empty arrays clear them.
+ */
 export type PartitionStateUpdate = Omit<PartitionState, 'partitionEpoch'>;
 
 export interface ProducerIdBlock {

@@ -13,7 +13,8 @@
  * A single node creates and removes logs when the topic manager asks, and leads every partition.
  * A cluster member (`clusterMember`) is driven by the metadata's change feed instead (Kafka's
  * LeaderAndIsr / KRaft metadata deltas): a partition state naming this broker among the replicas
- * creates the log and makes this broker its leader or a follower; a deleted topic removes them;
+ * creates the log and makes this broker its leader or a follower; a deleted topic removes them, and
+ * so does a state whose replicas no longer name this broker (a reassignment moved it away);
  * a partition of a known topic hosted elsewhere answers NOT_LEADER_OR_FOLLOWER; when this
  * broker's registration lapses, every partition stops leading until the feed says otherwise.
  */
@@ -290,6 +291,12 @@ export class ReplicaManager implements PartitionLogLifecycle {
     // Through the queue even when the log exists: a deletion of the topic may be queued before.
     this.feed
       .run(async () => {
+        // Moved off this broker (a reassignment completed or was cancelled): Kafka's StopReplica
+        // with deletion. An empty replica list is no such decision, only a state not to act on.
+        if (state.replicas.length > 0 && !state.replicas.includes(this.nodeId)) {
+          await this.removePartition(topic, partition);
+          return;
+        }
         if (!this.partitions.has(key(topic.name, partition)) && state.replicas.includes(this.nodeId))
           await this.createPartitionLogs(topic, [partition]);
         this.applyPartitionState(topic, partition, state);
@@ -297,6 +304,31 @@ export class ReplicaManager implements PartitionLogLifecycle {
       .catch((err: unknown) => {
         this.log.error({ err, topic: topic.name, partition }, 'could not create the log of a partition hosted here');
       });
+  }
+
+  /**
+   * Stops a partition this broker no longer hosts and deletes its log: it stops following (or
+   * leading: the leadership listeners hear of it), parked fetches answer NOT_LEADER_OR_FOLLOWER.
+   */
+  private async removePartition(topic: TopicMetadata, partition: number): Promise<void> {
+    const k = key(topic.name, partition);
+    const p = this.partitions.get(k);
+    if (p === undefined) return;
+    this.replication?.fetchers.removePartitions([{ topic: topic.name, partition }]);
+    const handle = this.followerHandles.get(k);
+    if (handle !== undefined) handle.removed = true;
+    this.followerHandles.delete(k);
+    if (p.role === PartitionRole.leader) {
+      p.makeFollower(p.leaderEpoch);
+      for (const l of this.leadershipListeners) l(topic.name, partition, false, -1);
+    }
+    p.detach();
+    this.partitions.delete(k);
+    this.delayedFetches.checkAndComplete(k);
+    this.delayedFetches.forget(k);
+    // Renamed to <topic>-<partition>.<uuid>-delete now, removed in the background.
+    await this.manager.deleteLog(topic.name, partition);
+    this.log.info({ topic: topic.name, partition }, 'replica removed from this broker: log deleted');
   }
 
   /** Waits until the logs the change feed asked for exist (tests, ordering with other work). */
@@ -645,7 +677,10 @@ export class ReplicaManager implements PartitionLogLifecycle {
    * The replica counts of a partition held here, for the metrics: its replicas, in-sync replicas
    * and min.insync.replicas (a single node: one replica, in sync).
    */
-  replicaCounts(topic: TopicMetadata, partition: number): { replicas: number; isr: number; minIsr: number } | undefined {
+  replicaCounts(
+    topic: TopicMetadata,
+    partition: number,
+  ): { replicas: number; isr: number; minIsr: number } | undefined {
     const p = this.partitions.get(key(topic.name, partition));
     if (p === undefined) return undefined;
     const set = p.replicaSet;
