@@ -389,6 +389,7 @@ async function startLockedBroker(
           registrationLive: () => store.registrationLive(),
           replication: {
             replicaLagTimeMaxMs: Number(config.properties['replica.lag.time.max.ms'] ?? 30_000),
+            isLiveBroker: (id) => store.broker(id) !== undefined,
             alterPartition: async (topic, partition, expectedPartitionEpoch, next) => {
               await store.updatePartitionState(topic, partition, expectedPartitionEpoch, next);
             },
@@ -654,6 +655,7 @@ async function startLockedBroker(
         // go to the new leader), then gives up its registration and controllership at once, so
         // the controller elects other in-sync replicas now instead of after the lease expires.
         logs.resignAll();
+        await logs.stopFollowing();
         log.info({ nodeId: config.nodeId }, 'controlled shutdown: leadership given up, deregistering');
       }
       await store.close().catch((err: unknown) => log.warn({ err }, 'could not deregister from the cluster metadata'));

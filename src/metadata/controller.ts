@@ -110,10 +110,14 @@ export class Controller {
         case 'partitions-added':
           this.#schedule();
           break;
-        case 'partition-state':
-          // A partition left without a live leader by someone else's write.
-          if (this.active && !this.#store.brokers().some((b) => b.nodeId === change.state.leader)) this.#schedule();
+        case 'partition-state': {
+          // A partition left without a live leader, or with a dead broker in its ISR, by someone
+          // else's write (a leader's ISR expansion racing that broker's shutdown).
+          if (!this.active) break;
+          const live = new Set(this.#store.brokers().map((b) => b.nodeId));
+          if (!live.has(change.state.leader) || change.state.isr.some((r) => !live.has(r))) this.#schedule();
           break;
+        }
         default:
           break;
       }

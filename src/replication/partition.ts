@@ -89,6 +89,11 @@ export interface PartitionReplication {
    * `expectedPartitionEpoch`; the change takes effect when the metadata feed applies it.
    */
   alterIsr(isr: readonly number[], expectedPartitionEpoch: number, leaderEpoch: number): Promise<void>;
+  /**
+   * Whether a broker is registered (live) now: only a live broker's replica may join the ISR
+   * (a shutting-down broker's last fetch must not put it back, as KIP-841 has it).
+   */
+  isLiveBroker(nodeId: number): boolean;
 }
 
 /** What the leader knows of a follower (Kafka's Replica state). */
@@ -465,6 +470,7 @@ export class Partition {
   #maybeExpandIsr(replicaId: number, follower: FollowerState): void {
     const set = this.#replicaSet;
     if (set.isr.includes(replicaId) || !set.replicas.includes(replicaId)) return;
+    if (!this.#replication?.isLiveBroker(replicaId)) return;
     if (follower.logEndOffset < this.log.highWatermark) return;
     this.#proposeIsr([...set.isr, replicaId]);
   }

@@ -107,6 +107,8 @@ export interface ReplicationOptions {
   ): Promise<void>;
   /** Built once the ReplicaManager exists (it hands the fetchers their partitions). */
   fetchers: FollowerFetchers;
+  /** Whether a broker is registered now (ISR expansion takes live brokers only). */
+  isLiveBroker(nodeId: number): boolean;
 }
 
 /** Kafka's replica.high.watermark.checkpoint.interval.ms. */
@@ -140,6 +142,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
   /** Follower handles by partition key, replaced on each leadership change. */
   private readonly followerHandles = new Map<string, { removed: boolean }>();
   private isrTimer: NodeJS.Timeout | undefined;
+  private fetchersClosed = false;
   private hwCheckpointTimer: NodeJS.Timeout | undefined;
   private readonly hwCheckpoint: OffsetCheckpointFile;
   /** Log creations and deletions from the change feed, in feed order. */
@@ -565,6 +568,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
       localBrokerId: this.nodeId,
       replicaLagTimeMaxMs: replication.replicaLagTimeMaxMs,
       minInsyncReplicas: () => log.config.minInsyncReplicas,
+      isLiveBroker: (id) => replication.isLiveBroker(id),
       alterIsr: async (isr, expectedPartitionEpoch, leaderEpoch) => {
         const p = this.partitions.get(key(topic, partition));
         if (p === undefined) return;
@@ -584,6 +588,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
    * leader gets it, with a fresh handle per leader epoch so a stale fetch cannot append).
    */
   private updateFollowing(topic: TopicMetadata, p: Partition, leader: number, start: boolean): void {
+    if (this.fetchersClosed) return; // shutting down
     const fetchers = this.replication!.fetchers;
     const k = key(topic.name, p.partition);
     const following = leader !== this.nodeId && leader !== NO_LEADER_ID;
@@ -655,6 +660,17 @@ export class ReplicaManager implements PartitionLogLifecycle {
       logEndOffset: info.logEndOffset,
       leaderEpoch: p.leaderEpoch,
     };
+  }
+
+  /**
+   * Stops fetching from the leaders (a controlled shutdown: this broker's last fetch must not
+   * count as being in sync once it deregisters). Idempotent.
+   */
+  async stopFollowing(): Promise<void> {
+    if (this.fetchersClosed || this.replication === undefined) return;
+    this.fetchersClosed = true;
+    for (const handle of this.followerHandles.values()) handle.removed = true;
+    await this.replication.fetchers.close();
   }
 
   /** The ISR-expiration task: every led partition drops followers that fell behind. */
@@ -768,7 +784,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
     if (this.isrTimer !== undefined) clearInterval(this.isrTimer);
     if (this.hwCheckpointTimer !== undefined) clearInterval(this.hwCheckpointTimer);
     if (this.replication !== undefined) {
-      await this.replication.fetchers.close();
+      await this.stopFollowing();
       await this.checkpointHighWatermarks().catch((err: unknown) =>
         this.log.warn({ err }, 'high watermark checkpoint failed'),
       );
