@@ -6,6 +6,8 @@
  * requests, so it works against any Kafka-compatible cluster.
  *
  * `samsa cluster up`: a development cluster on this machine (cluster-up.ts).
+ *
+ * `samsa cluster drain --broker N`: moves every replica off broker N (reassign-command.ts).
  */
 import { type KafkaClient, negotiateVersion } from '../network/kafka-client.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';
@@ -20,13 +22,16 @@ import {
   type OutputFormat,
   parseCommandArgs,
   printJson,
+  requireOption,
   runCommand,
   UsageError,
 } from './cli-common.ts';
 import { CLUSTER_UP_OPTIONS, clusterUp } from './cluster-up.ts';
+import { drainBroker } from './reassign-command.ts';
 
 export const CLUSTER_USAGE = `Usage: samsa cluster info [options]
        samsa cluster up --brokers N [options]
+       samsa cluster drain --broker N [options]
 
 info: prints the cluster id, the controller, the topic and partition counts and, per broker,
 whether it answers, its rack, the partitions it holds and leads, and each API it supports with
@@ -56,12 +61,31 @@ broker answers and lists all N; Ctrl-C or SIGTERM stops the brokers, then etcd.
   --metadata etcd://HOST:PORT[,HOST:PORT...][/PREFIX]
                            use this running etcd instead of starting one
   --override KEY=VALUE     a broker config key for every broker (repeatable)
-  --timeout-ms MS          how long to wait for the cluster to form (default 30000)`;
+  --timeout-ms MS          how long to wait for the cluster to form (default 30000)
+
+drain: moves every replica off broker N (to retire or replace it): each partition with a
+replica there gets a live broker not yet among its replicas in its place (the same rack first,
+then a rack the partition does not use yet, then the broker with the fewest replicas), through
+partition reassignments (KIP-455); prints progress until no partition has a replica on N.
+
+  --broker N               the broker to empty
+  --no-wait                submit the moves and exit without waiting for them
+  --wait-ms MS             how long to wait for the moves (default 600000)
+${BOOTSTRAP_USAGE}`;
 
 const OPTIONS = {
   bootstrap: { type: 'string' },
   'timeout-ms': { type: 'string' },
   format: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const DRAIN_OPTIONS = {
+  bootstrap: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  broker: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  'wait-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -113,6 +137,22 @@ export function clusterCommand(argv: string[]): Promise<number> {
         return 0;
       }
       return clusterUp(values);
+    }
+    if (action === 'drain') {
+      const { values } = parseCommandArgs(rest, DRAIN_OPTIONS);
+      if (values.help === true) {
+        console.log(CLUSTER_USAGE);
+        return 0;
+      }
+      const broker = intOption(requireOption(values.broker, 'broker'), 'broker', { min: 0, max: 0x7fffffff })!;
+      const waitMs = intOption(values['wait-ms'], 'wait-ms', { min: 1 }) ?? 600_000;
+      const timeoutMs = intOption(values['timeout-ms'], 'timeout-ms', { min: 1 }) ?? 30_000;
+      const client = createClient(bootstrapOption(values.bootstrap), timeoutMs);
+      try {
+        return await drainBroker(client, broker, { wait: values['no-wait'] !== true, timeoutMs: waitMs });
+      } finally {
+        client.close();
+      }
     }
     const { values } = parseCommandArgs(rest, OPTIONS);
     if (values.help === true) {

@@ -17,7 +17,7 @@ const CLIENT = ['--bootstrap', '--bootstrap-server', '--help'];
 export const COMPLETION_TABLE: Record<string, { actions: string[]; options: string[] }> = {
   start: { actions: [], options: ['--help'] },
   cluster: {
-    actions: ['info', 'up'],
+    actions: ['info', 'up', 'drain'],
     options: [
       ...CLIENT,
       '--format',
@@ -29,10 +29,23 @@ export const COMPLETION_TABLE: Record<string, { actions: string[]; options: stri
       '--etcd',
       '--metadata',
       '--override',
+      '--broker',
+      '--no-wait',
+      '--wait-ms',
     ],
   },
   topic: {
-    actions: ['create', 'list', 'describe', 'delete', 'alter-config', 'add-partitions', 'trim'],
+    actions: [
+      'create',
+      'list',
+      'describe',
+      'delete',
+      'alter-config',
+      'add-partitions',
+      'trim',
+      'reassign',
+      'elect-leaders',
+    ],
     options: [
       ...CLIENT,
       '--format',
@@ -50,6 +63,13 @@ export const COMPLETION_TABLE: Record<string, { actions: string[]; options: stri
       '--num',
       '--partition',
       '--offset',
+      '--replicas',
+      '--cancel',
+      '--list',
+      '--reassignment-json-file',
+      '--wait',
+      '--wait-ms',
+      '--unclean',
     ],
   },
   produce: {

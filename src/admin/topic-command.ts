@@ -1,9 +1,10 @@
 /**
- * `samsa topic create|list|describe|delete|alter-config|add-partitions|trim`: topic
- * administration over the Kafka protocol (CreateTopics, Metadata, DescribeConfigs, DeleteTopics,
- * IncrementalAlterConfigs, CreatePartitions, DeleteRecords), so it works against any
+ * `samsa topic create|list|describe|delete|alter-config|add-partitions|trim|reassign|elect-leaders`:
+ * topic administration over the Kafka protocol (CreateTopics, Metadata, DescribeConfigs,
+ * DeleteTopics, IncrementalAlterConfigs, CreatePartitions, DeleteRecords,
+ * AlterPartitionReassignments, ListPartitionReassignments, ElectLeaders), so it works against any
  * Kafka-compatible broker. Output follows kafka-topics.sh / kafka-configs.sh; list and describe
- * are in topic-describe.ts.
+ * are in topic-describe.ts, reassign and elect-leaders in reassign-command.ts.
  */
 
 import { ApiKey } from '../network/api-message-types.ts';
@@ -27,6 +28,7 @@ import {
   waitForTopic,
 } from './cli-common.ts';
 import { LATEST } from './list-offsets.ts';
+import { electLeaders, listReassignments, readPlanFile, reassign, replicasOption } from './reassign-command.ts';
 import { describeTopics, listTopics, RESOURCE_TOPIC } from './topic-describe.ts';
 
 export const TOPIC_USAGE = `Usage: samsa topic <action> [options]
@@ -45,6 +47,16 @@ Actions:
   trim          --topic T --offset N|end [--partition P]... [--format json]
                 delete the records before offset N (end: every record) of each partition
                 (DeleteRecords, like kafka-delete-records.sh and rpk topic trim-prefix)
+  reassign      --topic T --partition P (--replicas 1,2,3 | --cancel) [--wait]
+                | --reassignment-json-file FILE [--wait] | --list [--format json]
+                move a partition's replicas to the given brokers, the first the preferred
+                leader (KIP-455, like kafka-reassign-partitions.sh; FILE is its plan format:
+                {"version":1,"partitions":[{"topic":"T","partition":0,"replicas":[1,2]}]});
+                --list: the reassignments in progress
+  elect-leaders [--topic T]... [--partition P]... [--unclean] [--format json]
+                preferred leader election (the first replica leads again when in sync), or
+                with --unclean any live replica of a partition without a leader (data may be
+                lost); every partition when no --topic is given (like kafka-leader-election.sh)
 
 Options:
 ${BOOTSTRAP_USAGE}
@@ -55,13 +67,19 @@ ${FORMAT_USAGE}
   --config K=V             topic config override at creation (repeatable)
   --set K=V                set a topic config (repeatable)
   --delete K               remove a topic config override, back to the default (repeatable)
+  --wait                   reassign: wait until the moves are done, printing progress
+  --wait-ms MS             how long --wait waits (default 600000)
 
 JSON fields (list): topics[]: name, topicId, isInternal, partitionCount, replicationFactor.
 JSON fields (describe): topics[]: name, topicId, isInternal, partitionCount, replicationFactor,
   configs[]: name, value, source, isReadOnly, isSensitive; partitions[]: partition, leader,
   leaderEpoch, replicas, isr, offlineReplicas, earliestOffset, latestOffset, sizeBytes, error,
   logDirError.
-JSON fields (trim): partitions[]: topic, partition, lowWatermark, error.`;
+JSON fields (trim): partitions[]: topic, partition, lowWatermark, error.
+JSON fields (reassign --list): reassignments[]: topic, partition, replicas, addingReplicas,
+  removingReplicas.
+JSON fields (elect-leaders): electionType, partitions[]: topic, partition, error (null: elected;
+  ELECTION_NOT_NEEDED: already led by the right replica), message.`;
 
 const OP_SET = 0;
 const OP_DELETE = 1;
@@ -83,6 +101,13 @@ const OPTIONS = {
   num: { type: 'string' },
   partition: { type: 'string', multiple: true },
   offset: { type: 'string' },
+  replicas: { type: 'string' },
+  cancel: { type: 'boolean' },
+  list: { type: 'boolean' },
+  'reassignment-json-file': { type: 'string' },
+  wait: { type: 'boolean' },
+  'wait-ms': { type: 'string' },
+  unclean: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -108,6 +133,18 @@ export function topicCommand(argv: string[]): Promise<number> {
       'alter-config': ['topic', 'set', 'delete'],
       'add-partitions': ['topic', 'num', 'partitions', 'validate-only'],
       trim: ['topic', 'offset', 'partition', 'format'],
+      reassign: [
+        'topic',
+        'partition',
+        'replicas',
+        'cancel',
+        'list',
+        'reassignment-json-file',
+        'wait',
+        'wait-ms',
+        'format',
+      ],
+      'elect-leaders': ['topic', 'partition', 'unclean', 'format'],
     };
     const actionOptions = allowed[action];
     if (actionOptions === undefined) throw new UsageError(`unknown action '${action}'`);
@@ -180,6 +217,25 @@ function prepare(action: string, values: Values, timeoutMs: number): (client: Ka
       const format = formatOption(values.format);
       return (client) => trimTopic(client, topic, offset, partitions, format, timeoutMs);
     }
+    case 'reassign':
+      return prepareReassign(values, timeoutMs);
+    case 'elect-leaders': {
+      const format = formatOption(values.format);
+      const topics = values.topic ?? null;
+      const partitions = values.partition?.map((p) => intOption(p, 'partition', { min: 0, max: 0x7fffffff })!);
+      if (topics === null && partitions !== undefined) throw new UsageError('--partition needs --topic');
+      return async (client) => {
+        let wanted: { topic: string; partitions: number[] }[] | null = null;
+        if (topics !== null) {
+          wanted = [];
+          for (const topic of topics) {
+            const all = (await waitForTopic(client, topic)).partitions.map((p) => p.partition);
+            wanted.push({ topic, partitions: partitions ?? all });
+          }
+        }
+        return electLeaders(client, wanted, values.unclean === true, format);
+      };
+    }
     case 'delete': {
       const topics = requireOption(values.topic, 'topic');
       return (client) => deleteTopics(client, topics, values['if-exists'] === true, timeoutMs);
@@ -194,6 +250,34 @@ function prepare(action: string, values: Values, timeoutMs: number): (client: Ka
       return (client) => alterTopicConfig(client, topic, sets, deletes);
     }
   }
+}
+
+function prepareReassign(values: Values, timeoutMs: number): (client: KafkaClient) => Promise<number> {
+  const waitMs = intOption(values['wait-ms'], 'wait-ms', { min: 1 }) ?? 600_000;
+  const wait = values.wait === true;
+  if (values.list === true) {
+    for (const o of ['topic', 'partition', 'replicas', 'cancel', 'reassignment-json-file', 'wait'] as const)
+      if (values[o] !== undefined) throw new UsageError(`--${o} does not go with --list`);
+    const format = formatOption(values.format);
+    return (client) => listReassignments(client, format);
+  }
+  if (values.format !== undefined) throw new UsageError('--format goes with --list only');
+  const file = values['reassignment-json-file'];
+  if (file !== undefined) {
+    for (const o of ['topic', 'partition', 'replicas', 'cancel'] as const)
+      if (values[o] !== undefined) throw new UsageError(`--${o} does not go with --reassignment-json-file`);
+    return async (client) => reassign(client, await readPlanFile(file), { wait, timeoutMs: waitMs });
+  }
+  const topic = singleTopic(values);
+  const partitionText = requireOption(values.partition, 'partition');
+  if (partitionText.length !== 1)
+    throw new UsageError('--partition must be given once (or use --reassignment-json-file)');
+  const partition = intOption(partitionText[0], 'partition', { min: 0, max: 0x7fffffff })!;
+  if ((values.replicas === undefined) === (values.cancel !== true))
+    throw new UsageError('reassign needs one of --replicas 1,2,3 or --cancel (or --list, --reassignment-json-file)');
+  const replicas = values.replicas === undefined ? null : replicasOption(values.replicas);
+  return (client) =>
+    reassign(client, [{ topic, partition, replicas }], { wait, timeoutMs: Math.max(waitMs, timeoutMs) });
 }
 
 interface CreateTopicInput {
