@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaClient } from '../../src/network/kafka-client.ts';
 import { REPO_ROOT } from './broker-process.ts';
-import { type EtcdProcess, startEtcd } from './etcd.ts';
+import { type EtcdProcess, type RestartableEtcdProcess, startEtcd } from './etcd.ts';
 
 export interface ClusterBroker {
   readonly nodeId: number;
@@ -50,6 +50,11 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** The cluster `startCluster` runs: its etcd can be stopped and started again with its data. */
+export interface LocalCluster extends Cluster {
+  readonly etcd: RestartableEtcdProcess;
+}
+
 export interface ClusterOptions {
   brokers: number;
   /** Extra --override KEY=VALUE for every broker. */
@@ -78,7 +83,7 @@ const TEST_SESSION_OVERRIDES = {
   'broker.heartbeat.interval.ms': '500',
 };
 
-export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+export async function startCluster(options: ClusterOptions): Promise<LocalCluster> {
   const etcd = await startEtcd();
   const root = await mkdtemp(join(tmpdir(), 'samsa-cluster-'));
   const metadataUrl = `etcd://${etcd.endpoint.replace('http://', '')}`;
@@ -101,7 +106,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ),
     );
   }
-  const cluster: Cluster = {
+  const cluster: LocalCluster = {
     etcd,
     metadataUrl,
     brokers,
