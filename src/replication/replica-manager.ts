@@ -673,6 +673,26 @@ export class ReplicaManager implements PartitionLogLifecycle {
     await this.replication.fetchers.close();
   }
 
+  /** A coordinator's load of a partition it leads: up to the log end (see GroupLogAccess). */
+  async readToLogEnd(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+  ): Promise<ReadResult> {
+    const p = this.getPartitionOrError(topic, partition);
+    const info = await p.log.read(fetchOffset, maxBytes, { isolation: 'logEnd', minOneMessage: true });
+    return {
+      records: info.records.length > 0 ? [info.records] : [],
+      bytes: info.records.length,
+      logStartOffset: info.logStartOffset,
+      highWatermark: info.highWatermark,
+      lastStableOffset: info.lastStableOffset,
+      logEndOffset: info.logEndOffset,
+      leaderEpoch: p.leaderEpoch,
+    };
+  }
+
   /** The ISR-expiration task: every led partition drops followers that fell behind. */
   private shrinkIsrs(): void {
     const now = Date.now();

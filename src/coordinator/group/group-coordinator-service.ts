@@ -122,6 +122,16 @@ export interface GroupLogAccess {
     readCommitted: boolean,
     minOneBatch: boolean,
   ): Promise<{ records: Buffer[]; logEndOffset: bigint; logStartOffset: bigint }>;
+  /**
+   * A load's read: up to the log end, not the high watermark (Kafka's CoordinatorLoaderImpl reads
+   * with LOG_END: a new leader's high watermark still trails what the ISR acknowledged).
+   */
+  readToLogEnd?(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+  ): Promise<{ records: Buffer[]; logEndOffset: bigint; logStartOffset: bigint }>;
   offsets(topic: TopicMetadata, partition: number): { logStartOffset: bigint; logEndOffset: bigint };
 }
 
@@ -338,7 +348,10 @@ export class GroupCoordinatorService {
     const { logStartOffset, logEndOffset } = this.#logs.offsets(topic, p);
     let offset = logStartOffset;
     while (offset < logEndOffset) {
-      const chunk = await this.#logs.read(topic, p, offset, LOAD_CHUNK_BYTES, false, true);
+      const chunk =
+        this.#logs.readToLogEnd === undefined
+          ? await this.#logs.read(topic, p, offset, LOAD_CHUNK_BYTES, false, true)
+          : await this.#logs.readToLogEnd(topic, p, offset, LOAD_CHUNK_BYTES);
       if (cancelled()) return count;
       let next = offset;
       for (const buf of chunk.records) {

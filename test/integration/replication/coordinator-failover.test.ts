@@ -179,7 +179,6 @@ test('kill -9 of a group coordinator: another broker coordinates the group with 
   timeout: 90_000,
   // src bug, seen on every run: a coordinator taking over replays its __consumer_offsets
   // partition up to its high watermark, not its log end, so the last commits are left out.
-  todo: "src bug: a new group coordinator loses the last committed offset. The new leader's __consumer_offsets log holds it (replica Fetch: 'high watermark 4, commits t/2=20 at offset 1, t/1=20 at offset 2, t/0=20 at offset 3') but OffsetFetch answers -1,20,20, also 2 s later. GroupCoordinatorService.#replayPartition loops to logEndOffset through GroupLogAccess.read, which is Partition.read with isolation 'highWatermark'; right after its election the new leader's high watermark is still the one it last had as a follower (3 here), so the read returns nothing and the loop stops (next <= offset) before the acknowledged commit at offset 3. Kafka's CoordinatorLoaderImpl reads with FetchIsolation.LOG_END.",
 }, async (t) => {
   const topic = uniqueName('cf-topic');
   const group = uniqueName('cf-group');
@@ -274,7 +273,11 @@ test('kill -9 of a group coordinator: another broker coordinates the group with 
   );
   t.diagnostic(`batch B consumed and committed by the running member ${bCommitted} ms after the kill`);
   assert.deepEqual(of(seen1, 'A'), expected('A'), 'the running member read nothing of batch A again');
-  assert.deepEqual(of(seen1, 'B'), expected('B'), 'the running member read batch B once');
+  // At least once: records of B read before the member's commit reached the new coordinator may
+  // be read again when it rejoins (kafkajs rejoins on the coordinator change), as in Kafka.
+  const readB = of(seen1, 'B');
+  assert.deepEqual([...new Set(readB)].sort(), expected('B'), 'the running member read all of batch B');
+  t.diagnostic(`batch B: ${readB.length - new Set(readB).size} records read twice (uncommitted when the group moved)`);
   await c1.disconnect();
 
   // A member joining after that resumes at the committed offsets.
