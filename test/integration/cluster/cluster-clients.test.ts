@@ -199,7 +199,13 @@ test('@platformatic/kafka produces to and fetches from every partition through o
 }, async () => {
   const topic = uniqueName('platformatic');
   await createEverywhere(topic);
-  const producer = new PlatformaticProducer({ clientId: 'cluster-it', bootstrapBrokers: [bootstrap], acks: -1 });
+  // Idempotent: a send retried after a timeout under load must not write its records twice.
+  const producer = new PlatformaticProducer({
+    clientId: 'cluster-it',
+    bootstrapBrokers: [bootstrap],
+    acks: -1,
+    idempotent: true,
+  });
   try {
     const messages = [];
     for (let p = 0; p < PARTITIONS; p++)

@@ -195,16 +195,26 @@ export async function produce(
   return { errorCode: p.errorCode, baseOffset: p.baseOffset };
 }
 
-/** Produces and fails unless the broker appended. */
+/**
+ * Produces and fails unless the broker appended. A retriable error is retried for a few seconds
+ * (a new partition's leader may not have its log yet, or the feed is a moment behind), as
+ * clients retry; a retried batch could have been appended by an attempt that timed out, but
+ * NOT_LEADER_OR_FOLLOWER and the like are answered without appending.
+ */
 export async function mustProduce(
   client: KafkaClient,
   topic: string,
   partition: number,
   values: readonly string[],
 ): Promise<bigint> {
-  const r = await produce(client, topic, partition, values);
-  if (r.errorCode !== ErrorCode.NONE) throw new Error(`Produce ${topic}/${partition}: ${errorName(r.errorCode)}`);
-  return r.baseOffset;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await produce(client, topic, partition, values);
+    if (r.errorCode === ErrorCode.NONE) return r.baseOffset;
+    if (!isRetriable(r.errorCode) || Date.now() > deadline)
+      throw new Error(`Produce ${topic}/${partition}: ${errorName(r.errorCode)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export interface FetchedValue {

@@ -333,6 +333,8 @@ test('a controller whose lease was lost is fenced, then registers anew', { skip 
   await a.registerBroker(reg(1));
   await b.registerBroker(reg(2));
   await until('a is the controller everywhere', () => a.controllerId() === 1 && b.controllerId() === 1);
+  // The assignment names broker 2: a must have seen its registration (a slow watch under load).
+  await until('a sees b', () => a.broker(2) !== undefined);
   await a.createTopic('fenced', 1, 2, {}, [[1, 2]]);
   const s = a.partitionState('fenced', 0)!;
   const registration: boolean[] = [];
@@ -444,6 +446,8 @@ test('etcd unreachable: writes fail in bounded time with a retriable error, read
   const leaving = await openStore(t, etcd.endpoint, prefix, 2, { requestTimeoutMs: 1000 });
   await leaving.registerBroker(reg(2));
   await store.createTopic('p', 1, 1, {});
+  // What the reads below must answer from the cache (a slow watch under load).
+  await until('the store sees broker 2', () => store.broker(2) !== undefined);
   const registration: boolean[] = [];
   store.subscribe((c) => {
     if (c.type === 'registration') registration.push(c.live);
