@@ -42,7 +42,8 @@ ${FORMAT_USAGE}
   --timeout-ms MS          request timeout (default 30000)
 
 JSON fields: clusterId, controllerId (-1: none), topicCount, partitionCount,
-offlinePartitionCount (partitions without a leader), brokers[]: nodeId, host, port (null for a
+offlinePartitionCount (partitions without a leader), underReplicatedPartitionCount (fewer in-sync
+replicas than replicas), brokers[]: nodeId, host, port (null for a
 broker named as a replica but absent from the broker list), rack, listed (in the broker list),
 isController, reachable (answered ApiVersions), error (why not), partitionCount (replicas on it),
 leaderCount (partitions it leads), apiVersions[]: apiKey, name, minVersion, maxVersion,
@@ -120,6 +121,7 @@ export interface ClusterInfo {
   topicCount: number;
   partitionCount: number;
   offlinePartitionCount: number;
+  underReplicatedPartitionCount: number;
   brokers: BrokerInfo[];
 }
 
@@ -181,8 +183,10 @@ export async function clusterInfo(client: KafkaClient): Promise<ClusterInfo> {
   const replicas = new Map<number, number>();
   const leaders = new Map<number, number>();
   let offline = 0;
+  let underReplicated = 0;
   for (const t of topics) {
     for (const p of t.partitions) {
+      if (p.isr.length < p.replicas.length) underReplicated++;
       for (const r of p.replicas) replicas.set(r, (replicas.get(r) ?? 0) + 1);
       if (p.leaderId >= 0) leaders.set(p.leaderId, (leaders.get(p.leaderId) ?? 0) + 1);
       else offline++;
@@ -235,6 +239,7 @@ export async function clusterInfo(client: KafkaClient): Promise<ClusterInfo> {
     topicCount: topics.length,
     partitionCount: topics.reduce((n, t) => n + t.partitions.length, 0),
     offlinePartitionCount: offline,
+    underReplicatedPartitionCount: underReplicated,
     brokers,
   };
 }
@@ -253,7 +258,7 @@ function print(info: ClusterInfo, format: OutputFormat): void {
   const lines = [
     `Cluster ID: ${info.clusterId ?? '(none)'}`,
     `Controller: ${info.controllerId < 0 ? 'none' : info.controllerId}`,
-    `Topics: ${info.topicCount} (${info.partitionCount} partitions${info.offlinePartitionCount > 0 ? `, ${info.offlinePartitionCount} without a leader` : ''})`,
+    `Topics: ${info.topicCount} (${info.partitionCount} partitions${info.offlinePartitionCount > 0 ? `, ${info.offlinePartitionCount} without a leader` : ''}${info.underReplicatedPartitionCount > 0 ? `, ${info.underReplicatedPartitionCount} under-replicated` : ''})`,
     `Brokers: ${info.brokers.length}${unreachable > 0 ? ` (${unreachable} unreachable)` : ''}`,
   ];
   const rows = info.brokers.map((b) => [

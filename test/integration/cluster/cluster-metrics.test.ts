@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { ApiKey } from '../../../src/network/api-message-types.ts';
 import { type Cluster, startCluster } from '../../helpers/cluster.ts';
 import { etcdAvailable } from '../../helpers/etcd.ts';
+import { runCli } from '../cli/helpers.ts';
 
 const skip = etcdAvailable() ? false : 'etcd is not on PATH (Debian package etcd-server)';
 let cluster: Cluster;
@@ -126,6 +127,14 @@ test('RF 3: no partition under-replicated while all replicas are in sync; a brok
   await cluster.waitFor('every partition under-replicated at its (new) leader', async () => {
     return (await sum('kafka_server_replicamanager_underreplicatedpartitions', live)) === 3;
   });
+  // samsa cluster info counts them too (from Metadata, as it would against Kafka).
+  const info = await runCli(['cluster', 'info', '-b', live[0]!.address, '--format', 'json']);
+  assert.equal(info.code, 0, info.stderr);
+  // (The first test's RF 1 topic has partitions on the killed broker too: those are offline,
+  // and counted as such, not as under-replicated.)
+  const parsed = JSON.parse(info.stdout) as { underReplicatedPartitionCount: number; offlinePartitionCount: number };
+  assert.equal(parsed.underReplicatedPartitionCount, 3);
+  assert.equal(parsed.offlinePartitionCount, 4);
   await victim.start();
   await cluster.waitFor('the returned broker back in every ISR', async () => {
     return (await sum('kafka_server_replicamanager_underreplicatedpartitions')) === 0;
