@@ -115,7 +115,19 @@ export class Controller {
           // else's write (a leader's ISR expansion racing that broker's shutdown).
           if (!this.active) break;
           const live = new Set(this.#store.brokers().map((b) => b.nodeId));
-          if (!live.has(change.state.leader) || change.state.isr.some((r) => !live.has(r))) this.#schedule();
+          const state = change.state;
+          const preferred = state.replicas[0];
+          if (
+            !live.has(state.leader) ||
+            state.isr.some((r) => !live.has(r)) ||
+            // The preferred replica back in sync: leadership returns to it (auto.leader.rebalance.enable).
+            (this.#options.autoLeaderRebalanceEnable &&
+              preferred !== undefined &&
+              preferred !== state.leader &&
+              live.has(preferred) &&
+              state.isr.includes(preferred))
+          )
+            this.#schedule();
           break;
         }
         default:

@@ -434,7 +434,10 @@ export class LogManager {
     const { log, dir } = entry;
     const delay = log.config.fileDeleteDelayMs;
     try {
-      await log.close();
+      // No flush: the data is being deleted, and an fdatasync of a large partition here held up
+      // whatever waited behind the deletion (a cluster member's metadata changes). Writes under
+      // way finish first (the log's queue), so no write races the closing of its file.
+      await log.queue.run(() => log.closeWithoutFlush());
       const target = join(
         dir.path,
         `${partitionDirName(topic, partition)}.${randomUUID().replaceAll('-', '')}${DELETE_DIR_SUFFIX}`,

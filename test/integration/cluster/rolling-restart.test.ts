@@ -118,6 +118,11 @@ test('rolling restart of every broker under acks=all load: no failed send, every
     await producer.disconnect();
   }
 
+  // auto.leader.rebalance.enable: every partition is led by its preferred (first) replica again.
+  await cluster.waitFor('every partition led by its preferred replica', async () => {
+    const t = (await (await cluster.client()).metadata([TOPIC])).topics.get(TOPIC);
+    return t?.partitions.every((p) => p.leaderId === p.replicas[0]);
+  });
   assert.deepEqual(failures, [], 'no acks=all send failed during the rolling restart');
   assert.ok(acked.size > 100, `load ran throughout (${acked.size} acknowledged)`);
   const found = new Map<string, { partition: number; offset: bigint }[]>();
