@@ -60,7 +60,9 @@ before(async () => {
 
 after(async () => {
   // A consumer left running would keep reconnecting to a cluster that is gone.
-  for (const c of consumers) await c.disconnect().catch(() => undefined);
+  // Bounded: a kafkajs consumer in the middle of a rejoin may never finish disconnecting.
+  for (const c of consumers)
+    await Promise.race([c.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
   await cluster?.close();
 });
 
@@ -269,7 +271,7 @@ test('kill -9 of a group coordinator: another broker coordinates the group with 
       const c = await committed(moved.nodeId, group, topic);
       return c?.every((o, i) => o === full(2 * PER_BATCH)[i]) ? Date.now() - killedAt : undefined;
     },
-    30_000,
+    60_000,
   );
   t.diagnostic(`batch B consumed and committed by the running member ${bCommitted} ms after the kill`);
   assert.deepEqual(of(seen1, 'A'), expected('A'), 'the running member read nothing of batch A again');
