@@ -87,6 +87,8 @@ export class Controller {
   #retry: NodeJS.Timeout | undefined;
   #active = false;
   #closed = false;
+  /** The last offline/under-replicated counts logged. */
+  #lastHealth = '0/0';
 
   constructor(store: MetadataStore, nodeId: number, options: ControllerOptions) {
     this.#store = store;
@@ -110,26 +112,13 @@ export class Controller {
         case 'partitions-added':
           this.#schedule();
           break;
-        case 'partition-state': {
-          // A partition left without a live leader, or with a dead broker in its ISR, by someone
-          // else's write (a leader's ISR expansion racing that broker's shutdown).
-          if (!this.active) break;
-          const live = new Set(this.#store.brokers().map((b) => b.nodeId));
-          const state = change.state;
-          const preferred = state.replicas[0];
-          if (
-            !live.has(state.leader) ||
-            state.isr.some((r) => !live.has(r)) ||
-            // The preferred replica back in sync: leadership returns to it (auto.leader.rebalance.enable).
-            (this.#options.autoLeaderRebalanceEnable &&
-              preferred !== undefined &&
-              preferred !== state.leader &&
-              live.has(preferred) &&
-              state.isr.includes(preferred))
-          )
-            this.#schedule();
+        case 'partition-state':
+          // Someone else's write may leave a partition without a live leader, a dead broker in an
+          // ISR (a leader's expansion racing that broker's shutdown), or the preferred replica
+          // back in sync; and the health counts follow ISR changes. Reconciling reads the cache
+          // and writes only what must change.
+          if (this.active) this.#schedule();
           break;
-        }
         default:
           break;
       }
@@ -200,7 +189,31 @@ export class Controller {
     }
     if (changed > 0)
       this.#options.logger.info({ partitions: changed, liveBrokers: [...live] }, 'partition leaders elected');
+    this.#reportHealth(live);
     if (failed !== undefined) throw failed;
+  }
+
+  /**
+   * One log line whenever the count of offline (no live leader) or under-replicated (ISR smaller
+   * than the replicas) partitions changes, as the controller sees them after a reconciliation.
+   */
+  #reportHealth(live: ReadonlySet<number>): void {
+    let offline = 0;
+    let underReplicated = 0;
+    for (const topic of this.#store.topics()) {
+      for (let p = 0; p < topic.partitions; p++) {
+        const state = this.#store.partitionState(topic.name, p);
+        if (state === undefined) continue;
+        if (!live.has(state.leader)) offline++;
+        else if (state.isr.length < state.replicas.length) underReplicated++;
+      }
+    }
+    const key = `${offline}/${underReplicated}`;
+    if (key === this.#lastHealth) return;
+    this.#lastHealth = key;
+    const line = { offlinePartitions: offline, underReplicatedPartitions: underReplicated };
+    if (offline > 0 || underReplicated > 0) this.#options.logger.warn(line, 'partitions offline or under-replicated');
+    else this.#options.logger.info(line, 'every partition has a live leader and a full ISR');
   }
 
   /** Waits for the reconciliation under way (tests, shutdown). */
