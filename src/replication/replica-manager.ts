@@ -649,8 +649,19 @@ export class ReplicaManager implements PartitionLogLifecycle {
     fetchOffset: bigint,
     maxBytes: number,
   ): Promise<ReadResult> {
+    return this.readLocal(topic, partition, fetchOffset, maxBytes, 'highWatermark');
+  }
+
+  /** A read of the local replica whatever its role, up to `isolation`. */
+  private async readLocal(
+    topic: TopicMetadata,
+    partition: number,
+    fetchOffset: bigint,
+    maxBytes: number,
+    isolation: 'highWatermark' | 'logEnd',
+  ): Promise<ReadResult> {
     const p = this.getPartitionOrError(topic, partition);
-    const info = await p.log.read(fetchOffset, maxBytes, { isolation: 'highWatermark', minOneMessage: true });
+    const info = await p.log.read(fetchOffset, maxBytes, { isolation, minOneMessage: true });
     return {
       records: info.records.length > 0 ? [info.records] : [],
       bytes: info.records.length,
@@ -680,17 +691,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
     fetchOffset: bigint,
     maxBytes: number,
   ): Promise<ReadResult> {
-    const p = this.getPartitionOrError(topic, partition);
-    const info = await p.log.read(fetchOffset, maxBytes, { isolation: 'logEnd', minOneMessage: true });
-    return {
-      records: info.records.length > 0 ? [info.records] : [],
-      bytes: info.records.length,
-      logStartOffset: info.logStartOffset,
-      highWatermark: info.highWatermark,
-      lastStableOffset: info.lastStableOffset,
-      logEndOffset: info.logEndOffset,
-      leaderEpoch: p.leaderEpoch,
-    };
+    return this.readLocal(topic, partition, fetchOffset, maxBytes, 'logEnd');
   }
 
   /** The ISR-expiration task: every led partition drops followers that fell behind. */
