@@ -143,6 +143,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
       readCommitted,
       minOneBatch,
       currentLeaderEpoch,
+      fromFollowerAllowed,
     ): Promise<ReadResult> {
       stats.add(topic.name, 'totalFetchRequests');
       try {
@@ -154,6 +155,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
           readCommitted,
           minOneBatch,
           currentLeaderEpoch,
+          fromFollowerAllowed,
         );
         if (result.bytes > 0) stats.add(topic.name, 'bytesOut', result.bytes);
         return result;
@@ -201,6 +203,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
       }
     },
     offsets: (topic, partition, currentLeaderEpoch) => inner.offsets(topic, partition, currentLeaderEpoch),
+    preferredReadReplica: (topic, partition, clientRack) => inner.preferredReadReplica(topic, partition, clientRack),
     offsetForTimestamp: (topic, partition, timestamp) => inner.offsetForTimestamp(topic, partition, timestamp),
     maxTimestamp: (topic, partition) => inner.maxTimestamp(topic, partition),
     // The re-reads of a parked fetch come back through `read` above, and are counted there.

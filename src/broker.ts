@@ -390,6 +390,10 @@ async function startLockedBroker(
           replication: {
             replicaLagTimeMaxMs: Number(config.properties['replica.lag.time.max.ms'] ?? 30_000),
             isLiveBroker: (id) => store.broker(id) !== undefined,
+            // KIP-392: Kafka's RackAwareReplicaSelector is the selector there is.
+            ...(/RackAwareReplicaSelector$/.test(config.properties['replica.selector.class'] ?? '')
+              ? { rackOf: (id: number) => store.broker(id)?.rack }
+              : {}),
             alterPartition: async (topic, partition, expectedPartitionEpoch, next) => {
               await store.updatePartitionState(topic, partition, expectedPartitionEpoch, next);
             },

@@ -256,6 +256,7 @@ export const OTHER_SETTINGS: readonly SettingDef[] = [
   known('replica.fetch.max.bytes', 'int', '1048576', REPLICATION),
   known('replica.fetch.response.max.bytes', 'int', '10485760', REPLICATION),
   known('replica.fetch.backoff.ms', 'int', '1000', REPLICATION),
+  known('replica.selector.class', 'string', null, REPLICATION),
   known('transaction.state.log.replication.factor', 'int', '3', ACCEPTED),
   known('transaction.state.log.min.isr', 'int', '2', ACCEPTED),
   known('process.roles', 'list', null, ACCEPTED),

@@ -258,7 +258,32 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
           } else if (replicaId === DEBUGGING_REPLICA_ID) {
             result = await logs.readReplica(topic, p.partition, p.fetchOffset, maxBytes);
           } else {
+            // KIP-392: the leader sends a consumer in another rack to an in-sync replica in its
+            // own, with no records (Kafka's readFromLocalLog with a preferred read replica).
+            const preferred = ctx.apiVersion >= 11 ? logs.preferredReadReplica(topic, p.partition, request.rackId) : -1;
+            if (preferred >= 0) {
+              const offsets = logs.offsets(topic, p.partition);
+              read.push({
+                p,
+                topicName: topic.name,
+                topicId: topic.topicId,
+                bytes: 0,
+                data: {
+                  partitionIndex: p.partition,
+                  errorCode: 0,
+                  highWatermark: offsets.highWatermark,
+                  lastStableOffset: offsets.lastStableOffset,
+                  logStartOffset: offsets.logStartOffset,
+                  abortedTransactions: readCommitted ? [] : null,
+                  preferredReadReplica: preferred,
+                  records: NO_RECORDS,
+                },
+              });
+              sawError = true; // answered at once
+              continue;
+            }
             // KIP-74: the first batch of the response is returned even if it exceeds the limits.
+            // A v11+ consumer (client metadata) may read a follower (KIP-392).
             result = await logs.read(
               topic,
               p.partition,
@@ -267,6 +292,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
               readCommitted,
               total === 0,
               p.currentLeaderEpoch,
+              ctx.apiVersion >= 11,
             );
           }
           const diverging = 'divergingEpoch' in result ? result.divergingEpoch : null;

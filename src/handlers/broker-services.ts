@@ -63,6 +63,8 @@ export interface LogService {
     minOneBatch: boolean,
     /** The leader epoch the client knows (-1: none); another than the partition's fails (KIP-320). */
     currentLeaderEpoch?: number,
+    /** KIP-392: a Fetch v11+ consumer may read a follower replica, up to its high watermark. */
+    fromFollowerAllowed?: boolean,
   ): Promise<ReadResult>;
   /**
    * A follower's Fetch (replica id >= 0): records up to the log end, not the high watermark; the
@@ -85,6 +87,11 @@ export interface LogService {
    * watermark (the first batch even if larger than `maxBytes`).
    */
   readReplica(topic: TopicMetadata, partition: number, fetchOffset: bigint, maxBytes: number): Promise<ReadResult>;
+  /**
+   * KIP-392: the in-sync replica a consumer in `clientRack` should fetch from instead of this
+   * leader, or -1 (the leader; or no `replica.selector.class`).
+   */
+  preferredReadReplica(topic: TopicMetadata, partition: number, clientRack: string): number;
   /** A `currentLeaderEpoch` (>= 0) other than the partition's fails (KIP-320). */
   offsets(topic: TopicMetadata, partition: number, currentLeaderEpoch?: number): PartitionOffsets;
   /** First offset whose batch max timestamp >= timestamp, with that timestamp; null past the end. */

@@ -475,6 +475,27 @@ export class Partition {
     this.#proposeIsr([...set.isr, replicaId]);
   }
 
+  /**
+   * KIP-392's RackAwareReplicaSelector at the leader: the in-sync replica in the consumer's rack
+   * with the most of the log, or -1 (the leader itself: in that rack, or none is).
+   */
+  preferredReadReplica(clientRack: string, rackOf: (brokerId: number) => string | null | undefined): number {
+    const replication = this.#replication;
+    if (replication === undefined || this.#role !== PartitionRole.leader || clientRack === '') return -1;
+    if (rackOf(replication.localBrokerId) === clientRack) return -1;
+    let best = -1;
+    let bestEnd = -1n;
+    for (const id of this.#replicaSet.isr) {
+      if (id === replication.localBrokerId || rackOf(id) !== clientRack || !replication.isLiveBroker(id)) continue;
+      const end = this.#followers.get(id)?.logEndOffset ?? -1n;
+      if (end > bestEnd) {
+        best = id;
+        bestEnd = end;
+      }
+    }
+    return best;
+  }
+
   /** Followers not caught up within replica.lag.time.max.ms leave the ISR (called periodically). */
   maybeShrinkIsr(now: number): void {
     const replication = this.#replication;
@@ -595,9 +616,13 @@ export class Partition {
     readCommitted: boolean,
     minOneBatch: boolean,
     currentLeaderEpoch = -1,
+    fromFollowerAllowed = false,
   ): Promise<ReadResult> {
     this.checkLeaderEpoch(currentLeaderEpoch);
-    this.#checkLeader();
+    // KIP-392: a consumer that sends client metadata (Fetch v11+) may read a follower, up to its
+    // high watermark (Kafka's fetchOnlyFromLeader is false for it).
+    if (!(fromFollowerAllowed && this.#replication !== undefined && this.#role === PartitionRole.follower))
+      this.#checkLeader();
     const info = await this.log.read(fetchOffset, maxBytes, {
       isolation: readCommitted ? 'txnCommitted' : 'highWatermark',
       minOneMessage: minOneBatch,

@@ -109,6 +109,11 @@ export interface ReplicationOptions {
   fetchers: FollowerFetchers;
   /** Whether a broker is registered now (ISR expansion takes live brokers only). */
   isLiveBroker(nodeId: number): boolean;
+  /**
+   * A broker's rack, when `replica.selector.class` is Kafka's RackAwareReplicaSelector (KIP-392:
+   * consumers are sent to an in-sync replica in their rack); absent: consumers read leaders only.
+   */
+  rackOf?: ((nodeId: number) => string | null | undefined) | undefined;
 }
 
 /** Kafka's replica.high.watermark.checkpoint.interval.ms. */
@@ -506,9 +511,21 @@ export class ReplicaManager implements PartitionLogLifecycle {
     readCommitted: boolean,
     minOneBatch: boolean,
     currentLeaderEpoch = -1,
+    fromFollowerAllowed = false,
   ): Promise<ReadResult> {
     const p = this.getPartitionOrError(topic, partition);
-    return p.read(fetchOffset, maxBytes, readCommitted, minOneBatch, currentLeaderEpoch);
+    return p.read(fetchOffset, maxBytes, readCommitted, minOneBatch, currentLeaderEpoch, fromFollowerAllowed);
+  }
+
+  /**
+   * KIP-392: the replica a consumer in `clientRack` should fetch from instead of this leader, or -1
+   * (no `replica.selector.class`, no rack, or the leader is the best choice).
+   */
+  preferredReadReplica(topic: TopicMetadata, partition: number, clientRack: string): number {
+    const selector = this.replication?.rackOf;
+    if (selector === undefined) return -1;
+    const p = this.partitions.get(key(topic.name, partition));
+    return p === undefined ? -1 : p.preferredReadReplica(clientRack, selector);
   }
 
   /** The partition's offsets; a `currentLeaderEpoch` (>= 0, ListOffsets v4+) is fenced first (KIP-320). */

@@ -156,6 +156,8 @@ function services(cluster: ClusterView, fakes: Fakes = { created: [], grown: [] 
         return { highWatermark: 0n, lastStableOffset: 0n, logStartOffset: 0n, leaderEpoch: 2 };
       },
       fetch: <T>(_partitions: unknown, _minBytes: number, _maxWaitMs: number, read: () => Promise<T>) => read(),
+      // No replica.selector.class: consumers read leaders only.
+      preferredReadReplica: () => -1,
     },
     groups: {
       ensureTopic: async () => OFFSETS,
