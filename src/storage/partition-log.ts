@@ -59,6 +59,7 @@ import {
   CLEANED_FILE_SUFFIX,
   CorruptSegmentError,
   DELETED_FILE_SUFFIX,
+  filenamePrefixFromOffset,
   INDEX_FILE_SUFFIX,
   LOG_FILE_SUFFIX,
   LogSegment,
@@ -66,7 +67,9 @@ import {
   type SegmentAppendBatch,
   SWAP_FILE_SUFFIX,
   TIME_INDEX_FILE_SUFFIX,
+  TXN_INDEX_FILE_SUFFIX,
 } from './segment.ts';
+import type { AbortedTxn } from './transaction-index.ts';
 
 /** Minimal structured logger (pino-compatible). */
 export interface StorageLogger {
@@ -261,6 +264,13 @@ export class PartitionLog {
   recoveredDeletedBytes = 0;
   /** Whether loading scanned data to recover (an unclean stop, or an invalid tail after a clean one). */
   recovered = false;
+  /**
+   * Base offset of the first segment whose `.txnindex` failed its checks (torn, corrupt) and was
+   * replaced by an empty one; null when none. Its entries are rebuilt by replaying the log from at
+   * most this offset (`truncateAbortedTxnsFrom` + `appendAbortedTxn`); `truncateAbortedTxnsFrom`
+   * at or below it clears it.
+   */
+  corruptTxnIndexFrom: bigint | null = null;
 
   private constructor(opts: PartitionLogOptions) {
     this.topic = opts.topic;
@@ -299,7 +309,18 @@ export class PartitionLog {
       handles: this.#handles,
       maxIndexSize: this.#config.segmentIndexBytes,
       createdMs: this.#clock.now(),
+      onTxnIndexCorrupt: (seg: LogSegment, reason: string) => this.#txnIndexCorrupt(seg, reason),
     };
+  }
+
+  #txnIndexCorrupt(seg: LogSegment, reason: string): void {
+    if (this.corruptTxnIndexFrom === null || seg.baseOffset < this.corruptTxnIndexFrom) {
+      this.corruptTxnIndexFrom = seg.baseOffset;
+    }
+    this.#logger.warn(
+      { topic: this.topic, partition: this.partition, segment: seg.txnIndexPath, reason },
+      'the transaction index failed its checks; it is emptied and its entries are rebuilt from the log',
+    );
   }
 
   async #load(opts: PartitionLogOptions): Promise<void> {
@@ -340,7 +361,7 @@ export class PartitionLog {
       if (name.endsWith(LOG_FILE_SUFFIX)) logBases.add(name.slice(0, -LOG_FILE_SUFFIX.length));
     }
     for (const name of current) {
-      for (const suffix of [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX]) {
+      for (const suffix of [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX]) {
         if (name.endsWith(suffix) && !logBases.has(name.slice(0, -suffix.length))) {
           await this.#unlinkIfExists(join(this.dir, name));
         }
@@ -351,7 +372,15 @@ export class PartitionLog {
       .filter((b): b is bigint => b !== null)
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const segments: LogSegment[] = [];
-    for (const base of bases) segments.push(await LogSegment.open(this.dir, base, this.#segmentOptions));
+    const txnIndexes = new Set(current.filter((n) => n.endsWith(TXN_INDEX_FILE_SUFFIX)));
+    for (const base of bases) {
+      const seg = await LogSegment.open(this.dir, base, this.#segmentOptions);
+      // Transaction indexes are loaded now (they are rare and small): a torn one is found before
+      // the log serves, and recovery below truncates them with the log.
+      if (txnIndexes.has(`${filenamePrefixFromOffset(base)}${TXN_INDEX_FILE_SUFFIX}`)) await seg.loadTxnIndex();
+      else seg.setNoTxnIndexFile();
+      segments.push(seg);
+    }
 
     const checkpointStart = opts.logStartOffset ?? 0n;
     if (segments.length === 0) {
@@ -1161,7 +1190,11 @@ export class PartitionLog {
           for (const seg of this.#segments) {
             if (seg.baseOffset >= target) break;
             const next = await seg.readNextOffset();
-            if (next <= this.#recoveryPoint) continue;
+            if (next <= this.#recoveryPoint) {
+              // Entries added to an older segment (a producer-state replay) are synced here too.
+              await seg.flushTxnIndex();
+              continue;
+            }
             await seg.flush();
           }
         } catch (err) {
@@ -1653,6 +1686,81 @@ export class PartitionLog {
     this.#durableOffset = offset;
     this.#dirtySegments.clear();
     await this.#leaderEpochCache?.clear();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Aborted transactions (the segments' .txnindex)
+
+  /**
+   * Records an aborted transaction in the transaction index of the segment holding its marker
+   * (`txn.lastOffset`, already appended): normally the active segment, an older one during a
+   * replay. The entry is written to the file (not fdatasynced; the segment's next flush, roll or
+   * close does that) before this resolves. Entries must come in marker order per segment.
+   */
+  async appendAbortedTxn(txn: AbortedTxn): Promise<void> {
+    this.#checkOnline();
+    await this.#queue.run(async () => {
+      if (txn.lastOffset >= this.#logEndOffset) {
+        throw new RangeError(
+          `aborted transaction marker ${txn.lastOffset} is not in ${this.topic}-${this.partition} (log end ${this.#logEndOffset})`,
+        );
+      }
+      const segments = this.#segments;
+      const idx = this.#floorSegmentIndex(segments, txn.lastOffset);
+      // A marker below the first segment was removed by retention or DeleteRecords: nothing to index.
+      if (idx < 0) return;
+      try {
+        await segments[idx]!.appendAbortedTxn(txn, true);
+      } catch (err) {
+        if (err instanceof RangeError) throw err;
+        throw this.#ioError(err, 'transaction index append');
+      }
+    });
+  }
+
+  /**
+   * Removes the aborted-transaction entries whose marker is at or after `offset` from every
+   * segment (the caller replays the log from `offset` and appends them again).
+   */
+  async truncateAbortedTxnsFrom(offset: bigint): Promise<void> {
+    this.#checkOnline();
+    await this.#queue.run(async () => {
+      const segments = this.#segments;
+      const from = Math.max(0, this.#floorSegmentIndex(segments, offset));
+      try {
+        for (let i = from; i < segments.length; i++) await segments[i]!.truncateAbortedTxnsFrom(offset);
+      } catch (err) {
+        throw this.#ioError(err, 'transaction index truncation');
+      }
+      if (this.corruptTxnIndexFrom !== null && offset <= this.corruptTxnIndexFrom) this.corruptTxnIndexFrom = null;
+    });
+  }
+
+  /**
+   * The aborted transactions overlapping [fetchOffset, upperBoundOffset): lastOffset >=
+   * fetchOffset and firstOffset < upperBoundOffset (Kafka's LocalLog.collectAbortedTransactions).
+   * Searches from the segment holding fetchOffset through later ones until a segment's search
+   * is complete; a transaction begun in an earlier segment is found through its marker's segment.
+   */
+  async collectAbortedTxns(fetchOffset: bigint, upperBoundOffset: bigint): Promise<AbortedTxn[]> {
+    this.#checkOnline();
+    const segments = this.#segments;
+    const from = Math.max(0, this.#floorSegmentIndex(segments, fetchOffset));
+    const pinned = segments.slice(from);
+    for (const s of pinned) s.retain();
+    const out: AbortedTxn[] = [];
+    try {
+      for (const seg of pinned) {
+        const result = await seg.collectAbortedTxns(fetchOffset, upperBoundOffset);
+        out.push(...result.abortedTxns);
+        if (result.isComplete) break;
+      }
+    } catch (err) {
+      throw this.#ioError(err, 'transaction index read');
+    } finally {
+      for (const s of pinned) s.release();
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------

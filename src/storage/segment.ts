@@ -5,6 +5,8 @@
  *   00000000000000368769.log        record batches exactly as appended (offsets assigned)
  *   00000000000000368769.index      relative offset -> position (OffsetIndex)
  *   00000000000000368769.timeindex  max timestamp -> relative offset (TimeIndex)
+ *   00000000000000368769.txnindex   aborted transactions whose marker is here (TransactionIndex;
+ *                                   usually absent: no file means no entry)
  *
  * Owns: its files, the in-memory indexes (loaded lazily for segments that were inactive at startup,
  * so a clean restart opens nothing), the running max timestamp and the index interval counter.
@@ -42,6 +44,12 @@ import type { CachedFile, FileHandleCache } from './file-handle-cache.ts';
 import type { FileLayer } from './file-layer.ts';
 import { OffsetIndex, type OffsetPosition } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
+import {
+  type AbortedTxn,
+  TransactionIndex,
+  TransactionIndexCorruptError,
+  type TxnIndexSearchResult,
+} from './transaction-index.ts';
 
 /**
  * Reads that may return this much use the shared buffer pool. A Fetch response gives a pooled
@@ -53,6 +61,7 @@ const POOLED_READ_BYTES = ZERO_COPY_THRESHOLD;
 export const LOG_FILE_SUFFIX = '.log';
 export const INDEX_FILE_SUFFIX = '.index';
 export const TIME_INDEX_FILE_SUFFIX = '.timeindex';
+export const TXN_INDEX_FILE_SUFFIX = '.txnindex';
 /** Suffix of segment files awaiting asynchronous deletion (Kafka's LogFileUtils.DELETED_FILE_SUFFIX). */
 export const DELETED_FILE_SUFFIX = '.deleted';
 /** Suffix of a compaction result being written. */
@@ -93,6 +102,11 @@ export interface SegmentOptions {
   maxIndexSize: number;
   /** For segment.ms when the segment holds no timestamps. */
   createdMs: number;
+  /**
+   * Called when the `.txnindex` failed its checks on load (torn or corrupt): the segment then
+   * uses an empty index (the file is cut at the next write) and the owner rebuilds its entries.
+   */
+  onTxnIndexCorrupt?: ((segment: LogSegment, reason: string) => void) | undefined;
 }
 
 const SCAN_CHUNK = 64 * 1024;
@@ -144,6 +158,9 @@ export class LogSegment {
   #offsetIndex: OffsetIndex | null = null;
   #timeIndex: TimeIndex | null = null;
   #indexLoad: Promise<void> | null = null;
+  #txnIndex: TransactionIndex | null = null;
+  #txnIndexLoad: Promise<TransactionIndex> | null = null;
+  readonly #onTxnIndexCorrupt: SegmentOptions['onTxnIndexCorrupt'];
   #maxIndexSize: number;
 
   /** Committed bytes of the .log (whole batches). */
@@ -180,6 +197,7 @@ export class LogSegment {
     this.#suffix = suffix;
     this.#files = opts.files;
     this.#maxIndexSize = opts.maxIndexSize;
+    this.#onTxnIndexCorrupt = opts.onTxnIndexCorrupt;
     this.size = size;
     this.createdMs = opts.createdMs;
     this.#log = opts.handles.file(this.logPath);
@@ -201,6 +219,10 @@ export class LogSegment {
     return LogSegment.pathFor(this.dir, this.baseOffset, TIME_INDEX_FILE_SUFFIX, this.#suffix);
   }
 
+  get txnIndexPath(): string {
+    return LogSegment.pathFor(this.dir, this.baseOffset, TXN_INDEX_FILE_SUFFIX, this.#suffix);
+  }
+
   /** Creates a new, empty segment (the .log file exists on return; indexes are written at flush). */
   static async create(dir: string, baseOffset: bigint, opts: SegmentOptions, suffix = ''): Promise<LogSegment> {
     const seg = new LogSegment(dir, baseOffset, suffix, 0, opts);
@@ -208,6 +230,7 @@ export class LogSegment {
     await f.close();
     seg.#offsetIndex = OffsetIndex.create(seg.indexPath, baseOffset, opts.maxIndexSize);
     seg.#timeIndex = TimeIndex.create(seg.timeIndexPath, baseOffset, opts.maxIndexSize);
+    seg.#txnIndex = TransactionIndex.create(seg.txnIndexPath, baseOffset);
     seg.#nextOffset = baseOffset;
     return seg;
   }
@@ -234,8 +257,82 @@ export class LogSegment {
     return this.#timeIndex;
   }
 
+  /**
+   * The aborted-transaction index, loaded on first use. A missing file is an empty index; one
+   * that fails its checks (torn, corrupt) is replaced by an empty one and reported through
+   * `onTxnIndexCorrupt`: the owner rebuilds the entries (they come from replaying the log with
+   * producer state, which a segment does not have).
+   */
+  async loadTxnIndex(): Promise<TransactionIndex> {
+    if (this.#txnIndex) return this.#txnIndex;
+    this.#txnIndexLoad ??= this.#loadTxnIndex().finally(() => {
+      this.#txnIndexLoad = null;
+    });
+    return this.#txnIndexLoad;
+  }
+
+  async #loadTxnIndex(): Promise<TransactionIndex> {
+    let index: TransactionIndex;
+    try {
+      index = await TransactionIndex.load(this.#files, this.txnIndexPath, this.baseOffset);
+    } catch (err) {
+      if (!(err instanceof TransactionIndexCorruptError)) throw err;
+      index = TransactionIndex.replacingCorrupt(this.txnIndexPath, this.baseOffset);
+      this.#txnIndex = index;
+      this.#onTxnIndexCorrupt?.(this, err.message);
+      return index;
+    }
+    this.#txnIndex ??= index;
+    return this.#txnIndex;
+  }
+
+  /** The owner listed the directory and saw no `.txnindex` for this segment: an empty index, no I/O. */
+  setNoTxnIndexFile(): void {
+    this.#txnIndex ??= TransactionIndex.create(this.txnIndexPath, this.baseOffset);
+  }
+
+  /** The loaded transaction index, or null when not loaded yet. */
+  get txnIndex(): TransactionIndex | null {
+    return this.#txnIndex;
+  }
+
+  /**
+   * Adds an aborted transaction whose marker is in this segment. With `writeThrough` the entry is
+   * in the file (not fdatasynced: `flush` does that) when this resolves. Called under the log's
+   * queue, or on a cleaned segment not yet in the log.
+   */
+  async appendAbortedTxn(txn: AbortedTxn, writeThrough: boolean): Promise<void> {
+    const index = await this.loadTxnIndex();
+    index.append(txn);
+    if (writeThrough) await index.write(this.#files);
+  }
+
+  /** Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync). */
+  async truncateAbortedTxnsFrom(offset: bigint): Promise<void> {
+    const index = await this.loadTxnIndex();
+    index.truncateTo(offset);
+    await index.write(this.#files);
+  }
+
+  /** Kafka's LogSegment.collectAbortedTxns. */
+  async collectAbortedTxns(fetchOffset: bigint, upperBoundOffset: bigint): Promise<TxnIndexSearchResult> {
+    const index = await this.loadTxnIndex();
+    return index.collectAbortedTxns(fetchOffset, upperBoundOffset);
+  }
+
+  /** Whether the transaction index has entries written but not fdatasynced (or a pending write). */
+  get txnIndexNeedsFlush(): boolean {
+    return this.#txnIndex?.needsFlush ?? false;
+  }
+
+  /** Writes and fdatasyncs the transaction index (nothing when it has nothing new). */
+  async flushTxnIndex(): Promise<void> {
+    if (this.#txnIndex?.needsFlush) await this.#txnIndex.flush(this.#files);
+  }
+
   /** Loads the indexes if not yet loaded; rebuilds them from the log when missing or corrupt. */
   async loadIndexes(): Promise<void> {
+    if (!this.#txnIndex) await this.loadTxnIndex();
     if (this.#offsetIndex && this.#timeIndex) return;
     this.#indexLoad ??= this.#loadIndexes().finally(() => {
       this.#indexLoad = null;
@@ -638,10 +735,13 @@ export class LogSegment {
    */
   async recover(indexIntervalBytes: number, maxBatchSize = 2147483647): Promise<number> {
     const fileSize = await this.#log.use((f) => f.size());
+    const txnIndex = await this.loadTxnIndex();
     const scan = await this.#scanLog(fileSize, indexIntervalBytes, maxBatchSize);
     this.#installScan(scan);
     const truncated = fileSize - scan.end;
     if (truncated > 0) await this.#log.use((f) => f.truncate(scan.end));
+    // Entries for markers that did not survive go (the owner re-adds entries it rebuilds).
+    txnIndex.truncateTo(scan.next);
     this.#logSynced = false;
     this.size = scan.end;
     this.#nextOffset = scan.next;
@@ -775,6 +875,8 @@ export class LogSegment {
     if (!loc) return 0;
     this.#offsetIndex!.truncateTo(offset);
     this.#timeIndex!.truncateTo(offset);
+    // The whole batch holding `offset` goes, so every marker from its base offset on.
+    await this.truncateAbortedTxnsFrom(loc.header.baseOffset);
     const removed = this.size - loc.position;
     if (this.#reserving !== null) await this.#reserving;
     await this.#releasing;
@@ -808,11 +910,12 @@ export class LogSegment {
     this.unflushedBytes = Math.max(0, this.unflushedBytes - pending);
   }
 
-  /** fdatasync the .log and write + fdatasync both indexes. */
+  /** fdatasync the .log and write + fdatasync the indexes. */
   async flush(): Promise<void> {
     await this.flushLog();
     if (this.#offsetIndex) await this.#offsetIndex.flush(this.#files);
     if (this.#timeIndex) await this.#timeIndex.flush(this.#files);
+    await this.flushTxnIndex();
   }
 
   /**
@@ -854,10 +957,14 @@ export class LogSegment {
     return (await this.#files.stat(this.logPath))?.mtimeMs ?? 0;
   }
 
-  /** Cuts both index files to their entries and syncs them (nothing when they already are). */
+  /**
+   * Cuts the offset and time index files to their entries and syncs them, and syncs the
+   * transaction index (nothing when they already are).
+   */
   async trimIndexes(): Promise<void> {
     if (this.#offsetIndex) await this.#offsetIndex.trim(this.#files);
     if (this.#timeIndex) await this.#timeIndex.trim(this.#files);
+    await this.flushTxnIndex();
   }
 
   /** Flushes, trims the index files and closes the .log handle (clean shutdown). */
@@ -873,20 +980,31 @@ export class LogSegment {
     await this.#log.close().catch(() => undefined);
   }
 
-  /** Renames the three files by changing the suffix ('' for live, '.deleted', '.swap', '.cleaned'). */
+  /** Renames the segment's files by changing the suffix ('' for live, '.deleted', '.swap', '.cleaned'). */
   async changeSuffix(suffix: string): Promise<void> {
     const moves: Array<[string, string]> = [];
     const oldLog = this.logPath;
     const oldIndex = this.indexPath;
     const oldTime = this.timeIndexPath;
+    const oldTxn = this.txnIndexPath;
+    // A write-through of the transaction index may be loading it: wait, so it follows the rename.
+    if (this.#txnIndexLoad) await this.#txnIndexLoad.catch(() => undefined);
     this.#suffix = suffix;
-    moves.push([oldLog, this.logPath], [oldIndex, this.indexPath], [oldTime, this.timeIndexPath]);
+    moves.push(
+      [oldLog, this.logPath],
+      [oldIndex, this.indexPath],
+      [oldTime, this.timeIndexPath],
+      [oldTxn, this.txnIndexPath],
+    );
+    // A loaded transaction index knows whether it has a file (most segments have none).
+    if (this.#txnIndex !== null && !this.#txnIndex.hasFile) moves.pop();
     for (const [from, to] of moves) {
       if (await this.#files.stat(from)) await this.#files.rename(from, to);
     }
     this.#log.path = this.logPath;
     if (this.#offsetIndex) this.#offsetIndex.path = this.indexPath;
     if (this.#timeIndex) this.#timeIndex.path = this.timeIndexPath;
+    if (this.#txnIndex) this.#txnIndex.path = this.txnIndexPath;
   }
 
   get suffix(): string {
@@ -928,7 +1046,9 @@ export class LogSegment {
     if (this.#deleted) return;
     this.#deleted = true;
     await this.#log.close();
-    for (const p of [this.logPath, this.indexPath, this.timeIndexPath]) {
+    const paths = [this.logPath, this.indexPath, this.timeIndexPath];
+    if (this.#txnIndex === null || this.#txnIndex.hasFile) paths.push(this.txnIndexPath);
+    for (const p of paths) {
       try {
         await this.#files.unlink(p);
       } catch (err) {
@@ -937,6 +1057,7 @@ export class LogSegment {
     }
     this.#offsetIndex?.markFileMissing();
     this.#timeIndex?.markFileMissing();
+    this.#txnIndex?.markFileMissing();
   }
 
   get deleted(): boolean {

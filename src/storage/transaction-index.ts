@@ -75,6 +75,8 @@ export class TransactionIndex {
   /** Counts truncations, so a flush knows whether the entries it wrote are still the live ones. */
   #truncations = 0;
   #fileExists: boolean;
+  /** Entries written to the file (write-through) but not yet fdatasynced. */
+  #unsynced = false;
 
   private constructor(path: string, baseOffset: bigint, fileExists: boolean) {
     this.path = path;
@@ -85,6 +87,16 @@ export class TransactionIndex {
   /** A new, empty index; its file is created by the first flush with an entry. */
   static create(path: string, baseOffset: bigint): TransactionIndex {
     return new TransactionIndex(path, baseOffset, false);
+  }
+
+  /**
+   * An empty index replacing a file that failed its checks: the file is cut to nothing at the
+   * next write or flush (its size is unknown here, so everything past zero is cut).
+   */
+  static replacingCorrupt(path: string, baseOffset: bigint): TransactionIndex {
+    const index = new TransactionIndex(path, baseOffset, true);
+    index.#fileEntries = Number.MAX_SAFE_INTEGER;
+    return index;
   }
 
   /**
@@ -121,6 +133,11 @@ export class TransactionIndex {
         lastOffset: data.readBigInt64BE(at + 18),
         lastStableOffset: data.readBigInt64BE(at + 26),
       };
+      if (txn.lastOffset < baseOffset || txn.firstOffset > txn.lastOffset) {
+        throw new TransactionIndexCorruptError(
+          `transaction index ${path}: entry ${at / TXN_INDEX_ENTRY_SIZE} (offsets ${txn.firstOffset}..${txn.lastOffset}) does not end in the segment starting at ${baseOffset}`,
+        );
+      }
       const last = index.#entries.at(-1);
       if (last !== undefined && txn.lastOffset <= last.lastOffset) {
         throw new TransactionIndexCorruptError(
@@ -149,6 +166,16 @@ export class TransactionIndex {
 
   get dirty(): boolean {
     return this.#flushed !== this.#entries.length || this.#fileEntries !== this.#flushed;
+  }
+
+  /** Whether the file exists (as far as this index knows: it created, loaded or was told so). */
+  get hasFile(): boolean {
+    return this.#fileExists;
+  }
+
+  /** Whether a flush has anything to do: entries or a cut to write, or written bytes to sync. */
+  get needsFlush(): boolean {
+    return this.dirty || this.#unsynced;
   }
 
   /**
@@ -201,10 +228,23 @@ export class TransactionIndex {
 
   /** Writes the entries added since the last flush and fdatasyncs; cuts a stale tail first. */
   async flush(files: FileLayer): Promise<void> {
-    if (!this.dirty) return;
+    await this.#write(files, true);
+  }
+
+  /**
+   * Writes the entries added since the last write and cuts a stale tail, without fdatasync
+   * (write-through: a process crash right after loses nothing; `flush` syncs later).
+   */
+  async write(files: FileLayer): Promise<void> {
+    await this.#write(files, false);
+  }
+
+  async #write(files: FileLayer, sync: boolean): Promise<void> {
+    if (!this.dirty && !(sync && this.#unsynced)) return;
     // Nothing to write and no file to cut: keep the segment without a .txnindex, as Kafka does.
     if (!this.#fileExists && this.#entries.length === 0) {
       this.#fileEntries = 0;
+      this.#unsynced = false;
       return;
     }
     const f = await files.open(this.path, this.#fileExists ? 'r+' : 'w+');
@@ -212,6 +252,7 @@ export class TransactionIndex {
       this.#fileExists = true;
       if (this.#fileEntries > this.#flushed) {
         const cutTo = this.#flushed;
+        this.#unsynced = true;
         await f.truncate(cutTo * TXN_INDEX_ENTRY_SIZE);
         // Another truncation meanwhile may have lowered #flushed again; the next flush cuts again.
         this.#fileEntries = cutTo;
@@ -226,9 +267,18 @@ export class TransactionIndex {
           writeEntry(b, (i - from) * TXN_INDEX_ENTRY_SIZE, this.#entries[i] as AbortedTxn);
         // Counted before the write: if it fails half way the file may hold them anyway.
         this.#fileEntries = Math.max(this.#fileEntries, to);
+        this.#unsynced = true;
         await f.write(b, from * TXN_INDEX_ENTRY_SIZE);
       }
-      await f.datasync();
+      if (sync) {
+        this.#unsynced = false;
+        try {
+          await f.datasync();
+        } catch (err) {
+          this.#unsynced = true;
+          throw err;
+        }
+      }
       if (this.#truncations === generation) this.#flushed = to;
     } finally {
       await f.close();
@@ -252,11 +302,13 @@ export class TransactionIndex {
     this.#fileEntries = 0;
     this.#truncations++;
     this.#fileExists = false;
+    this.#unsynced = false;
   }
 
   /** Forgets about the file: it was deleted or renamed away by the owner (as AbstractIndex). */
   markFileMissing(): void {
     this.#fileExists = false;
+    this.#unsynced = false;
     this.#flushed = 0;
     this.#fileEntries = 0;
     this.#truncations++;
