@@ -5,8 +5,10 @@
  * v4: same as v3. v5: leader epoch (KIP-320). v6: flexible. v7: require_stable (KIP-447:
  * UNSTABLE_OFFSET_COMMIT while a transactional commit is pending). v8: several groups per
  * request. v9: KIP-848 member id and epoch, checked for consumer groups.
- * Not implemented: pending transactional offsets (no transaction coordinator yet), so
- * require_stable never finds one.
+ * A partition with a pending transactional offset (TxnOffsetCommit not committed nor aborted
+ * yet) answers, with require_stable, UNSTABLE_OFFSET_COMMIT per partition (offset -1; v8+ too,
+ * as Kafka); without it, the last committed offset (pending ones are never visible).
+ * Not implemented: nothing.
  */
 import type { OffsetFetchGroupResult } from '../coordinator/group/group-coordinator.ts';
 import { ErrorCode } from '../protocol/error-codes.ts';

@@ -45,8 +45,9 @@
 import type { Logger } from 'pino';
 import type { TopicMetadata } from '../../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../../protocol/error-codes.ts';
-import { isControl } from '../../protocol/records/batch-header.ts';
+import { isControl, isTransactional } from '../../protocol/records/batch-header.ts';
 import { buildRecordBatchSync } from '../../protocol/records/builder.ts';
+import { readControlRecord } from '../../protocol/records/control-record.ts';
 import { iterateBatches } from '../../protocol/records/iterate-batches.ts';
 import { decodeRecordsSync } from '../../protocol/records/record.ts';
 import type { Clock } from '../../util/clock.ts';
@@ -58,10 +59,13 @@ import {
   type CoordinatorResult,
   GroupCoordinator,
   type JoinGroupInput,
+  NO_PRODUCER_ID,
   type OffsetCommitInput,
   type OffsetFetchInput,
   type RequestInfo,
   type SyncGroupInput,
+  type TopicPartitionErrors,
+  type TxnOffsetCommitInput,
 } from './group-coordinator.ts';
 
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';
@@ -133,7 +137,27 @@ export interface GroupLogAccess {
     maxBytes: number,
   ): Promise<{ records: Buffer[]; logEndOffset: bigint; logStartOffset: bigint }>;
   offsets(topic: TopicMetadata, partition: number): { logStartOffset: bigint; logEndOffset: bigint };
+  /**
+   * Appends a transaction marker (a control batch: commit or abort, with the transaction
+   * coordinator's epoch) for a producer to a partition this broker leads, as Kafka's
+   * ReplicaManager.appendRecords with a WriteTxnMarkers batch (origin COORDINATOR). Rejects with
+   * the log's KafkaError (NOT_LEADER_OR_FOLLOWER, TRANSACTION_COORDINATOR_FENCED, ...).
+   * Optional only so that log fakes without transactions need not have it; the broker's
+   * ReplicaManager has it, and `completeTransaction` needs it.
+   */
+  appendTxnMarker?(
+    topic: TopicMetadata,
+    partition: number,
+    marker: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean },
+    requiredAcks: number,
+  ): Promise<unknown>;
 }
+
+/**
+ * The base sequence of the transactional batch a TxnOffsetCommit writes: 0, as Kafka's
+ * coordinator writes it (the log does not check the sequences of coordinator batches).
+ */
+const TXN_OFFSET_COMMIT_BASE_SEQUENCE = 0;
 
 /**
  * Which `__consumer_offsets` partitions the service coordinates: 'all' on one node; 'elected'
@@ -168,6 +192,15 @@ interface Leadership {
   loading: Promise<void>;
 }
 
+/**
+ * What an operation appends instead of a plain batch of its records: its records as one
+ * transactional batch of a producer (TxnOffsetCommit), or a transaction marker. Either way its
+ * batch holds it alone (operations after it may run on top of it, in batches of their own).
+ */
+type SpecialWrite =
+  | { type: 'txn'; producerId: bigint; producerEpoch: number }
+  | { type: 'marker'; producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean };
+
 /** An operation not executed yet. */
 interface Task {
   run: () => CoordinatorResult<unknown>;
@@ -175,6 +208,7 @@ interface Task {
   reject: (err: unknown) => void;
   /** Runs only when everything before it is appended, and alone in its batch. */
   exclusive: boolean;
+  special?: SpecialWrite;
 }
 
 /** A record, serialised. */
@@ -199,6 +233,8 @@ interface Batch {
   bytes: number;
   /** Holds one exclusive operation: nothing joins it, nothing runs on top of it. */
   sealed: boolean;
+  /** Holds one operation appended as a transactional batch or marker: nothing joins it. */
+  special?: SpecialWrite;
 }
 
 /**
@@ -358,14 +394,33 @@ export class GroupCoordinatorService {
         for (const entry of iterateBatches(buf, { partialTail: 'stop', verifyCrc: false })) {
           const h = entry.header;
           next = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
-          if (isControl(h.attributes)) continue;
-          for (const r of decodeRecordsSync(buf.subarray(entry.offset, entry.offset + entry.size), {
+          if (h.baseOffset + BigInt(h.lastOffsetDelta) < offset) continue;
+          const records = decodeRecordsSync(buf.subarray(entry.offset, entry.offset + entry.size), {
             verifyCrc: false,
-          })) {
+          });
+          if (isControl(h.attributes)) {
+            // A transaction marker completes the producer's pending offsets of this partition.
+            const r = records[0];
+            if (r === undefined || r.offset < offset) continue;
+            const marker = readControlRecord({
+              key: r.key === null ? null : Buffer.from(r.key),
+              value: r.value === null ? null : Buffer.from(r.value),
+            });
+            if (marker.type === 'unknown') continue;
+            this.coordinator.replayEndTransactionMarker(
+              h.producerId,
+              marker.type === 'commit',
+              (g) => this.partitionFor(g) === p,
+            );
+            count++;
+            continue;
+          }
+          const producerId = isTransactional(h.attributes) ? h.producerId : NO_PRODUCER_ID;
+          for (const r of records) {
             if (r.offset < offset || r.key === null) continue;
             const record = decodeRecord(Buffer.from(r.key), r.value === null ? null : Buffer.from(r.value));
             if (record !== null) {
-              this.coordinator.replay(record);
+              this.coordinator.replay(record, producerId);
               count++;
             }
           }
@@ -568,13 +623,19 @@ export class GroupCoordinatorService {
    * batches); reads (`exclusive`) run only once everything before them is appended, so they
    * never see state the log might not get.
    */
-  #submit<T>(partition: number, run: () => CoordinatorResult<T>, exclusive: boolean): Promise<T> {
+  #submit<T>(
+    partition: number,
+    run: () => CoordinatorResult<T>,
+    exclusive: boolean,
+    special?: SpecialWrite,
+  ): Promise<T> {
     const done = new Promise<T>((resolve, reject) => {
       this.#shard(partition).waiting.push({
         run,
         resolve: resolve as (value: unknown) => void,
         reject,
         exclusive,
+        ...(special === undefined ? {} : { special }),
       });
     });
     this.#track(done);
@@ -621,15 +682,22 @@ export class GroupCoordinatorService {
       return;
     }
     const op: Op = { task, result, records, bytes: batchBytes(records) };
-    if (shard.pending.length === 0 && shard.inFlight === undefined && records.length === 0) {
+    // A TxnOffsetCommit that commits nothing (every partition failed) appends no batch.
+    const special = task.special?.type === 'txn' && records.length === 0 ? undefined : task.special;
+    if (shard.pending.length === 0 && shard.inFlight === undefined && records.length === 0 && special === undefined) {
       // Nothing to append, and nothing unappended below it: done.
       this.#complete(op);
+      return;
+    }
+    if (special !== undefined) {
+      shard.pending.push({ ops: [op], bytes: op.bytes, sealed: false, special });
       return;
     }
     let batch = shard.pending.at(-1);
     if (
       batch === undefined ||
       batch.sealed ||
+      batch.special !== undefined ||
       task.exclusive ||
       (batch.bytes > 0 && batch.bytes + op.bytes > this.#maxBatchBytes())
     ) {
@@ -659,7 +727,8 @@ export class GroupCoordinatorService {
    * its failure callbacks run next, before anything else of the partition.
    */
   #failed(shard: Shard, op: Op, err: unknown): void {
-    const error = appendFailureError(err);
+    // A marker's caller (WriteTxnMarkers) gets the log's error as it is, as Kafka's runtime does.
+    const error = op.task.special?.type === 'marker' && err instanceof KafkaError ? err : appendFailureError(err);
     this.#logAppendFailure(err, op.result.records, 'operation undone');
     op.task.reject(error);
     const hooks = op.result.onFailure;
@@ -687,7 +756,10 @@ export class GroupCoordinatorService {
     // Tracked on its own: after an unload its operations are answered, but close still waits
     // for the append before the log service closes.
     this.#track(
-      this.#persist(batch.ops.flatMap((op) => op.records)).then(
+      (batch.special === undefined
+        ? this.#persist(batch.ops.flatMap((op) => op.records))
+        : this.#persistSpecial(shard.partition, batch.special, batch.ops[0]!.records)
+      ).then(
         () => this.#appended(shard, batch),
         (err: unknown) => this.#appendFailed(shard, batch, err),
       ),
@@ -715,7 +787,7 @@ export class GroupCoordinatorService {
     shard.pending.length = 0;
     const undone = [...batch.ops, ...built];
     for (let i = undone.length - 1; i >= 0; i--) this.coordinator.revert(undone[i]!.result);
-    const writers = batch.ops.filter((op) => op.records.length > 0);
+    const writers = batch.ops.filter((op) => op.records.length > 0 || batch.special !== undefined);
     if (writers.length === 1) {
       shard.waiting.unshift(...undone.filter((op) => op !== writers[0]).map((op) => op.task));
       this.#failed(shard, writers[0]!, err);
@@ -763,6 +835,32 @@ export class GroupCoordinatorService {
           -1,
         ),
       ),
+    );
+  }
+
+  /** A transactional batch of a TxnOffsetCommit's records, or a transaction marker. */
+  async #persistSpecial(partition: number, special: SpecialWrite, records: readonly EncodedRecord[]): Promise<void> {
+    const topic = this.#topics.get(CONSUMER_OFFSETS_TOPIC) ?? (await this.ensureTopic());
+    if (special.type === 'marker') {
+      if (this.#logs.appendTxnMarker === undefined) {
+        throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, 'the log service cannot append transaction markers');
+      }
+      const { producerId, producerEpoch, coordinatorEpoch, commit } = special;
+      await this.#logs.appendTxnMarker(topic, partition, { producerId, producerEpoch, coordinatorEpoch, commit }, -1);
+      return;
+    }
+    const timestamp = BigInt(this.#clock.now());
+    await this.#logs.append(
+      topic,
+      partition,
+      buildRecordBatchSync({
+        records: records.map((r) => ({ key: r.key, value: r.value, timestamp })),
+        producerId: special.producerId,
+        producerEpoch: special.producerEpoch,
+        baseSequence: TXN_OFFSET_COMMIT_BASE_SEQUENCE,
+        transactional: true,
+      }),
+      -1,
     );
   }
 
@@ -986,6 +1084,54 @@ export class GroupCoordinatorService {
 
   offsetCommit(info: RequestInfo, req: OffsetCommitInput) {
     return this.#call(req.groupId, () => this.coordinator.offsetCommit(info, req));
+  }
+
+  /**
+   * TxnOffsetCommit (API 28): the offsets are appended as one transactional batch of the
+   * producer to the group's partition, and stay pending (invisible to OffsetFetch, and
+   * UNSTABLE_OFFSET_COMMIT with require_stable) until `completeTransaction`. Per-partition
+   * errors in the answer; a failed append rejects with Kafka's error for it.
+   */
+  txnOffsetCommit(info: RequestInfo, req: TxnOffsetCommitInput): Promise<TopicPartitionErrors[]> {
+    const partition = this.partitionFor(req.groupId);
+    this.#check(partition);
+    return this.#submit(partition, () => this.coordinator.txnOffsetCommit(info, req), false, {
+      type: 'txn',
+      producerId: req.producerId,
+      producerEpoch: req.producerEpoch,
+    });
+  }
+
+  /**
+   * A transaction marker for `__consumer_offsets` partition `offsetsPartition` (WriteTxnMarkers):
+   * in the partition's order, the marker is appended (GroupLogAccess.appendTxnMarker), then the
+   * producer's pending offsets of the partition's groups are committed (`commit`) or dropped.
+   * Rejects with NOT_COORDINATOR for a partition not coordinated here
+   * (COORDINATOR_LOAD_IN_PROGRESS while it loads), or with the log's error for the append (the
+   * pending offsets then stay).
+   */
+  completeTransaction(
+    offsetsPartition: number,
+    producerId: bigint,
+    producerEpoch: number,
+    coordinatorEpoch: number,
+    commit: boolean,
+  ): Promise<void> {
+    if (!Number.isInteger(offsetsPartition) || offsetsPartition < 0 || offsetsPartition >= this.#partitionCount()) {
+      return Promise.reject(notCoordinator(offsetsPartition));
+    }
+    try {
+      this.#check(offsetsPartition);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const inPartition = (g: string) => this.partitionFor(g) === offsetsPartition;
+    return this.#submit(
+      offsetsPartition,
+      () => this.coordinator.completeTransaction(producerId, commit, inPartition),
+      false,
+      { type: 'marker', producerId, producerEpoch, coordinatorEpoch, commit },
+    );
   }
 
   /** Reads what the log holds (Kafka reads at the last committed offset). */

@@ -50,6 +50,7 @@ import {
 import type { CoordinatorRecord } from './coordinator-records.ts';
 import { DeadlineTimers } from './deadline-timers.ts';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG, type GroupCoordinatorConfig } from './group-config.ts';
+import { PendingTxnOffsets } from './txn-offsets.ts';
 import { snapshotObject, UndoLog } from './undo-log.ts';
 
 export type { JoinGroupResult, SyncGroupResult } from './classic-group.ts';
@@ -121,6 +122,31 @@ export interface OffsetCommitInput {
     }[];
   }[];
 }
+
+/** TxnOffsetCommit (API 28), as the handler decodes it (v0-2 without generation and member). */
+export interface TxnOffsetCommitInput {
+  transactionalId: string;
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  /** -1 before v3. */
+  generationId: number;
+  /** '' before v3. */
+  memberId: string;
+  groupInstanceId: string | null;
+  topics: readonly {
+    name: string;
+    partitions: readonly {
+      partitionIndex: number;
+      committedOffset: bigint;
+      committedLeaderEpoch: number;
+      committedMetadata: string | null;
+    }[];
+  }[];
+}
+
+/** A producer id in a batch that is not transactional (Kafka's RecordBatch.NO_PRODUCER_ID). */
+export const NO_PRODUCER_ID = -1n;
 
 export interface TopicPartitionErrors {
   name: string;
@@ -254,6 +280,11 @@ export class GroupCoordinator {
   readonly groups = new GroupMap();
   /** group -> topic -> partition -> committed offset. */
   readonly offsets = new Map<string, Map<string, Map<number, OffsetEntry>>>();
+  /**
+   * Transactional offsets not committed nor aborted yet, by producer id (Kafka's
+   * pendingTransactionalOffsets and openTransactions).
+   */
+  readonly txnOffsets = new PendingTxnOffsets(() => this.#undo);
   readonly newId: () => string;
   readonly consumerProtocol: ConsumerGroupProtocol;
 
@@ -262,6 +293,14 @@ export class GroupCoordinator {
   #completions: (() => void)[] = [];
   #undo: UndoLog | undefined;
   #onFailure: ((errorCode: number) => void)[] = [];
+  /**
+   * Where each offset (committed or pending) was written in its `__consumer_offsets` partition,
+   * as an increasing number: records are replayed in log order, and generated ones in the order
+   * they are appended. Kafka compares record offsets when a transaction commits (the later of a
+   * transactional and a plain commit wins); only the order matters.
+   */
+  readonly #logOrder = new WeakMap<OffsetEntry, number>();
+  #nextLogOrder = 0;
   readonly #logger: GroupEventLogger | undefined;
 
   constructor(options: GroupCoordinatorOptions) {
@@ -462,6 +501,7 @@ export class GroupCoordinator {
     for (const [name, t] of [...this.timers.entries()])
       if (t.group !== undefined && accept(t.group)) this.timers.cancel(name);
     for (const groupId of [...this.offsets.keys()]) if (accept(groupId)) this.offsets.delete(groupId);
+    this.txnOffsets.dropGroups(accept);
     return completions;
   }
 
@@ -1092,7 +1132,7 @@ export class GroupCoordinator {
     if (!group.pendingMembers.delete(memberId)) return;
     this.maybeCompleteJoin(group);
     if (group.isInState(ClassicGroupState.Empty) && group.size === 0 && group.generationId === 0) {
-      if (!this.offsets.has(group.groupId)) this.groups.delete(group.groupId);
+      if (!this.offsets.has(group.groupId) && !this.txnOffsets.has(group.groupId)) this.groups.delete(group.groupId);
     }
   }
 
@@ -1398,6 +1438,99 @@ export class GroupCoordinator {
     if (group.isInState(ClassicGroupState.CompletingRebalance)) fail(ErrorCode.REBALANCE_IN_PROGRESS);
   }
 
+  /**
+   * TxnOffsetCommit: the offsets are written (by the owner, in one transactional batch of the
+   * producer) and stay pending until the transaction's marker (`completeTransaction`). Kafka's
+   * OffsetMetadataManager.commitTransactionalOffset.
+   */
+  txnOffsetCommit(info: RequestInfo, req: TxnOffsetCommitInput): CoordinatorResult<TopicPartitionErrors[]> {
+    return this.run(() => {
+      const allWith = (errorCode: number): TopicPartitionErrors[] =>
+        req.topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
+        }));
+      try {
+        this.validateTxnOffsetCommit(info, req);
+      } catch (err) {
+        if (!(err instanceof KafkaError)) throw err;
+        return allWith(err.errorCode);
+      }
+      const now = BigInt(this.now());
+      return req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => {
+          const metadata = p.committedMetadata ?? '';
+          if (Buffer.byteLength(metadata) > this.config.offsetMetadataMaxBytes) {
+            return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.OFFSET_METADATA_TOO_LARGE };
+          }
+          const record: CoordinatorRecord = {
+            type: 'OffsetCommit',
+            group: req.groupId,
+            topic: t.name,
+            partition: p.partitionIndex,
+            value: {
+              offset: p.committedOffset,
+              leaderEpoch: p.committedLeaderEpoch,
+              metadata,
+              commitTimestamp: now,
+              expireTimestamp: -1n,
+            },
+          };
+          this.emit(record, false);
+          this.replay(record, req.producerId);
+          return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE };
+        }),
+      }));
+    });
+  }
+
+  /** Kafka's validateTransactionalOffsetCommit (ClassicGroup/ConsumerGroup with isTransactional). */
+  private validateTxnOffsetCommit(info: RequestInfo, req: TxnOffsetCommitInput): void {
+    // Kafka's GroupCoordinatorService: an empty group id is refused before the coordinator.
+    if (req.groupId === '') fail(ErrorCode.INVALID_GROUP_ID);
+    const group = this.groups.get(req.groupId);
+    const generation = req.generationId;
+    if (group === undefined) {
+      if (generation >= 0) fail(ErrorCode.ILLEGAL_GENERATION);
+      this.getOrCreateClassicGroup(req.groupId, true);
+      return;
+    }
+    if (group instanceof ConsumerGroup) {
+      try {
+        // Transactional commits of KIP-848 members have no OffsetCommit v9 requirement.
+        this.consumerProtocol.validateOffsetCommit(group, req.memberId, generation, Math.max(info.apiVersion, 9));
+      } catch (err) {
+        if (err instanceof KafkaError && err.errorCode === ErrorCode.STALE_MEMBER_EPOCH) {
+          fail(ErrorCode.ILLEGAL_GENERATION);
+        }
+        throw err;
+      }
+      return;
+    }
+    if (group.isInState(ClassicGroupState.Dead)) fail(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (generation < 0 && group.isInState(ClassicGroupState.Empty)) return;
+    if (generation >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
+      this.validateMember(group, req.memberId, req.groupInstanceId);
+      if (generation !== group.generationId) fail(ErrorCode.ILLEGAL_GENERATION);
+    }
+    // Without member and generation (TxnOffsetCommit v0-2), a commit to a non-empty group is
+    // accepted, and a transactional commit is accepted while completing a rebalance (Kafka).
+  }
+
+  /**
+   * A transaction marker for a `__consumer_offsets` partition (WriteTxnMarkers): the producer's
+   * pending offsets of the groups `accept` accepts (that partition's) are committed or dropped.
+   * The owner appends the marker; nothing else is written.
+   */
+  completeTransaction(
+    producerId: bigint,
+    commit: boolean,
+    accept?: (groupId: string) => boolean,
+  ): CoordinatorResult<void> {
+    return this.run(() => this.replayEndTransactionMarker(producerId, commit, accept));
+  }
+
   offsetFetch(_info: RequestInfo, req: OffsetFetchInput): CoordinatorResult<OffsetFetchGroupResult> {
     return this.run(() => {
       const group = this.groups.get(req.groupId);
@@ -1411,6 +1544,16 @@ export class GroupCoordinator {
       }
       const committed = this.offsets.get(req.groupId);
       const entry = (topic: string, partition: number): OffsetFetchPartition => {
+        if (req.requireStable && this.txnOffsets.has(req.groupId, topic, partition)) {
+          // KIP-447: a transactional commit of the partition is pending; the client retries.
+          return {
+            partitionIndex: partition,
+            committedOffset: -1n,
+            committedLeaderEpoch: -1,
+            metadata: '',
+            errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT,
+          };
+        }
         const e = committed?.get(topic)?.get(partition);
         if (e === undefined) {
           return {
@@ -1472,7 +1615,11 @@ export class GroupCoordinator {
           if (subscribed?.has(t.name)) {
             return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC };
           }
-          if (this.offsets.get(req.groupId)?.get(t.name)?.has(p.partitionIndex)) {
+          // A tombstone also drops the partition's pending transactional offsets (as Kafka).
+          if (
+            this.offsets.get(req.groupId)?.get(t.name)?.has(p.partitionIndex) ||
+            this.txnOffsets.has(req.groupId, t.name, p.partitionIndex)
+          ) {
             this.emit(
               { type: 'OffsetCommit', group: req.groupId, topic: t.name, partition: p.partitionIndex, value: null },
               true,
@@ -1516,6 +1663,8 @@ export class GroupCoordinator {
       for (const [topic, parts] of [...topics]) {
         if (subscribed?.has(topic)) continue;
         for (const [partition, e] of [...parts]) {
+          // Not while a transactional commit of the partition is pending (Kafka).
+          if (this.txnOffsets.has(groupId, topic, partition)) continue;
           // An explicit expire timestamp (v2-v4 retention) wins, as in Kafka (-1 = none).
           const expired =
             e.expireTimestamp !== -1n ? BigInt(now) >= e.expireTimestamp : base(e) + retention <= BigInt(now);
@@ -1523,7 +1672,12 @@ export class GroupCoordinator {
         }
       }
       // A classic group with no members and no offsets left is deleted (Kafka writes a tombstone).
-      if (group instanceof ClassicGroup && group.isInState(ClassicGroupState.Empty) && !this.offsets.has(groupId)) {
+      if (
+        group instanceof ClassicGroup &&
+        group.isInState(ClassicGroupState.Empty) &&
+        !this.offsets.has(groupId) &&
+        !this.txnOffsets.has(groupId)
+      ) {
         this.touch(groupId);
         group.transitionTo(ClassicGroupState.Dead, now);
         this.groups.delete(groupId);
@@ -1642,11 +1796,14 @@ export class GroupCoordinator {
 
   private deleteOffsetsOf(groupId: string): void {
     const topics = this.offsets.get(groupId);
-    if (topics === undefined) return;
-    for (const [topic, parts] of [...topics]) {
+    for (const [topic, parts] of [...(topics ?? [])]) {
       for (const partition of [...parts.keys()]) {
         this.emit({ type: 'OffsetCommit', group: groupId, topic, partition, value: null }, true);
       }
+    }
+    // Pending transactional offsets too (one tombstone per partition, as Kafka's deleteAllOffsets).
+    for (const { topic, partition } of this.txnOffsets.partitionsOf(groupId)) {
+      this.emit({ type: 'OffsetCommit', group: groupId, topic, partition, value: null }, true);
     }
   }
 
@@ -1675,11 +1832,15 @@ export class GroupCoordinator {
   // ------------------------------------------------------------------------------------------
   // Replay
 
-  /** Applies one record read from `__consumer_offsets` (or generated by an operation). */
-  replay(record: CoordinatorRecord): void {
+  /**
+   * Applies one record read from `__consumer_offsets` (or generated by an operation).
+   * `producerId`: the producer of a transactional batch holding it (an offset it commits is
+   * pending until the transaction's marker); NO_PRODUCER_ID otherwise.
+   */
+  replay(record: CoordinatorRecord, producerId: bigint = NO_PRODUCER_ID): void {
     switch (record.type) {
       case 'OffsetCommit':
-        this.replayOffsetCommit(record.group, record.topic, record.partition, record.value);
+        this.replayOffsetCommit(record.group, record.topic, record.partition, record.value, producerId);
         return;
       case 'GroupMetadata':
         this.replayGroupMetadata(record.group, record.value);
@@ -1689,29 +1850,61 @@ export class GroupCoordinator {
     }
   }
 
-  private replayOffsetCommit(groupId: string, topic: string, partition: number, value: OffsetCommitValue | null): void {
+  private replayOffsetCommit(
+    groupId: string,
+    topic: string,
+    partition: number,
+    value: OffsetCommitValue | null,
+    producerId: bigint,
+  ): void {
     if (value !== null && !this.groups.has(groupId)) {
       // Offsets of an unknown group belong to a simple (group-less) consumer: Kafka creates an
       // empty classic group for them.
       this.groups.set(groupId, new ClassicGroup(groupId, this.now()));
     }
+    if (value === null) {
+      // A tombstone removes the committed offset and every pending transactional one (Kafka).
+      this.txnOffsets.clearPartition(groupId, topic, partition);
+      this.setOffset(groupId, topic, partition, undefined);
+      return;
+    }
+    const entry: OffsetEntry = {
+      offset: value.offset,
+      leaderEpoch: value.leaderEpoch,
+      metadata: value.metadata,
+      commitTimestamp: value.commitTimestamp,
+      expireTimestamp: value.expireTimestamp,
+    };
+    this.#logOrder.set(entry, ++this.#nextLogOrder);
+    if (producerId === NO_PRODUCER_ID) this.setOffset(groupId, topic, partition, entry);
+    else this.txnOffsets.set(producerId, groupId, topic, partition, entry);
+  }
+
+  /** Sets (or removes) one committed offset, undoably. */
+  private setOffset(groupId: string, topic: string, partition: number, entry: OffsetEntry | undefined): void {
     const previous = this.offsets.get(groupId)?.get(topic)?.get(partition);
-    if (value === null && previous === undefined) return;
+    if (entry === undefined && previous === undefined) return;
     this.#undo?.add(() => this.putOffset(groupId, topic, partition, previous));
-    this.putOffset(
-      groupId,
-      topic,
-      partition,
-      value === null
-        ? undefined
-        : {
-            offset: value.offset,
-            leaderEpoch: value.leaderEpoch,
-            metadata: value.metadata,
-            commitTimestamp: value.commitTimestamp,
-            expireTimestamp: value.expireTimestamp,
-          },
-    );
+    this.putOffset(groupId, topic, partition, entry);
+  }
+
+  /**
+   * Applies a transaction marker of a `__consumer_offsets` partition (read back, or appended by
+   * `completeTransaction`): the producer's pending offsets of the groups `accept` accepts (that
+   * partition's) are committed or dropped. As Kafka's replayEndTransactionMarker, a committed
+   * one replaces the committed offset only if it was written after it: a plain commit written
+   * later wins.
+   */
+  replayEndTransactionMarker(producerId: bigint, commit: boolean, accept?: (groupId: string) => boolean): void {
+    for (const { groupId, topic, partition, entry } of this.txnOffsets.ofProducer(producerId, accept)) {
+      this.txnOffsets.set(producerId, groupId, topic, partition, undefined);
+      if (!commit) continue;
+      const existing = this.offsets.get(groupId)?.get(topic)?.get(partition);
+      const order = this.#logOrder.get(entry) ?? 0;
+      if (existing === undefined || order > (this.#logOrder.get(existing) ?? 0)) {
+        this.setOffset(groupId, topic, partition, entry);
+      }
+    }
   }
 
   /** Sets (or, with undefined, removes) one committed offset, keeping no empty maps. */
