@@ -15,13 +15,29 @@
  *    already-cleaned part of the log and its batch timestamp is older than delete.retention.ms.
  *    Offsets never change: a batch that keeps all its records is copied byte for byte; one that
  *    keeps some is rebuilt with the same base offset, lastOffsetDelta, producer fields, attributes
- *    and compression codec. Control batches (transaction markers) are kept.
+ *    and compression codec. Transactions follow below.
  * 4. Swap: PartitionLog.replaceSegments installs the cleaned segment atomically for readers (they
  *    keep reading the old files, which are deleted once released); crash-safe via `.swap` files.
  *
  * Tombstone expiry is an approximation of KIP-534: Kafka stamps a delete horizon into the batch
  * the first time it is cleaned; Samsa uses the batch's max timestamp + delete.retention.ms and the
  * rule that the tombstone was already below the cleaned offset in an earlier pass.
+ *
+ * Transactions (KIP-98; Kafka's Cleaner.cleanSegments / cleanInto and CleanedTransactionMetadata):
+ * - Nothing at or past the last stable offset is cleaned (step 1), so no batch of an ongoing
+ *   transaction is ever read, let alone removed.
+ * - Aborted transactions are known from the transaction indexes (`PartitionLog.collectAbortedTxns`
+ *   over each segment's range, which also finds markers in later segments). Batches of an aborted
+ *   transaction are removed whole and add no key to the offset map (an aborted write must not
+ *   shadow a committed value).
+ * - An abort marker is kept while this pass still met data of its transaction, and its index
+ *   entry is copied into the cleaned segment's `.txnindex`; a commit marker is kept while this pass
+ *   met data of its transaction. Once no data is left, the marker is stamped with a delete horizon
+ *   (now + delete.retention.ms: the batch's base timestamp, with the delete-horizon attribute bit,
+ *   as Kafka's MemoryRecords.filterTo does) and removed by the first pass after that horizon, so a
+ *   consumer that read the transaction's data sees its marker too.
+ * - Not done: Kafka keeps an emptied batch when it holds the last sequence of a producer that is
+ *   still active (producer state is not kept in storage here).
  */
 import {
   ATTRIBUTES_OFFSET,
@@ -34,7 +50,10 @@ import {
   CURRENT_MAGIC,
   compressionOf,
   computeBatchCrc,
+  DELETE_HORIZON_FLAG_MASK,
+  hasDeleteHorizon,
   isControl,
+  isTransactional,
   LAST_OFFSET_DELTA_OFFSET,
   LOG_OVERHEAD,
   MAGIC_OFFSET,
@@ -48,6 +67,7 @@ import {
   timestampTypeOf,
 } from '../protocol/records/batch-header.ts';
 import { compress } from '../protocol/records/compression.ts';
+import { readControlRecord } from '../protocol/records/control-record.ts';
 import {
   decodeRecords,
   type Record as KafkaRecord,
@@ -58,6 +78,7 @@ import { sizeOfVarint } from '../protocol/records/varint.ts';
 import type { Clock } from '../util/clock.ts';
 import type { PartitionLog } from './partition-log.ts';
 import type { LogSegment, SegmentAppendBatch } from './segment.ts';
+import type { AbortedTxn } from './transaction-index.ts';
 
 export interface CleanableRange {
   firstDirtyOffset: bigint;
@@ -78,16 +99,33 @@ export interface CleanResult {
   recordsRead: number;
   recordsRetained: number;
   tombstonesRemoved: number;
+  /** Batches of aborted transactions removed. */
+  abortedBatchesRemoved: number;
+  /** Transaction markers removed after their delete horizon. */
+  markersRemoved: number;
 }
 
 /**
  * Rebuilds a batch with only `records`, keeping base offset, lastOffsetDelta, producer fields,
- * partition leader epoch, attributes and codec (Kafka's MemoryRecords.filterTo for v2).
+ * partition leader epoch, attributes and codec (Kafka's MemoryRecords.filterTo for v2). With
+ * `deleteHorizonMs` (or when the batch already carries one) the base timestamp is the delete
+ * horizon and the attributes say so (KIP-534); records keep their timestamps through the deltas.
  */
-export async function buildRetainedBatch(header: RecordBatchHeader, records: readonly KafkaRecord[]): Promise<Buffer> {
+export async function buildRetainedBatch(
+  header: RecordBatchHeader,
+  records: readonly KafkaRecord[],
+  deleteHorizonMs?: bigint,
+): Promise<Buffer> {
   const codec = compressionOf(header.attributes);
   const logAppendTime = timestampTypeOf(header.attributes) === 1;
-  const baseTimestamp = records.length > 0 ? records[0]!.timestamp : -1n;
+  let attributes = header.attributes;
+  let baseTimestamp = records.length > 0 ? records[0]!.timestamp : -1n;
+  if (deleteHorizonMs !== undefined) {
+    attributes |= DELETE_HORIZON_FLAG_MASK;
+    baseTimestamp = deleteHorizonMs;
+  } else if (hasDeleteHorizon(header.attributes)) {
+    baseTimestamp = header.baseTimestamp;
+  }
   let maxTimestamp = -1n;
   const sizes: number[] = [];
   let recordsSize = 0;
@@ -118,7 +156,7 @@ export async function buildRetainedBatch(header: RecordBatchHeader, records: rea
   buf.writeInt32BE(buf.length - LOG_OVERHEAD, BATCH_LENGTH_OFFSET);
   buf.writeInt32BE(header.partitionLeaderEpoch, PARTITION_LEADER_EPOCH_OFFSET);
   buf.writeInt8(CURRENT_MAGIC, MAGIC_OFFSET);
-  buf.writeInt16BE(header.attributes, ATTRIBUTES_OFFSET);
+  buf.writeInt16BE(attributes, ATTRIBUTES_OFFSET);
   buf.writeInt32BE(header.lastOffsetDelta, LAST_OFFSET_DELTA_OFFSET);
   buf.writeBigInt64BE(baseTimestamp, BASE_TIMESTAMP_OFFSET);
   buf.writeBigInt64BE(maxTimestamp, MAX_TIMESTAMP_OFFSET);
@@ -163,6 +201,95 @@ async function* segmentBatches(seg: LogSegment, endOffset: bigint): AsyncGenerat
 }
 
 const keyOf = (key: Buffer): string => key.toString('latin1');
+
+/** What a control batch says: a transaction marker's type, or 'empty' (no record left). */
+type ControlKind = 'abort' | 'commit' | 'unknown' | 'empty';
+
+async function controlKindOf(b: BatchBytes): Promise<ControlKind> {
+  const records = await decodeRecords(b.bytes, { verifyCrc: false });
+  const first = records[0];
+  if (first === undefined) return 'empty';
+  try {
+    return readControlRecord(first).type;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Kafka's CleanedTransactionMetadata: the transaction state of one pass over consecutive batches.
+ * Aborted transactions (from the transaction indexes) become "ongoing aborted" once the pass
+ * reaches their first offset, until their abort marker; transactional batches of a producer with
+ * no such entry belong to a transaction that commits (it is below the last stable offset).
+ */
+export class CleanedTransactionMetadata {
+  readonly #ongoingCommitted = new Set<bigint>();
+  readonly #ongoingAborted = new Map<bigint, { txn: AbortedTxn; dataSeen: boolean }>();
+  /** Not yet reached, by first offset. */
+  #aborted: AbortedTxn[] = [];
+  /** Marker offsets of the entries added (segments' searches overlap). */
+  readonly #added = new Set<bigint>();
+  /** Entries of abort markers kept with data of their transaction: the cleaned segment's index. */
+  readonly cleanedIndex: AbortedTxn[] = [];
+
+  addAbortedTransactions(txns: readonly AbortedTxn[]): void {
+    let added = false;
+    for (const t of txns) {
+      if (this.#added.has(t.lastOffset)) continue;
+      this.#added.add(t.lastOffset);
+      this.#aborted.push(t);
+      added = true;
+    }
+    if (added)
+      this.#aborted.sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  }
+
+  #consumeAbortedUpTo(offset: bigint): void {
+    let n = 0;
+    while (n < this.#aborted.length && this.#aborted[n]!.firstOffset <= offset) {
+      const txn = this.#aborted[n]!;
+      if (!this.#ongoingAborted.has(txn.producerId)) this.#ongoingAborted.set(txn.producerId, { txn, dataSeen: false });
+      n++;
+    }
+    if (n > 0) this.#aborted = this.#aborted.slice(n);
+  }
+
+  /** A control batch was reached; true when it may be discarded (no data of its transaction met). */
+  onControlBatchRead(header: RecordBatchHeader, kind: ControlKind): boolean {
+    this.#consumeAbortedUpTo(header.baseOffset + BigInt(header.lastOffsetDelta));
+    switch (kind) {
+      case 'abort': {
+        const ongoing = this.#ongoingAborted.get(header.producerId);
+        this.#ongoingAborted.delete(header.producerId);
+        // Kept until all batches of the transaction are gone; its index entry goes with it.
+        if (ongoing?.dataSeen) {
+          this.cleanedIndex.push(ongoing.txn);
+          return false;
+        }
+        return true;
+      }
+      case 'commit':
+        return !this.#ongoingCommitted.delete(header.producerId);
+      case 'empty':
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** A data batch was reached; true when it belongs to an aborted transaction (discard it). */
+  onBatchRead(header: RecordBatchHeader): boolean {
+    this.#consumeAbortedUpTo(header.baseOffset + BigInt(header.lastOffsetDelta));
+    if (!isTransactional(header.attributes)) return false;
+    const aborted = this.#ongoingAborted.get(header.producerId);
+    if (aborted !== undefined) {
+      aborted.dataSeen = true;
+      return true;
+    }
+    this.#ongoingCommitted.add(header.producerId);
+    return false;
+  }
+}
 
 export class LogCleaner {
   readonly #clock: Clock;
@@ -250,12 +377,17 @@ export class LogCleaner {
       recordsRead: 0,
       recordsRetained: 0,
       tombstonesRemoved: 0,
+      abortedBatchesRemoved: 0,
+      markersRemoved: 0,
     };
     // 2. Offset map over the dirty range.
     const map = new Map<string, bigint>();
     let mapBytes = 0;
     let mappedEnd = range.firstDirtyOffset;
     let full = false;
+    // Batches of aborted transactions add no key (Kafka's buildOffsetMap).
+    const mapTxns = new CleanedTransactionMetadata();
+    mapTxns.addAbortedTransactions(await log.collectAbortedTxns(range.firstDirtyOffset, range.firstUncleanableOffset));
     for (const seg of segments) {
       if (full || seg.baseOffset >= range.firstUncleanableOffset) break;
       const segNext = await seg.readNextOffset();
@@ -264,6 +396,11 @@ export class LogCleaner {
         const batchEnd = b.header.baseOffset + BigInt(b.header.lastOffsetDelta) + 1n;
         if (batchEnd <= range.firstDirtyOffset) continue;
         if (isControl(b.header.attributes)) {
+          mapTxns.onControlBatchRead(b.header, await controlKindOf(b));
+          mappedEnd = batchEnd;
+          continue;
+        }
+        if (mapTxns.onBatchRead(b.header)) {
           mappedEnd = batchEnd;
           continue;
         }
@@ -312,6 +449,7 @@ export class LogCleaner {
     if (group.length > 0) groups.push(group);
 
     for (const g of groups) {
+      const txns = new CleanedTransactionMetadata();
       const cleaned = await log.createCleanedSegment(g[0]!.baseOffset);
       let pending: SegmentAppendBatch[] = [];
       let pendingBytes = 0;
@@ -322,10 +460,22 @@ export class LogCleaner {
         pendingBytes = 0;
       };
       try {
-        for (const seg of g) {
+        for (let i = 0; i < g.length; i++) {
+          const seg = g[i]!;
+          // The whole segment's range: the cleaned segment's index is rebuilt from what is met.
+          const upper = g[i + 1]?.baseOffset ?? (await seg.readNextOffset());
+          txns.addAbortedTransactions(await log.collectAbortedTxns(seg.baseOffset, upper));
           for await (const b of segmentBatches(seg, mappedEnd)) {
             result.bytesRead += b.bytes.length;
-            const retained = await this.#retain(b, map, range.firstDirtyOffset, now, config.deleteRetentionMs, result);
+            const retained = await this.#retain(
+              b,
+              map,
+              txns,
+              range.firstDirtyOffset,
+              now,
+              config.deleteRetentionMs,
+              result,
+            );
             if (retained === null) continue;
             pending.push({
               data: retained,
@@ -339,6 +489,7 @@ export class LogCleaner {
           }
         }
         await flushPending();
+        for (const txn of txns.cleanedIndex) await cleaned.appendAbortedTxn(txn, false);
         await cleaned.onBecomeInactiveSegment();
         await cleaned.flush();
       } catch (err) {
@@ -358,12 +509,33 @@ export class LogCleaner {
   async #retain(
     b: BatchBytes,
     map: Map<string, bigint>,
+    txns: CleanedTransactionMetadata,
     firstDirty: bigint,
     now: number,
     deleteRetentionMs: number,
     stats: CleanResult,
   ): Promise<Buffer | null> {
-    if (isControl(b.header.attributes)) return b.bytes;
+    if (isControl(b.header.attributes)) {
+      // Kafka piggy-backs on tombstone retention: a marker whose transaction has no data left is
+      // stamped with a delete horizon, and removed by a pass after it.
+      const canDiscard = txns.onControlBatchRead(b.header, await controlKindOf(b));
+      if (!canDiscard) return b.bytes;
+      if (hasDeleteHorizon(b.header.attributes)) {
+        if (b.header.baseTimestamp <= BigInt(now)) {
+          stats.markersRemoved++;
+          return null;
+        }
+        return b.bytes;
+      }
+      const records = await decodeRecords(b.bytes, { verifyCrc: false });
+      if (records.length === 0) return null;
+      return buildRetainedBatch(b.header, records, BigInt(now) + BigInt(deleteRetentionMs));
+    }
+    if (txns.onBatchRead(b.header)) {
+      stats.abortedBatchesRemoved++;
+      stats.recordsRead += b.header.recordCount;
+      return null;
+    }
     const records = await decodeRecords(b.bytes, { verifyCrc: false });
     stats.recordsRead += records.length;
     const tombstoneExpired =
