@@ -230,7 +230,14 @@ export class CleanedTransactionMetadata {
   /** Marker offsets of the entries added (segments' searches overlap). */
   readonly #added = new Set<bigint>();
   /** Entries of abort markers kept with data of their transaction: the cleaned segment's index. */
-  readonly cleanedIndex: AbortedTxn[] = [];
+  #cleanedIndex: AbortedTxn[] = [];
+
+  /** The entries for the cleaned segment being written since the last call (one per group). */
+  takeCleanedIndex(): AbortedTxn[] {
+    const out = this.#cleanedIndex;
+    this.#cleanedIndex = [];
+    return out;
+  }
 
   addAbortedTransactions(txns: readonly AbortedTxn[]): void {
     let added = false;
@@ -263,7 +270,7 @@ export class CleanedTransactionMetadata {
         this.#ongoingAborted.delete(header.producerId);
         // Kept until all batches of the transaction are gone; its index entry goes with it.
         if (ongoing?.dataSeen) {
-          this.cleanedIndex.push(ongoing.txn);
+          this.#cleanedIndex.push(ongoing.txn);
           return false;
         }
         return true;
@@ -448,8 +455,11 @@ export class LogCleaner {
     }
     if (group.length > 0) groups.push(group);
 
+    // One transaction state for the whole pass, carried from group to group (as Kafka does since
+    // KAFKA-8351: a transaction may span groups).
+    const txns = new CleanedTransactionMetadata();
     for (const g of groups) {
-      const txns = new CleanedTransactionMetadata();
+      txns.takeCleanedIndex();
       const cleaned = await log.createCleanedSegment(g[0]!.baseOffset);
       let pending: SegmentAppendBatch[] = [];
       let pendingBytes = 0;
@@ -489,7 +499,7 @@ export class LogCleaner {
           }
         }
         await flushPending();
-        for (const txn of txns.cleanedIndex) await cleaned.appendAbortedTxn(txn, false);
+        for (const txn of txns.takeCleanedIndex()) await cleaned.appendAbortedTxn(txn, false);
         await cleaned.onBecomeInactiveSegment();
         await cleaned.flush();
       } catch (err) {

@@ -304,7 +304,15 @@ export class LogSegment {
   async appendAbortedTxn(txn: AbortedTxn, writeThrough: boolean): Promise<void> {
     const index = await this.loadTxnIndex();
     index.append(txn);
-    if (writeThrough) await index.write(this.#files);
+    if (!writeThrough) return;
+    try {
+      await index.write(this.#files);
+    } catch (err) {
+      // Not appended, so the caller may retry: the entry leaves memory again, and whatever part of
+      // it reached the file is cut by the next write or flush.
+      index.truncateTo(txn.lastOffset);
+      throw err;
+    }
   }
 
   /** Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync). */

@@ -23,13 +23,13 @@ const CONFIG = {
   'min.cleanable.dirty.ratio': '0.01',
 };
 
-async function openLog(dir: string, clock: ManualClock, hadCleanShutdown = false) {
+async function openLog(dir: string, clock: ManualClock, hadCleanShutdown = false, extra: Record<string, string> = {}) {
   return PartitionLog.open({
     dir: join(dir, 'compacted-0'),
     topic: 'compacted',
     partition: 0,
     clock,
-    config: new LogConfig(CONFIG),
+    config: new LogConfig({ ...CONFIG, ...extra }),
     hadCleanShutdown,
   });
 }
@@ -321,4 +321,36 @@ test('an aborted transaction begun in an earlier segment is found through its ma
       ['c', 'committed'],
     ],
   );
+});
+
+test('a transaction spanning two cleaning groups: its marker stays with its data removed in the earlier group', async (t) => {
+  const dir = await tempDir(t);
+  const clock = new ManualClock(5_000_000);
+  // Segments of ~600 bytes cannot share a 1000-byte group.
+  const log = await openLog(dir, clock, false, { 'segment.bytes': '1000' });
+  onCleanup(t, () => log.close());
+  const now = clock.now();
+  const big = 'x'.repeat(500);
+  await log.append(plain([['a', big]], now)); // 0
+  await log.append(txnData(7n, [['a', 'aborted']], now)); // 1
+  await log.roll();
+  await log.append(plain([['b', big]], now)); // 2
+  const aborted = await endTxn(log, 'abort', 7n, 1n, now); // 3
+  await log.roll();
+  assert.equal(log.segments.length, 3);
+  const cleaner = new LogCleaner({ clock });
+  const r = await cleanOnce(cleaner, log);
+  assert.equal(r?.segmentsCleaned, 2);
+  assert.equal(r?.abortedBatchesRemoved, 1);
+  assert.equal(log.segments.length, 3, 'two groups, two cleaned segments');
+  const seen = await batches(log);
+  assert.deepEqual(
+    seen.map((b) => [b.header.baseOffset, b.marker, hasDeleteHorizon(b.header.attributes)]),
+    [
+      [0n, null, false],
+      [2n, null, false],
+      [3n, 'abort', false],
+    ],
+  );
+  assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), [aborted]);
 });

@@ -8,6 +8,7 @@ import { buildControlBatch } from '../../../src/protocol/records/control-record.
 import { LogConfig } from '../../../src/storage/log-config.ts';
 import { PartitionLog, type PartitionLogOptions } from '../../../src/storage/partition-log.ts';
 import { type AbortedTxn, encodeAbortedTxn } from '../../../src/storage/transaction-index.ts';
+import { FaultyFileLayer } from './faulty-file-layer.ts';
 import { onCleanup, tempDir, valuesBatch } from './helpers.ts';
 
 const NOW = Date.now();
@@ -232,4 +233,22 @@ test('retention and DeleteRecords delete a segment with its transaction index', 
   );
   // A marker below the log start has nothing to index.
   await log.appendAbortedTxn({ ...a, lastOffset: 1n });
+});
+
+test('a full disk fails appendAbortedTxn without taking the log offline; a retry writes the entry once', async (t) => {
+  const dir = await tempDir(t);
+  const files = new FaultyFileLayer();
+  const log = await openLog(dir, {}, { files });
+  onCleanup(t, () => log.close());
+  await log.append(txnBatch(1n, ['a'])); // 0
+  const m = await log.append(marker('abort', 1n), { origin: 'coordinator' }); // 1
+  const txn: AbortedTxn = { producerId: 1n, firstOffset: 0n, lastOffset: m.lastOffset, lastStableOffset: 2n };
+  files.spaceLeft = 10; // the entry is torn after 10 bytes
+  await assert.rejects(log.appendAbortedTxn(txn), /out of space/);
+  assert.equal(log.isOffline, false);
+  assert.deepEqual(await log.collectAbortedTxns(0n, 2n), []);
+  files.spaceLeft = null;
+  await log.appendAbortedTxn(txn);
+  assert.deepEqual(await log.collectAbortedTxns(0n, 2n), [txn]);
+  assert.deepEqual(await readFile(txnPath(dir, 0n)), encodeAbortedTxn(txn));
 });
