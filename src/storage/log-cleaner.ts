@@ -356,6 +356,8 @@ export class LogCleaner {
   /** Whether `range` is worth cleaning under the log's min.cleanable.dirty.ratio. */
   shouldClean(log: PartitionLog, range: CleanableRange): boolean {
     if (!log.config.compact || range.dirtyBytes === 0) return false;
+    // Until a damaged transaction index is rebuilt, aborted data would pass for committed.
+    if (log.corruptTxnIndexFrom !== null) return false;
     return range.mustClean || range.dirtyRatio >= log.config.minCleanableDirtyRatio;
   }
 
@@ -366,6 +368,7 @@ export class LogCleaner {
    */
   async clean(log: PartitionLog, range: CleanableRange): Promise<CleanResult | null> {
     if (range.firstUncleanableOffset <= range.firstDirtyOffset) return null;
+    if (log.corruptTxnIndexFrom !== null) return null;
     const segments = log.segments.filter((s) => s !== log.activeSegment);
     for (const s of segments) s.retain();
     try {
@@ -393,6 +396,7 @@ export class LogCleaner {
     let mappedEnd = range.firstDirtyOffset;
     let full = false;
     // Batches of aborted transactions add no key (Kafka's buildOffsetMap).
+    const txnGeneration = log.txnIndexGeneration;
     const mapTxns = new CleanedTransactionMetadata();
     mapTxns.addAbortedTransactions(await log.collectAbortedTxns(range.firstDirtyOffset, range.firstUncleanableOffset));
     for (const seg of segments) {
@@ -507,7 +511,7 @@ export class LogCleaner {
         throw err;
       }
       // 4. Swap.
-      const swapped = await log.replaceSegments(cleaned, g);
+      const swapped = await log.replaceSegments(cleaned, g, txnGeneration);
       if (!swapped) return result.segmentsCleaned > 0 ? result : null;
       result.segmentsCleaned += g.length;
     }

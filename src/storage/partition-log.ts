@@ -271,6 +271,11 @@ export class PartitionLog {
    * at or below it clears it.
    */
   corruptTxnIndexFrom: bigint | null = null;
+  /**
+   * Moves when entries of inactive segments' transaction indexes change (a replay's truncation or
+   * appends): the cleaner's swap is refused if it moved during the pass (its view is stale).
+   */
+  #txnIndexGeneration = 0;
 
   private constructor(opts: PartitionLogOptions) {
     this.topic = opts.topic;
@@ -1709,8 +1714,10 @@ export class PartitionLog {
       const idx = this.#floorSegmentIndex(segments, txn.lastOffset);
       // A marker below the first segment was removed by retention or DeleteRecords: nothing to index.
       if (idx < 0) return;
+      const seg = segments[idx]!;
+      if (seg !== this.activeSegment) this.#txnIndexGeneration++;
       try {
-        await segments[idx]!.appendAbortedTxn(txn, true);
+        await seg.appendAbortedTxn(txn, true);
       } catch (err) {
         if (err instanceof RangeError) throw err;
         throw this.#ioError(err, 'transaction index append');
@@ -1727,6 +1734,7 @@ export class PartitionLog {
     await this.#queue.run(async () => {
       const segments = this.#segments;
       const from = Math.max(0, this.#floorSegmentIndex(segments, offset));
+      this.#txnIndexGeneration++;
       try {
         for (let i = from; i < segments.length; i++) await segments[i]!.truncateAbortedTxnsFrom(offset);
       } catch (err) {
@@ -1763,6 +1771,11 @@ export class PartitionLog {
     return out;
   }
 
+  /** See #txnIndexGeneration (the cleaner passes it back to `replaceSegments`). */
+  get txnIndexGeneration(): number {
+    return this.#txnIndexGeneration;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Compaction support (used by LogCleaner)
 
@@ -1770,13 +1783,19 @@ export class PartitionLog {
    * Replaces `oldSegments` (consecutive, inactive) with `cleaned`, whose files carry the
    * `.cleaned` suffix. Follows Kafka's replaceSegments: cleaned -> .swap, old -> .deleted
    * (async delete), .swap -> live name. A crash at any point is completed or undone at load.
-   * Returns false (and deletes the cleaned files) if the old segments are no longer all in the log.
+   * Returns false (and deletes the cleaned files) if the old segments are no longer all in the log,
+   * or the transaction indexes changed since `txnIndexGeneration` (the cleaner read them then).
    */
-  async replaceSegments(cleaned: LogSegment, oldSegments: readonly LogSegment[]): Promise<boolean> {
+  async replaceSegments(
+    cleaned: LogSegment,
+    oldSegments: readonly LogSegment[],
+    txnIndexGeneration?: number,
+  ): Promise<boolean> {
     this.#checkOnline();
     return this.#queue.run(async () => {
       const present = oldSegments.every((s) => this.#segments.includes(s)) && !oldSegments.includes(this.activeSegment);
-      if (!present) {
+      const stale = txnIndexGeneration !== undefined && txnIndexGeneration !== this.#txnIndexGeneration;
+      if (!present || stale) {
         await cleaned.deleteFiles();
         return false;
       }

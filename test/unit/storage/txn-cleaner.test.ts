@@ -1,6 +1,6 @@
 /** The log cleaner's rules for transactional data (KIP-98, Kafka's CleanedTransactionMetadata). */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hasDeleteHorizon, isControl, type RecordBatchHeader } from '../../../src/protocol/records/batch-header.ts';
@@ -353,4 +353,38 @@ test('a transaction spanning two cleaning groups: its marker stays with its data
     ],
   );
   assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), [aborted]);
+});
+
+test('no cleaning while a transaction index is damaged, nor a swap after the indexes changed', async (t) => {
+  const dir = await tempDir(t);
+  const clock = new ManualClock(6_000_000);
+  let log = await openLog(dir, clock);
+  const now = clock.now();
+  await log.append(plain([['k', 'v1']], now)); // 0
+  await log.append(txnData(3n, [['k', 'aborted']], now)); // 1
+  await endTxn(log, 'abort', 3n, 1n, now); // 2
+  await log.roll();
+  await log.close();
+  await writeFile(join(dir, 'compacted-0', '00000000000000000000.txnindex'), Buffer.alloc(7));
+  log = await openLog(dir, clock, true);
+  onCleanup(t, () => log.close());
+  assert.equal(log.corruptTxnIndexFrom, 0n);
+  const cleaner = new LogCleaner({ clock });
+  const range = await cleaner.cleanableRange(log, undefined);
+  assert.equal(cleaner.shouldClean(log, range), false);
+  assert.equal(await cleaner.clean(log, range), null);
+  // The owner rebuilds the index; cleaning then goes on and keeps the committed value.
+  await log.truncateAbortedTxnsFrom(0n);
+  await log.appendAbortedTxn({ producerId: 3n, firstOffset: 1n, lastOffset: 2n, lastStableOffset: 3n });
+  const generation = log.txnIndexGeneration;
+  // A swap prepared before the indexes changed is refused.
+  const cleaned = await log.createCleanedSegment(0n);
+  await log.truncateAbortedTxnsFrom(2n);
+  assert.equal(await log.replaceSegments(cleaned, [log.segments[0]!], generation), false);
+  await log.appendAbortedTxn({ producerId: 3n, firstOffset: 1n, lastOffset: 2n, lastStableOffset: 3n });
+  assert.ok(await cleanOnce(cleaner, log));
+  assert.deepEqual(
+    (await readAll(log)).filter((x) => !isControlKey(x.key)).map((x) => [str(x.key), str(x.value)]),
+    [['k', 'v1']],
+  );
 });
