@@ -304,7 +304,7 @@ export class LogSegment {
   async appendAbortedTxn(txn: AbortedTxn, writeThrough: boolean): Promise<void> {
     const index = await this.loadTxnIndex();
     index.append(txn);
-    if (!writeThrough) return;
+    if (!writeThrough || index.frozen) return;
     try {
       await index.write(this.#files);
     } catch (err) {
@@ -315,10 +315,15 @@ export class LogSegment {
     }
   }
 
-  /** Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync). */
+  /**
+   * Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync). From
+   * the segment's base on, a damaged file is then replaced: every entry of the segment is gone
+   * (and the owner re-adds what it rebuilds).
+   */
   async truncateAbortedTxnsFrom(offset: bigint): Promise<void> {
     const index = await this.loadTxnIndex();
     index.truncateTo(offset);
+    if (offset <= this.baseOffset) index.thaw();
     await index.write(this.#files);
   }
 

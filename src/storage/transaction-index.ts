@@ -77,6 +77,11 @@ export class TransactionIndex {
   #fileExists: boolean;
   /** Entries written to the file (write-through) but not yet fdatasynced. */
   #unsynced = false;
+  /**
+   * Replaces a damaged file that is not rebuilt yet: nothing is written, so the damage is found
+   * again after a restart until `thaw` (the owner rebuilt the entries).
+   */
+  #frozen = false;
 
   private constructor(path: string, baseOffset: bigint, fileExists: boolean) {
     this.path = path;
@@ -90,13 +95,24 @@ export class TransactionIndex {
   }
 
   /**
-   * An empty index replacing a file that failed its checks: the file is cut to nothing at the
-   * next write or flush (its size is unknown here, so everything past zero is cut).
+   * An empty index replacing a file that failed its checks. The file is left as it is (so a restart
+   * still finds it damaged) until `thaw`; then the next write or flush cuts it to the entries.
    */
   static replacingCorrupt(path: string, baseOffset: bigint): TransactionIndex {
     const index = new TransactionIndex(path, baseOffset, true);
     index.#fileEntries = Number.MAX_SAFE_INTEGER;
+    index.#frozen = true;
     return index;
+  }
+
+  /** Whether this replaces a damaged file whose entries are not rebuilt yet (see replacingCorrupt). */
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /** The entries are rebuilt: writes and flushes replace the damaged file from now on. */
+  thaw(): void {
+    this.#frozen = false;
   }
 
   /**
@@ -240,6 +256,7 @@ export class TransactionIndex {
   }
 
   async #write(files: FileLayer, sync: boolean): Promise<void> {
+    if (this.#frozen) return;
     if (!this.dirty && !(sync && this.#unsynced)) return;
     // Nothing to write and no file to cut: keep the segment without a .txnindex, as Kafka does.
     if (!this.#fileExists && this.#entries.length === 0) {

@@ -175,10 +175,18 @@ test('a torn or corrupt .txnindex does not stop the log: it loads empty, is repo
       logger: { info() {}, error() {}, warn: (_o: object, msg?: string) => warnings.push(msg ?? '') },
     },
   );
-  onCleanup(t, () => log.close());
   assert.equal(log.corruptTxnIndexFrom, 0n);
   assert.equal(warnings.filter((w) => /transaction index failed its checks/.test(w)).length, 2);
   assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), []);
+  // Not rebuilt before a restart (and appends, rolls, flushes meanwhile): still reported after it.
+  await log.append(valuesBatch('y', 1));
+  await log.roll();
+  await log.flush();
+  await log.close();
+  assert.equal((await stat(txnPath(dir, 3n))).size, 44, 'the damaged file is left as it was');
+  log = await openLog(dir, {}, { hadCleanShutdown: true });
+  onCleanup(t, () => log.close());
+  assert.equal(log.corruptTxnIndexFrom, 0n);
   // The caller rebuilds: truncate from the corrupt segment, replay, append.
   await log.truncateAbortedTxnsFrom(0n);
   assert.equal(log.corruptTxnIndexFrom, null);
