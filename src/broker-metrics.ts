@@ -5,7 +5,13 @@
  * the HTTP server (src/admin/http/) turns into Prometheus text on each scrape. Counting costs a
  * map lookup per partition of a Produce or Fetch, whether or not the HTTP listener is enabled.
  */
-import type { AppendResult, FollowerReadResult, LogService, ReadResult } from './handlers/broker-services.ts';
+import type {
+  AppendResult,
+  FollowerReadResult,
+  LeaderAppendOptions,
+  LogService,
+  ReadResult,
+} from './handlers/broker-services.ts';
 import type { TopicMetadata } from './metadata/metadata-store.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import type { NetworkStats } from './network/socket-server.ts';
@@ -120,13 +126,14 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
       records: Buffer,
       requiredAcks: number,
       timeoutMs?: number,
+      options?: LeaderAppendOptions,
     ): Promise<AppendResult> {
       stats.add(topic.name, 'totalProduceRequests');
       // Counted before the append: the request's buffer is reused once the handler returns.
       const messages = recordCount(records);
       const bytes = records.length;
       try {
-        const result = await inner.append(topic, partition, records, requiredAcks, timeoutMs);
+        const result = await inner.append(topic, partition, records, requiredAcks, timeoutMs, options);
         stats.add(topic.name, 'messagesIn', messages);
         stats.add(topic.name, 'bytesIn', bytes);
         return result;
@@ -212,6 +219,10 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
     endOffsetForEpoch: (topic, partition, leaderEpoch, currentLeaderEpoch) =>
       inner.endOffsetForEpoch(topic, partition, leaderEpoch, currentLeaderEpoch),
     producers: (topic, partition) => inner.producers(topic, partition),
+    appendTxnMarker: (topic, partition, marker, requiredAcks, timeoutMs) =>
+      inner.appendTxnMarker(topic, partition, marker, requiredAcks, timeoutMs),
+    startTxnVerification: (topic, partition, producerId) => inner.startTxnVerification(topic, partition, producerId),
+    loadTransactionState: (topic, partition) => inner.loadTransactionState(topic, partition),
     partitionSize: (topic, partition) => inner.partitionSize(topic, partition),
     logDirs: () => inner.logDirs(),
   };

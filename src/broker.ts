@@ -21,6 +21,11 @@ import { parseMetadataUrl } from './config/metadata-url.ts';
 import { groupCoordinatorConfigFrom } from './coordinator/group/group-config.ts';
 import { CONSUMER_OFFSETS_TOPIC, GroupCoordinatorService } from './coordinator/group/group-coordinator-service.ts';
 import { ProducerIdManager } from './coordinator/txn/producer-id-manager.ts';
+import {
+  TRANSACTION_STATE_TOPIC,
+  TransactionCoordinator,
+  txnCoordinatorConfigFrom,
+} from './coordinator/txn/transaction-coordinator.ts';
 import { produceHandler } from './handlers/000-produce.ts';
 import { fetchHandler } from './handlers/001-fetch.ts';
 import { listOffsetsHandler } from './handlers/002-list-offsets.ts';
@@ -40,6 +45,11 @@ import { deleteTopicsHandler } from './handlers/020-delete-topics.ts';
 import { deleteRecordsHandler } from './handlers/021-delete-records.ts';
 import { initProducerIdHandler } from './handlers/022-init-producer-id.ts';
 import { offsetForLeaderEpochHandler } from './handlers/023-offset-for-leader-epoch.ts';
+import { addPartitionsToTxnHandler } from './handlers/024-add-partitions-to-txn.ts';
+import { addOffsetsToTxnHandler } from './handlers/025-add-offsets-to-txn.ts';
+import { endTxnHandler } from './handlers/026-end-txn.ts';
+import { writeTxnMarkersHandler } from './handlers/027-write-txn-markers.ts';
+import { txnOffsetCommitHandler } from './handlers/028-txn-offset-commit.ts';
 import { describeConfigsHandler } from './handlers/032-describe-configs.ts';
 import { alterConfigsHandler } from './handlers/033-alter-configs.ts';
 import { describeLogDirsHandler } from './handlers/035-describe-log-dirs.ts';
@@ -52,6 +62,8 @@ import { listPartitionReassignmentsHandler } from './handlers/046-list-partition
 import { offsetDeleteHandler } from './handlers/047-offset-delete.ts';
 import { describeClusterHandler } from './handlers/060-describe-cluster.ts';
 import { describeProducersHandler } from './handlers/061-describe-producers.ts';
+import { describeTransactionsHandler } from './handlers/065-describe-transactions.ts';
+import { listTransactionsHandler } from './handlers/066-list-transactions.ts';
 import { consumerGroupHeartbeatHandler } from './handlers/068-consumer-group-heartbeat.ts';
 import { consumerGroupDescribeHandler } from './handlers/069-consumer-group-describe.ts';
 import { describeTopicPartitionsHandler } from './handlers/075-describe-topic-partitions.ts';
@@ -64,14 +76,15 @@ import { ConfigManager } from './metadata/config-manager.ts';
 import { Controller } from './metadata/controller.ts';
 import { ControllerChannel } from './metadata/controller-channel.ts';
 import { LocalMetadataStore } from './metadata/local-metadata-store.ts';
-import { DuplicateBrokerError, type MetadataStore, NO_LEADER } from './metadata/metadata-store.ts';
+import { DuplicateBrokerError, type MetadataStore, NO_LEADER, type TopicMetadata } from './metadata/metadata-store.ts';
 import { ReassignmentController } from './metadata/reassignment-controller.ts';
 import { TopicManager } from './metadata/topic-manager.ts';
 import type { RequestMetrics } from './network/request-metrics.ts';
 import { DEFAULT_CONNECTION_LIMITS, type NetworkStats, SocketServer } from './network/socket-server.ts';
 import { apiKeyInfo } from './protocol/messages/api-keys.ts';
 import { ReplicaFetcherManager } from './replication/replica-fetcher.ts';
-import { ReplicaManager } from './replication/replica-manager.ts';
+import { ReplicaManager, type TxnMarkerInput } from './replication/replica-manager.ts';
+import { TxnBrokerChannel } from './replication/txn-broker-channel.ts';
 import { type DataDirectoryLock, lockDataDirectory } from './storage/data-dir-lock.ts';
 
 const HANDLERS: readonly ApiHandler[] = [
@@ -95,6 +108,13 @@ const HANDLERS: readonly ApiHandler[] = [
   offsetForLeaderEpochHandler,
   describeLogDirsHandler,
   describeProducersHandler,
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  writeTxnMarkersHandler,
+  txnOffsetCommitHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
   describeTopicPartitionsHandler,
   offsetCommitHandler,
   offsetFetchHandler,
@@ -501,9 +521,19 @@ async function startLockedBroker(
     store.topics(),
     clusterMember ? (topic, partition) => store.partitionState(topic, partition) : undefined,
   );
+  // The coordinators' own writes: trusted (no KIP-890 verification, no client sequences).
+  const coordinatorLogs = {
+    append: (topic: TopicMetadata, partition: number, records: Buffer, requiredAcks: number) =>
+      logs.append(topic, partition, records, requiredAcks, undefined, { origin: 'coordinator' }),
+    read: logs.read.bind(logs),
+    readToLogEnd: logs.readToLogEnd.bind(logs),
+    offsets: logs.offsets.bind(logs),
+    appendTxnMarker: (topic: TopicMetadata, partition: number, marker: TxnMarkerInput, requiredAcks: number) =>
+      logs.appendTxnMarker(topic, partition, marker, requiredAcks),
+  };
   const groups = new GroupCoordinatorService({
     topics,
-    logs,
+    logs: coordinatorLogs,
     config: groupCoordinatorConfigFrom(config.properties),
     clock: { now: () => Date.now() },
     logger: log,
@@ -520,13 +550,57 @@ async function startLockedBroker(
       : {}),
   });
   opened.push(() => groups.close());
+  const producerIds = new ProducerIdManager(store);
+  const liveBrokerCap = (configured: number) => Math.max(1, Math.min(configured, store.brokers().length));
+  let txnChannel: TxnBrokerChannel | undefined;
+  const transactions = new TransactionCoordinator({
+    topics,
+    logs: coordinatorLogs,
+    markers: { writeMarkers: (marker, partitions) => txnChannel!.writeMarkers(marker, partitions) },
+    allocateProducerId: () => producerIds.allocateProducerId(),
+    config: txnCoordinatorConfigFrom(config.properties),
+    logger: log,
+    ownership: clusterMember ? 'elected' : 'all',
+    // Kafka's transaction.state.log.replication.factor (3), as far as there are live brokers.
+    replicationFactor: () =>
+      clusterMember ? liveBrokerCap(Number(config.properties['transaction.state.log.replication.factor'] ?? 3)) : 1,
+  });
+  opened.push(() => transactions.close());
+  /** A marker for a partition led here: __consumer_offsets' go through its group coordinator. */
+  const writeLocalMarker = async (topic: TopicMetadata, partition: number, marker: TxnMarkerInput) => {
+    if (topic.name === CONSUMER_OFFSETS_TOPIC)
+      await groups.completeTransaction(
+        partition,
+        marker.producerId,
+        marker.producerEpoch,
+        marker.coordinatorEpoch,
+        marker.commit,
+      );
+    else await logs.appendTxnMarker(topic, partition, marker);
+  };
+  txnChannel = new TxnBrokerChannel({
+    localBrokerId: config.nodeId,
+    leaderOf: (topic, partition) => {
+      if (!clusterMember) return topics.get(topic) === undefined ? undefined : config.nodeId;
+      return store.partitionState(topic, partition)?.leader;
+    },
+    broker: (nodeId) => store.broker(nodeId),
+    topic: (name) => topics.get(name),
+    writeLocalMarker,
+    coordinator: transactions,
+  });
+  opened.push(async () => txnChannel?.close());
   if (clusterMember) {
-    // Each __consumer_offsets partition led here is a coordinator loaded here (Kafka's
-    // onElection / onResignation).
+    // Each __consumer_offsets / __transaction_state partition led here is a coordinator loaded
+    // here (Kafka's onElection / onResignation).
     logs.onLeadershipChange((topic, partition, leader, leaderEpoch) => {
-      if (topic !== CONSUMER_OFFSETS_TOPIC) return;
-      if (leader) groups.onElection(partition, leaderEpoch).catch(() => undefined);
-      else groups.onResignation(partition, leaderEpoch < 0 ? undefined : leaderEpoch);
+      if (topic === CONSUMER_OFFSETS_TOPIC) {
+        if (leader) groups.onElection(partition, leaderEpoch).catch(() => undefined);
+        else groups.onResignation(partition, leaderEpoch < 0 ? undefined : leaderEpoch);
+      } else if (topic === TRANSACTION_STATE_TOPIC) {
+        if (leader) transactions.onElection(partition, leaderEpoch).catch(() => undefined);
+        else transactions.onResignation(partition, leaderEpoch < 0 ? undefined : leaderEpoch);
+      }
     });
   }
 
@@ -565,7 +639,8 @@ async function startLockedBroker(
     configs,
     groups,
     partitionAdmin: { controller: reassignments, forward: channel },
-    producerIds: new ProducerIdManager(store),
+    producerIds,
+    transactions: { coordinator: transactions, channel: txnChannel, writeLocalMarker },
     fetchSessions: new FetchSessionCache(config.maxIncrementalFetchSessionCacheSlots),
     autoCreateTopicsEnable: config.autoCreateTopicsEnable,
     defaultPartitions: config.numPartitions,
@@ -615,6 +690,7 @@ async function startLockedBroker(
   groups.start().catch(() => {
     stage.groupsFailed = true;
   });
+  transactions.start();
   const first = bound[0]!;
   advertised ??= defaultAdvertised(first);
   await store

@@ -6,8 +6,10 @@
  * NOT_LEADER_OR_FOLLOWER carries the leader and epoch the cluster view has, and the response the
  * live leaders' endpoints, so the producer retries there without a Metadata round trip (Kafka's
  * handleProduceRequest; only that error, as Kafka). v11: same as v10. acks=0 sends no response at all, as in Kafka.
- * Not implemented: transactional produce (needs the transaction coordinator), quotas.
+ * A transactional batch that would begin a transaction on a partition is first verified with
+ * the transaction coordinator (KIP-890 part 1). Not implemented: quotas.
  */
+import type { TopicMetadata } from '../metadata/metadata-store.ts';
 import { isInternalTopic } from '../metadata/topic-manager.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
@@ -17,6 +19,13 @@ import {
   readProduceRequest,
   writeProduceResponse,
 } from '../protocol/messages/000-produce.ts';
+import {
+  isTransactional,
+  RECORD_BATCH_HEADER_SIZE,
+  type RecordBatchHeader,
+  readBatchHeader,
+} from '../protocol/records/batch-header.ts';
+import type { BrokerServices } from './broker-services.ts';
 import { defineHandler } from './handler.ts';
 import { currentLeader, LeaderEndpoints } from './partition-leaders.ts';
 
@@ -32,6 +41,41 @@ function errorPartition(index: number, errorCode: number, message?: string): Par
     logStartOffset: -1n,
     errorMessage: message ?? null,
   };
+}
+
+/**
+ * KIP-890 part 1 (Kafka's ReplicaManager.appendRecords with transaction verification): before a
+ * transaction's first batch on a partition, the leader asks the transaction coordinator whether
+ * the partition is in the producer's ongoing transaction; the guard it returns makes the append
+ * fail if the transaction ends meanwhile. undefined for non-transactional batches.
+ */
+async function verifyTransaction(
+  services: BrokerServices,
+  transactionalId: string | null,
+  topic: TopicMetadata,
+  pd: { index: number; records: Buffer | null },
+): Promise<object | undefined> {
+  const records = pd.records;
+  if (records === null || records.length < RECORD_BATCH_HEADER_SIZE) return undefined;
+  let header: RecordBatchHeader;
+  try {
+    header = readBatchHeader(records, 0);
+  } catch {
+    return undefined; // the append reports malformed batches
+  }
+  if (!isTransactional(header.attributes)) return undefined;
+  if (transactionalId === null)
+    throw new KafkaError(ErrorCode.INVALID_RECORD, "a transactional batch needs the request's transactional id");
+  const guard = await services.logs.startTxnVerification(topic, pd.index, header.producerId);
+  if (guard === null) return undefined;
+  await services.transactions.channel.verifyPartition(
+    transactionalId,
+    header.producerId,
+    header.producerEpoch,
+    topic.name,
+    pd.index,
+  );
+  return guard;
 }
 
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput>({
@@ -69,7 +113,10 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponseInput
               return errorPartition(pd.index, ErrorCode.INVALID_RECORD, 'no records');
             }
             try {
-              const result = await logs.append(topic, pd.index, pd.records, acks, request.timeoutMs);
+              const verificationGuard = await verifyTransaction(ctx.services, request.transactionalId, topic, pd);
+              const result = await logs.append(topic, pd.index, pd.records, acks, request.timeoutMs, {
+                verificationGuard,
+              });
               return {
                 index: pd.index,
                 errorCode: 0,

@@ -312,7 +312,11 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponseInput>({
             highWatermark: result.highWatermark,
             lastStableOffset: result.lastStableOffset,
             logStartOffset: result.logStartOffset,
-            abortedTransactions: readCommitted ? [] : null,
+            abortedTransactions: readCommitted
+              ? 'abortedTransactions' in result
+                ? (result.abortedTransactions ?? [])
+                : []
+              : null,
             records: result.records.length === 1 ? result.records[0]! : Buffer.concat(result.records, result.bytes),
           };
           if (diverging !== null) {

@@ -34,6 +34,8 @@ async function lookup(
   currentLeaderEpoch: number,
   fromFollower: boolean,
 ): Promise<{ offset: bigint; timestamp: bigint; leaderEpoch: number }> {
+  // The last stable offset is exact once the partition's transactions are loaded.
+  if (readCommitted && !fromFollower) await logs.loadTransactionState(topic, partition);
   const o = logs.offsets(topic, partition, currentLeaderEpoch);
   const at = (offset: bigint, ts = -1n) => ({ offset, timestamp: ts, leaderEpoch: o.leaderEpoch });
   switch (timestamp) {

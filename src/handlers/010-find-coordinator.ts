@@ -1,16 +1,17 @@
 /**
  * FindCoordinator (key 10), versions 0-6. A group's coordinator is the leader of its
- * `__consumer_offsets` partition, when that leader is live (Kafka's KafkaApis.getCoordinator),
- * else COORDINATOR_NOT_AVAILABLE and the client asks again. Transactional ids are answered with
- * this broker: there is no transaction coordinator yet, and any broker serves InitProducerId.
+ * `__consumer_offsets` partition, a transactional id's the leader of its `__transaction_state`
+ * partition, when that leader is live (Kafka's KafkaApis.getCoordinator), else
+ * COORDINATOR_NOT_AVAILABLE and the client asks again.
  * v1: key type (0 group, 1 transaction), throttle time, error message. v2: same as v1.
  * v3: flexible. v4: batched coordinator keys (KIP-699). v5: TRANSACTION_ABORTABLE (KIP-890).
- * v6: share groups (KIP-932). Looking up a group creates `__consumer_offsets` when missing, as
- * Kafka does.
+ * v6: share groups (KIP-932). Looking up a group (transactional id) creates `__consumer_offsets`
+ * (`__transaction_state`) when missing, as Kafka does.
  * Not implemented: key type 2 (share groups) answers INVALID_REQUEST, as a broker without share
  * groups enabled does.
  */
 import { CONSUMER_OFFSETS_TOPIC } from '../coordinator/group/group-coordinator-service.ts';
+import { TRANSACTION_STATE_TOPIC } from '../coordinator/txn/transaction-coordinator.ts';
 import { NO_LEADER } from '../metadata/metadata-store.ts';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
@@ -26,9 +27,9 @@ import { defineHandler } from './handler.ts';
 /** No coordinator: Kafka's Node.noNode(). */
 const NO_NODE = { nodeId: -1, host: '', port: -1 } as const;
 
-/** The live leader of a group's `__consumer_offsets` partition, or undefined while there is none. */
-function groupCoordinator(services: BrokerServices, groupId: string) {
-  const state = services.cluster.partitionState(CONSUMER_OFFSETS_TOPIC, services.groups.partitionFor(groupId));
+/** The live leader of a coordinator's partition, or undefined while there is none. */
+function leaderOf(services: BrokerServices, topic: string, partition: number) {
+  const state = services.cluster.partitionState(topic, partition);
   if (state === undefined || state.leader === NO_LEADER) return undefined;
   return services.cluster.broker(state.leader);
 }
@@ -50,9 +51,10 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
     if (keyType !== KEY_TYPE_GROUP && keyType !== KEY_TYPE_TRANSACTION) {
       errorCode = ErrorCode.INVALID_REQUEST;
       errorMessage = `unsupported key type ${keyType}`;
-    } else if (keyType === KEY_TYPE_GROUP) {
+    } else {
       try {
-        await services.groups.ensureTopic();
+        if (keyType === KEY_TYPE_GROUP) await services.groups.ensureTopic();
+        else await services.transactions.coordinator.ensureTopic();
       } catch (err) {
         if (!(err instanceof KafkaError)) throw err;
         errorCode = ErrorCode.COORDINATOR_NOT_AVAILABLE;
@@ -66,17 +68,16 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
     // coordinators, and one without a live leader fails alone.
     const found = (key: string): FindCoordinatorResponseCoordinatorInput => {
       if (errorCode !== ErrorCode.NONE) return { key, ...NO_NODE, errorCode, errorMessage };
-      if (keyType === KEY_TYPE_TRANSACTION) {
-        const self = services.advertisedListener();
-        return { key, nodeId: services.nodeId, host: self.host, port: self.port, errorCode, errorMessage: noError };
-      }
-      const coordinator = groupCoordinator(services, key);
+      const coordinator =
+        keyType === KEY_TYPE_TRANSACTION
+          ? leaderOf(services, TRANSACTION_STATE_TOPIC, services.transactions.coordinator.partitionFor(key))
+          : leaderOf(services, CONSUMER_OFFSETS_TOPIC, services.groups.partitionFor(key));
       if (coordinator === undefined) {
         return {
           key,
           ...NO_NODE,
           errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
-          errorMessage: `the coordinator of group '${key}' has no live leader`,
+          errorMessage: `the coordinator of ${keyType === KEY_TYPE_TRANSACTION ? 'transactional id' : 'group'} '${key}' has no live leader`,
         };
       }
       return {

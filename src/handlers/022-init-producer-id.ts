@@ -2,7 +2,8 @@
  * InitProducerId (key 22), versions 0-5.
  * v1: same as v0. v2: flexible. v3 (KIP-360): producer id/epoch for epoch bumps.
  * v4 (KIP-588): PRODUCER_FENCED may be returned. v5 (KIP-890): same as v4.
- * Not implemented: transactions (a transactional id gets its id and a bumped epoch, nothing more).
+ * A transactional id goes to its transaction coordinator (which must be this broker:
+ * NOT_COORDINATOR otherwise), which fences the previous producer of the id.
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
@@ -30,14 +31,21 @@ export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitPr
         return failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
     }
     try {
-      const r = await ctx.services.producerIds.initProducerId(
-        request.transactionalId,
-        request.producerId,
-        request.producerEpoch,
-      );
+      const r =
+        request.transactionalId === null
+          ? await ctx.services.producerIds.initProducerId(null, request.producerId, request.producerEpoch)
+          : await ctx.services.transactions.coordinator.initProducerId(
+              request.transactionalId,
+              request.transactionTimeoutMs,
+              ctx.apiVersion >= 3 ? request.producerId : -1n,
+              ctx.apiVersion >= 3 ? request.producerEpoch : -1,
+            );
       return { throttleTimeMs: 0, errorCode: 0, producerId: r.producerId, producerEpoch: r.producerEpoch };
     } catch (err) {
       if (!(err instanceof KafkaError)) throw err;
+      // Before v4 a fenced producer is told INVALID_PRODUCER_EPOCH (KIP-588 added PRODUCER_FENCED).
+      if (err.errorCode === ErrorCode.PRODUCER_FENCED && ctx.apiVersion < 4)
+        return failed(ErrorCode.INVALID_PRODUCER_EPOCH);
       return failed(err.errorCode);
     }
   },

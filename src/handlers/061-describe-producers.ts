@@ -1,7 +1,7 @@
 /**
  * DescribeProducers (key 61), version 0 (KIP-664): the active idempotent producers of each
- * partition with their epoch, last sequence and last timestamp. Without transactions the
- * coordinator epoch is -1 and there is no open transaction (-1).
+ * partition with their epoch, last sequence and last timestamp, the coordinator epoch of their
+ * last transaction marker (-1: none) and the first offset of their ongoing transaction (-1: none).
  */
 import { ErrorCode } from '../protocol/error-codes.ts';
 import {
@@ -41,8 +41,8 @@ export const describeProducersHandler = defineHandler<DescribeProducersRequest, 
                     producerEpoch: e.producerEpoch,
                     lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
                     lastTimestamp: e.batches.at(-1)?.timestamp ?? -1n,
-                    coordinatorEpoch: -1,
-                    currentTxnStartOffset: -1n,
+                    coordinatorEpoch: e.coordinatorEpoch,
+                    currentTxnStartOffset: e.currentTxnStartOffset,
                   })),
                 };
               }),

@@ -1,19 +1,31 @@
 import type { GroupCoordinatorService } from '../coordinator/group/group-coordinator-service.ts';
+import type { TransactionCoordinator } from '../coordinator/txn/transaction-coordinator.ts';
 import type { ConfigManager } from '../metadata/config-manager.ts';
 import type { ControllerChannel } from '../metadata/controller-channel.ts';
 import type { BrokerRegistration, PartitionState, TopicMetadata } from '../metadata/metadata-store.ts';
 import type { ReassignmentController } from '../metadata/reassignment-controller.ts';
 import type {
+  ActiveProducer,
   AppendResult,
   FetchReadOutcome,
   FollowerReadResult,
+  LeaderAppendOptions,
   PartitionOffsets,
   ReadResult,
+  TxnMarkerInput,
 } from '../replication/replica-manager.ts';
-import type { ProducerEntry } from '../storage/producer-state.ts';
+import type { TxnBrokerChannel } from '../replication/txn-broker-channel.ts';
 import type { FetchSessionCache } from './fetch-session-cache.ts';
 
-export type { AppendResult, FetchReadOutcome, FollowerReadResult, PartitionOffsets, ReadResult };
+export type {
+  AppendResult,
+  FetchReadOutcome,
+  FollowerReadResult,
+  LeaderAppendOptions,
+  PartitionOffsets,
+  ReadResult,
+  TxnMarkerInput,
+};
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -53,7 +65,24 @@ export interface LogService {
     records: Buffer,
     requiredAcks: number,
     timeoutMs?: number,
+    /** KIP-890 verification of a transactional batch; coordinator-origin writes. */
+    options?: LeaderAppendOptions,
   ): Promise<AppendResult>;
+  /** WriteTxnMarkers at a partition led here: appends the marker (acks=all by default). */
+  appendTxnMarker(
+    topic: TopicMetadata,
+    partition: number,
+    marker: TxnMarkerInput,
+    requiredAcks?: number,
+    timeoutMs?: number,
+  ): Promise<void>;
+  /**
+   * KIP-890 part 1: null when the producer's transaction is already ongoing on the partition,
+   * else a guard to pass to `append` once the transaction coordinator verified the partition.
+   */
+  startTxnVerification(topic: TopicMetadata, partition: number, producerId: bigint): Promise<object | null>;
+  /** Loads the partition's transactions, so its last stable offset is exact. */
+  loadTransactionState(topic: TopicMetadata, partition: number): Promise<void>;
   read(
     topic: TopicMetadata,
     partition: number,
@@ -126,7 +155,7 @@ export interface LogService {
     currentLeaderEpoch: number,
   ): { epoch: number; endOffset: bigint };
   /** Active idempotent producers of a partition (DescribeProducers). */
-  producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]>;
+  producers(topic: TopicMetadata, partition: number): Promise<ActiveProducer[]>;
   /** Bytes on disk of a partition (DescribeLogDirs). */
   partitionSize(topic: TopicMetadata, partition: number): number;
   /** The data directory holding the logs, and its disk space. */
@@ -187,6 +216,13 @@ export interface BrokerServices {
   readonly partitionAdmin?: PartitionAdminService;
   /** The group coordinator (classic and KIP-848 groups, committed offsets). */
   readonly groups: GroupCoordinatorService;
+  /** The transaction coordinator, and how transactions cross brokers (markers, verification). */
+  readonly transactions: {
+    readonly coordinator: TransactionCoordinator;
+    readonly channel: Pick<TxnBrokerChannel, 'verifyPartition'>;
+    /** Appends a marker to a partition led here (WriteTxnMarkers; __consumer_offsets through its coordinator). */
+    writeLocalMarker(topic: TopicMetadata, partition: number, marker: TxnMarkerInput): Promise<void>;
+  };
   readonly autoCreateTopicsEnable: boolean;
   readonly defaultPartitions: number;
   readonly defaultReplicationFactor: number;

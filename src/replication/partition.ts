@@ -33,11 +33,20 @@ import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import { ProtocolError, ProtocolErrorCodes } from '../protocol/errors.ts';
-import { isTransactional, type RecordBatchHeader, readBatchHeader } from '../protocol/records/batch-header.ts';
+import {
+  isControl,
+  isTransactional,
+  type RecordBatchHeader,
+  readBatchHeader,
+} from '../protocol/records/batch-header.ts';
+import { buildControlBatch, readControlRecord } from '../protocol/records/control-record.ts';
 import { iterateBatches } from '../protocol/records/iterate-batches.ts';
+import { decodeRecordsSync } from '../protocol/records/record.ts';
+import type { TxnMarker } from '../storage/ongoing-transactions.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
-import { type ProducerEntry, ProducerStateManager } from '../storage/producer-state.ts';
+import { type BatchIdentity, type ProducerEntry, ProducerStateManager } from '../storage/producer-state.ts';
 import { CorruptSegmentError } from '../storage/segment.ts';
+import type { AbortedTxn } from '../storage/transaction-index.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
@@ -67,6 +76,38 @@ export interface ReadResult extends PartitionOffsets {
   /** Whole record batches starting with the one containing the fetch offset (may be empty). */
   records: Buffer[];
   bytes: number;
+  /**
+   * A read_committed read: the aborted transactions overlapping the records returned (Fetch's
+   * aborted_transactions), so the consumer drops their records. Absent otherwise.
+   */
+  abortedTransactions?: { producerId: bigint; firstOffset: bigint }[];
+}
+
+/** An active producer of the partition (DescribeProducers). */
+export interface ActiveProducer extends ProducerEntry {
+  /** The first offset of its ongoing transaction here, or -1. */
+  currentTxnStartOffset: bigint;
+}
+
+/** A transaction marker the coordinator writes (WriteTxnMarkers). */
+export interface TxnMarkerInput {
+  producerId: bigint;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  commit: boolean;
+}
+
+/** How a leader append was asked for. */
+export interface LeaderAppendOptions {
+  /**
+   * KIP-890 part 1: the token `startTxnVerification` returned once the transaction coordinator
+   * confirmed this partition is in the producer's transaction. A transactional batch that would
+   * begin a transaction here without it is refused (INVALID_TXN_STATE), so a late retry of a
+   * batch whose transaction already ended cannot open a transaction that never ends.
+   */
+  verificationGuard?: object | undefined;
+  /** A coordinator's own write (e.g. TxnOffsetCommit to __consumer_offsets): trusted, not verified. */
+  origin?: 'client' | 'coordinator';
 }
 
 /** The replica set of a partition as the metadata has it. */
@@ -166,6 +207,9 @@ export class Partition {
   #isrChangePending = false;
   /** Called when the high watermark may have moved or the role changed (acks=all waiters). */
   readonly #replicationWaiters = new Set<() => void>();
+  /** KIP-890 verification guards by producer id (see LeaderAppendOptions.verificationGuard). */
+  readonly #verificationGuards = new Map<bigint, object>();
+  readonly #unwatchTxns: () => void;
 
   constructor(options: PartitionOptions) {
     this.topic = options.topic;
@@ -177,6 +221,13 @@ export class Partition {
     this.#openedAt = options.log.logEndOffset;
     this.#producers = options.fresh ? new ProducerStateManager() : null;
     this.#snapshots = options.fresh ? [] : null;
+    // Until the producer state is loaded its transactions are unknown: nothing past the log start
+    // counts as stable (read_committed reads and ListOffsets load it first; so does the cleaner's
+    // owner for compacted topics).
+    if (!options.fresh) options.log.setFirstUnstableOffset(options.log.logStartOffset);
+    // Registered before any reader's listener: the last stable offset moves with the high
+    // watermark before woken read_committed fetches look at it.
+    this.#unwatchTxns = options.log.onAppend(() => this.#onHighWatermarkMaybeMoved());
     const onLogChange = options.onLogChange;
     this.#unwatch = onLogChange === undefined ? () => undefined : options.log.onAppend(onLogChange);
     this.#replication = options.replication;
@@ -190,6 +241,19 @@ export class Partition {
   /** Stops reporting log changes (the partition leaves this broker). */
   detach(): void {
     this.#unwatch();
+    this.#unwatchTxns();
+  }
+
+  /** Completed transactions leave the unstable range once the high watermark passes their markers. */
+  #onHighWatermarkMaybeMoved(): void {
+    const producers = this.#producers;
+    if (producers === null || !producers.txns.hasUnreplicated) return;
+    producers.txns.onHighWatermarkUpdated(this.log.highWatermark);
+    this.#syncLastStableOffset(producers);
+  }
+
+  #syncLastStableOffset(producers: ProducerStateManager): void {
+    this.log.setFirstUnstableOffset(producers.txns.firstUnstableOffset());
   }
 
   get role(): PartitionRole {
@@ -265,10 +329,14 @@ export class Partition {
   }
 
   /** Kafka's Partition.appendRecordsToLeader: the batches of one Produce partition. */
-  async appendRecordsToLeader(records: Buffer, requiredAcks = 1): Promise<AppendResult & { lastOffset: bigint }> {
+  async appendRecordsToLeader(
+    records: Buffer,
+    requiredAcks = 1,
+    options: LeaderAppendOptions = {},
+  ): Promise<AppendResult & { lastOffset: bigint }> {
     this.#checkLeader();
     if (requiredAcks === -1) this.#checkEnoughReplicas(ErrorCode.NOT_ENOUGH_REPLICAS);
-    const result = await this.#appendRecordsToLeader(records);
+    const result = await this.#appendRecordsToLeader(records, options);
     this.#maybeIncrementHighWatermark();
     return result;
   }
@@ -286,13 +354,14 @@ export class Partition {
       );
   }
 
-  async #appendRecordsToLeader(records: Buffer): Promise<AppendResult & { lastOffset: bigint }> {
+  async #appendRecordsToLeader(
+    records: Buffer,
+    options: LeaderAppendOptions,
+  ): Promise<AppendResult & { lastOffset: bigint }> {
     const first = firstBatchHeader(records);
-    if (isTransactional(first.attributes)) {
-      // Without a transaction coordinator a transactional batch could never be committed or
-      // aborted, and would hold the last stable offset back forever.
-      throw new KafkaError(ErrorCode.INVALID_TXN_STATE, 'transactions are not supported by this broker yet');
-    }
+    const transactional = isTransactional(first.attributes);
+    if (transactional && first.producerId < 0n)
+      throw new KafkaError(ErrorCode.INVALID_RECORD, 'a transactional batch needs a producer id');
     if (first.producerId < 0n) {
       const info = await this.log.append(records, { leaderEpoch: this.#leaderEpoch });
       return {
@@ -306,13 +375,12 @@ export class Partition {
       const producers = await this.#producerState();
       // Kafka checks every batch of the request; a produce request carries one batch per
       // partition from idempotent producers, so the first decides for the request.
-      const check = producers.check({
-        producerId: first.producerId,
-        producerEpoch: first.producerEpoch,
-        baseSequence: first.baseSequence,
-        lastOffsetDelta: first.lastOffsetDelta,
-        maxTimestamp: first.maxTimestamp,
-      });
+      // A coordinator's own transactional write (TxnOffsetCommit) has no client sequence to check
+      // (Kafka verifies sequences of client appends only); its epoch is still checked.
+      const check =
+        options.origin === 'coordinator'
+          ? producers.checkEpoch(first.producerId, first.producerEpoch)
+          : producers.check(batchIdentity(first));
       if (check.kind === 'duplicate') {
         return {
           baseOffset: check.firstOffset,
@@ -321,22 +389,24 @@ export class Partition {
           logStartOffset: this.log.logStartOffset,
         };
       }
+      const pid = first.producerId;
+      if (transactional && options.origin !== 'coordinator' && producers.txns.ongoingFirstOffset(pid) === undefined) {
+        const guard = this.#verificationGuards.get(pid);
+        if (guard === undefined || guard !== options.verificationGuard)
+          throw new KafkaError(
+            ErrorCode.INVALID_TXN_STATE,
+            `producer ${pid} has no verified ongoing transaction on ${this.topic}-${this.partition}`,
+          );
+      }
       const info = await this.log.append(records, { leaderEpoch: this.#leaderEpoch });
       const now = Date.now();
       this.#changed = true;
-      for (const h of info.batches) {
-        producers.record(
-          {
-            producerId: h.producerId,
-            producerEpoch: h.producerEpoch,
-            baseSequence: h.baseSequence,
-            lastOffsetDelta: h.lastOffsetDelta,
-            maxTimestamp: h.maxTimestamp,
-          },
-          h.baseOffset,
-          h.baseOffset + BigInt(h.lastOffsetDelta),
-          now,
-        );
+      for (const h of info.batches)
+        producers.record(batchIdentity(h), h.baseOffset, h.baseOffset + BigInt(h.lastOffsetDelta), now);
+      if (transactional) {
+        // The transaction is ongoing here now: later batches need no verification.
+        this.#verificationGuards.delete(pid);
+        this.#syncLastStableOffset(producers);
       }
       return {
         baseOffset: info.firstOffset,
@@ -345,6 +415,73 @@ export class Partition {
         logStartOffset: info.logStartOffset,
       };
     });
+  }
+
+  /**
+   * KIP-890 part 1 (Kafka's maybeStartTransactionVerificationForPartition): null when the producer's
+   * transaction is already ongoing here; otherwise a new guard, to be passed to the append once the
+   * transaction coordinator confirmed the partition is in the transaction. A marker in between
+   * (the transaction ended) invalidates it.
+   */
+  async startTxnVerification(producerId: bigint): Promise<object | null> {
+    this.#checkLeader();
+    const producers = await this.#producerState();
+    if (producers.txns.ongoingFirstOffset(producerId) !== undefined) return null;
+    let guard = this.#verificationGuards.get(producerId);
+    if (guard === undefined) {
+      guard = {};
+      this.#verificationGuards.set(producerId, guard);
+    }
+    return guard;
+  }
+
+  /**
+   * Appends a transaction marker (WriteTxnMarkers; Kafka's appendRecordsToLeader with
+   * AppendOrigin.COORDINATOR): ends the producer's transaction here, indexes it when aborted and
+   * moves the last stable offset. Returns the marker's offset.
+   */
+  async appendTxnMarker(marker: TxnMarkerInput, requiredAcks = -1): Promise<bigint> {
+    this.#checkLeader();
+    if (requiredAcks === -1) this.#checkEnoughReplicas(ErrorCode.NOT_ENOUGH_REPLICAS);
+    const offset = await this.#idempotentQueue.run(async () => {
+      this.#checkLeader();
+      const producers = await this.#producerState();
+      producers.checkMarker(marker.producerId, marker.producerEpoch, marker.coordinatorEpoch);
+      const now = Date.now();
+      const batch = buildControlBatch({
+        type: marker.commit ? 'commit' : 'abort',
+        producerId: marker.producerId,
+        producerEpoch: marker.producerEpoch,
+        coordinatorEpoch: marker.coordinatorEpoch,
+        timestamp: BigInt(now),
+      });
+      const info = await this.log.append(batch, { leaderEpoch: this.#leaderEpoch, origin: 'coordinator' });
+      this.#changed = true;
+      this.#verificationGuards.delete(marker.producerId);
+      const aborted = producers.recordMarker(
+        marker.producerId,
+        marker.producerEpoch,
+        marker.coordinatorEpoch,
+        marker.commit ? 'commit' : 'abort',
+        info.firstOffset,
+        now,
+      );
+      await this.#indexAborted(aborted === null ? [] : [aborted]);
+      producers.txns.onHighWatermarkUpdated(this.log.highWatermark);
+      this.#syncLastStableOffset(producers);
+      return info.lastOffset;
+    });
+    this.#maybeIncrementHighWatermark();
+    return offset;
+  }
+
+  async #indexAborted(aborted: readonly AbortedTxn[]): Promise<void> {
+    for (const a of aborted) await this.log.appendAbortedTxn(a);
+  }
+
+  /** The producer state is loaded (the last stable offset is then exact: read_committed reads and ListOffsets). */
+  async loadTransactionState(): Promise<void> {
+    await this.#producerState();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -557,25 +694,13 @@ export class Partition {
         );
       if (records.length > 0) {
         const info = await this.log.append(records, { origin: 'replication' });
-        const idempotent = info.batches.filter((h) => h.producerId >= 0n);
-        if (idempotent.length > 0) {
+        if (info.batches.some((h) => h.producerId >= 0n)) {
           const producers = await this.#producerState();
-          const now = Date.now();
           this.#changed = true;
-          for (const h of idempotent) {
-            producers.record(
-              {
-                producerId: h.producerId,
-                producerEpoch: h.producerEpoch,
-                baseSequence: h.baseSequence,
-                lastOffsetDelta: h.lastOffsetDelta,
-                maxTimestamp: h.maxTimestamp,
-              },
-              h.baseOffset,
-              h.baseOffset + BigInt(h.lastOffsetDelta),
-              now,
-            );
-          }
+          // The appended batches are exactly `records` (a follower keeps the leader's offsets).
+          const { aborted } = recordProducerBatches(producers, records, info.firstOffset, Date.now());
+          await this.#indexAborted(aborted);
+          this.#syncLastStableOffset(producers);
         }
       }
       const end = this.log.logEndOffset;
@@ -606,6 +731,9 @@ export class Partition {
       this.#loading = null;
       this.#current = null;
       this.#changed = false;
+      this.#verificationGuards.clear();
+      // Until the state is replayed, nothing beyond the log start is known to be stable.
+      this.log.setFirstUnstableOffset(this.log.logStartOffset);
     });
   }
 
@@ -623,11 +751,13 @@ export class Partition {
     // high watermark (Kafka's fetchOnlyFromLeader is false for it).
     if (!(fromFollowerAllowed && this.#replication !== undefined && this.#role === PartitionRole.follower))
       this.#checkLeader();
+    // The last stable offset is exact only once the producer state (with its transactions) is loaded.
+    if (readCommitted) await this.#producerState();
     const info = await this.log.read(fetchOffset, maxBytes, {
       isolation: readCommitted ? 'txnCommitted' : 'highWatermark',
       minOneMessage: minOneBatch,
     });
-    return {
+    const result: ReadResult = {
       records: info.records.length > 0 ? [info.records] : [],
       bytes: info.records.length,
       logStartOffset: info.logStartOffset,
@@ -636,6 +766,18 @@ export class Partition {
       logEndOffset: info.logEndOffset,
       leaderEpoch: this.#leaderEpoch,
     };
+    if (readCommitted) {
+      // Kafka's LocalLog.addAbortedTransactions: those overlapping [first batch, after the last).
+      const upper = nextOffsetAfter(info.records);
+      result.abortedTransactions =
+        upper === null
+          ? []
+          : (await this.log.collectAbortedTxns(info.firstBatchOffset, upper)).map((t) => ({
+              producerId: t.producerId,
+              firstOffset: t.firstOffset,
+            }));
+    }
+    return result;
   }
 
   offsets(): PartitionOffsets {
@@ -665,8 +807,11 @@ export class Partition {
   }
 
   /** Active idempotent producers (DescribeProducers). */
-  async producers(): Promise<ProducerEntry[]> {
-    return (await this.#producerState()).entries();
+  async producers(): Promise<ActiveProducer[]> {
+    const state = await this.#producerState();
+    return state
+      .entries()
+      .map((e) => ({ ...e, currentTxnStartOffset: state.txns.ongoingFirstOffset(e.producerId) ?? -1n }));
   }
 
   /** Drops producers idle longer than producer.id.expiration.ms, where the state is loaded. */
@@ -713,7 +858,10 @@ export class Partition {
     let producers = new ProducerStateManager();
     let from = log.logStartOffset;
     let loadedFrom: bigint | null = null;
-    for (let i = snapshots.length - 1; i >= 0 && loadedFrom === null; i--) {
+    // A damaged aborted-transaction index is rebuilt from the whole log: the snapshots only hold
+    // the state at their offset, not the aborted transactions before it.
+    const rebuildIndex = log.corruptTxnIndexFrom !== null;
+    for (let i = snapshots.length - 1; i >= 0 && loadedFrom === null && !rebuildIndex; i--) {
       const offset = snapshots[i]!;
       try {
         producers = ProducerStateManager.fromSnapshot(await readFile(join(log.dir, snapshotName(offset))));
@@ -728,6 +876,9 @@ export class Partition {
     }
     const now = Date.now();
     let replayed = false;
+    // The aborted-transaction index from here on is rebuilt by the replay (it may have missed
+    // markers written after this snapshot before a crash, or hold ones of a truncated tail).
+    if (from < log.logEndOffset || rebuildIndex) await log.truncateAbortedTxnsFrom(from);
     while (from < log.logEndOffset) {
       let chunk: Awaited<ReturnType<PartitionLog['read']>>;
       try {
@@ -742,29 +893,15 @@ export class Partition {
         break;
       }
       if (chunk.records.length === 0) break;
-      let next = from;
-      for (const { header } of iterateBatches(chunk.records, { partialTail: 'stop', verifyCrc: false })) {
-        const last = header.baseOffset + BigInt(header.lastOffsetDelta);
-        if (last >= from && header.producerId >= 0n) {
-          replayed = true;
-          producers.record(
-            {
-              producerId: header.producerId,
-              producerEpoch: header.producerEpoch,
-              baseSequence: header.baseSequence,
-              lastOffsetDelta: header.lastOffsetDelta,
-              maxTimestamp: header.maxTimestamp,
-            },
-            header.baseOffset,
-            last,
-            now,
-          );
-        }
-        next = last + 1n;
-      }
+      const replay = recordProducerBatches(producers, chunk.records, from, now);
+      if (replay.recorded) replayed = true;
+      for (const a of replay.aborted) await log.appendAbortedTxn(a);
+      const next = replay.next ?? from;
       if (next <= from) break;
       from = next;
     }
+    producers.txns.onHighWatermarkUpdated(log.highWatermark);
+    log.setFirstUnstableOffset(producers.txns.firstUnstableOffset());
     const expired = producers.expire(now, this.#producerIdExpirationMs) > 0;
     // The snapshot still describes the state unless the replay or the expiry changed it.
     this.#current = replayed || expired ? null : loadedFrom;
@@ -866,4 +1003,68 @@ function firstBatchHeader(records: Buffer): RecordBatchHeader {
 
 function snapshotName(offset: bigint): string {
   return `${offset.toString().padStart(20, '0')}${SNAPSHOT_SUFFIX}`;
+}
+
+function batchIdentity(h: RecordBatchHeader): BatchIdentity {
+  return {
+    producerId: h.producerId,
+    producerEpoch: h.producerEpoch,
+    baseSequence: h.baseSequence,
+    lastOffsetDelta: h.lastOffsetDelta,
+    maxTimestamp: h.maxTimestamp,
+    transactional: isTransactional(h.attributes),
+  };
+}
+
+/** The marker type and coordinator epoch of a control batch, or null for other control records. */
+function markerOf(batch: Buffer): { type: TxnMarker; coordinatorEpoch: number } | null {
+  const record = decodeRecordsSync(batch)[0];
+  if (record === undefined) return null;
+  const control = readControlRecord(record);
+  return control.type === 'unknown' ? null : { type: control.type, coordinatorEpoch: control.coordinatorEpoch };
+}
+
+/**
+ * Records the producer batches of `buf` whose last offset is >= `from`, in log order (a follower's
+ * append, a replay): data batches into the producer state (transactional ones begin their
+ * transaction), markers complete their transaction. Returns the aborted transactions to index,
+ * whether any producer batch was recorded, and the offset after the last batch (null: none).
+ */
+function recordProducerBatches(
+  producers: ProducerStateManager,
+  buf: Buffer,
+  from: bigint,
+  now: number,
+): { aborted: AbortedTxn[]; recorded: boolean; next: bigint | null } {
+  const aborted: AbortedTxn[] = [];
+  let recorded = false;
+  let next: bigint | null = null;
+  for (const { offset: position, size, header } of iterateBatches(buf, { partialTail: 'stop', verifyCrc: false })) {
+    const last = header.baseOffset + BigInt(header.lastOffsetDelta);
+    next = last + 1n;
+    if (last < from || header.producerId < 0n) continue;
+    recorded = true;
+    if (isControl(header.attributes)) {
+      const marker = markerOf(buf.subarray(position, position + size));
+      if (marker === null) continue;
+      const a = producers.recordMarker(
+        header.producerId,
+        header.producerEpoch,
+        marker.coordinatorEpoch,
+        marker.type,
+        header.baseOffset,
+        now,
+      );
+      if (a !== null) aborted.push(a);
+    } else producers.record(batchIdentity(header), header.baseOffset, last, now);
+  }
+  return { aborted, recorded, next };
+}
+
+/** The offset after the last whole batch of `records`, or null when there is none. */
+function nextOffsetAfter(records: Buffer): bigint | null {
+  let next: bigint | null = null;
+  for (const { header } of iterateBatches(records, { partialTail: 'stop', verifyCrc: false }))
+    next = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
+  return next;
 }

@@ -28,22 +28,32 @@ import { OffsetCheckpointFile } from '../storage/checkpoint-file.ts';
 import { realFileLayer } from '../storage/file-layer.ts';
 import { type LogConfig, logConfigDefaultsFromBroker, logManagerSettingsFromBroker } from '../storage/log-config.ts';
 import { LogManager } from '../storage/log-manager.ts';
-import type { ProducerEntry } from '../storage/producer-state.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import { DelayedFetchPurgatory, type FetchReadOutcome } from './delayed-fetch.ts';
 import {
+  type ActiveProducer,
   type AppendResult,
   type FollowerReadResult,
+  type LeaderAppendOptions,
   Partition,
   type PartitionOffsets,
   type PartitionReplication,
   PartitionRole,
   type ReadResult,
+  type TxnMarkerInput,
 } from './partition.ts';
 import type { FollowerPartitionHandle } from './replica-fetcher.ts';
 
 export type { FetchReadOutcome } from './delayed-fetch.ts';
-export type { AppendResult, FollowerReadResult, PartitionOffsets, ReadResult } from './partition.ts';
+export type {
+  ActiveProducer,
+  AppendResult,
+  FollowerReadResult,
+  LeaderAppendOptions,
+  PartitionOffsets,
+  ReadResult,
+  TxnMarkerInput,
+} from './partition.ts';
 
 /** No leader (the metadata's NO_LEADER). */
 const NO_LEADER_ID = -1;
@@ -402,6 +412,14 @@ export class ReplicaManager implements PartitionLogLifecycle {
           onLogChange: () => this.delayedFetches.checkAndComplete(k),
         }),
       );
+      // The cleaner of a compacted log stops at the last stable offset, known once loaded.
+      if (config.compact)
+        this.partitions
+          .get(k)
+          ?.loadTransactionState()
+          .catch((err: unknown) =>
+            this.log.warn({ err, topic: topic.name, partition: p }, 'could not load the producer state'),
+          );
     });
   }
 
@@ -485,8 +503,21 @@ export class ReplicaManager implements PartitionLogLifecycle {
     records: Buffer,
     requiredAcks: number,
     timeoutMs = 30_000,
+    options: LeaderAppendOptions = {},
   ): Promise<AppendResult> {
     const p = this.getPartitionOrError(topic, partition);
+    this.checkRegistrationLive();
+    const result = await p.appendRecordsToLeader(records, requiredAcks, options);
+    if (requiredAcks === -1) await p.waitForReplication(result.lastOffset + 1n, timeoutMs);
+    return {
+      baseOffset: result.baseOffset,
+      logAppendTimeMs: result.logAppendTimeMs,
+      logStartOffset: result.logStartOffset,
+    };
+  }
+
+  /** A broker whose registration lapsed leads nothing (it may have been replaced). */
+  private checkRegistrationLive(): void {
     if (this.registrationLive !== undefined && !this.registrationLive()) {
       this.resignAll();
       throw new KafkaError(
@@ -494,13 +525,30 @@ export class ReplicaManager implements PartitionLogLifecycle {
         `this broker's registration in the cluster metadata has lapsed: it leads no partition until registered again`,
       );
     }
-    const result = await p.appendRecordsToLeader(records, requiredAcks);
-    if (requiredAcks === -1) await p.waitForReplication(result.lastOffset + 1n, timeoutMs);
-    return {
-      baseOffset: result.baseOffset,
-      logAppendTimeMs: result.logAppendTimeMs,
-      logStartOffset: result.logStartOffset,
-    };
+  }
+
+  /** WriteTxnMarkers: appends a transaction marker as the partition's leader (see Partition.appendTxnMarker). */
+  async appendTxnMarker(
+    topic: TopicMetadata,
+    partition: number,
+    marker: TxnMarkerInput,
+    requiredAcks = -1,
+    timeoutMs = 30_000,
+  ): Promise<void> {
+    const p = this.getPartitionOrError(topic, partition);
+    this.checkRegistrationLive();
+    const offset = await p.appendTxnMarker(marker, requiredAcks);
+    if (requiredAcks === -1) await p.waitForReplication(offset + 1n, timeoutMs);
+  }
+
+  /** KIP-890 part 1: see Partition.startTxnVerification. */
+  startTxnVerification(topic: TopicMetadata, partition: number, producerId: bigint): Promise<object | null> {
+    return this.getPartitionOrError(topic, partition).startTxnVerification(producerId);
+  }
+
+  /** Loads the partition's producer state so its last stable offset is exact (ListOffsets read_committed). */
+  loadTransactionState(topic: TopicMetadata, partition: number): Promise<void> {
+    return this.getPartitionOrError(topic, partition).loadTransactionState();
   }
 
   read(
@@ -564,7 +612,7 @@ export class ReplicaManager implements PartitionLogLifecycle {
     return this.getPartitionOrError(topic, partition).log.deleteRecordsBefore(offset);
   }
 
-  producers(topic: TopicMetadata, partition: number): Promise<ProducerEntry[]> {
+  producers(topic: TopicMetadata, partition: number): Promise<ActiveProducer[]> {
     return this.getPartitionOrError(topic, partition).producers();
   }
 

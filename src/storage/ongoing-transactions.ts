@@ -55,6 +55,11 @@ export class OngoingTransactions {
     return this.#unreplicated.map((t) => ({ ...t }));
   }
 
+  /** Completed transactions whose markers the high watermark has not passed yet exist. */
+  get hasUnreplicated(): boolean {
+    return this.#unreplicated.length > 0;
+  }
+
   /** The first offset of the producer's ongoing transaction, if any. */
   ongoingFirstOffset(producerId: bigint): bigint | undefined {
     return this.#ongoing.get(producerId);

@@ -10,6 +10,8 @@
  * batch headers appended after it (`record` again, in log order).
  */
 import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
+import { OngoingTransactions, type TxnMarker } from './ongoing-transactions.ts';
+import type { AbortedTxn } from './transaction-index.ts';
 
 /** Kafka keeps the metadata of this many batches per producer (max.in.flight = 5). */
 export const NUM_BATCHES_TO_RETAIN = 5;
@@ -23,6 +25,8 @@ export interface BatchIdentity {
   /** lastOffsetDelta of the batch: lastSequence = baseSequence + lastOffsetDelta (wrapping). */
   lastOffsetDelta: number;
   maxTimestamp: bigint;
+  /** A batch of a transaction (KIP-98). */
+  transactional?: boolean;
 }
 
 export interface BatchMetadata {
@@ -39,6 +43,8 @@ export interface ProducerEntry {
   /** Newest last. */
   batches: BatchMetadata[];
   lastTimestampMs: number;
+  /** The coordinator epoch of its last transaction marker (-1: none); older markers are fenced. */
+  coordinatorEpoch: number;
 }
 
 export type CheckResult = { kind: 'append' } | { kind: 'duplicate'; firstOffset: bigint; lastOffset: bigint };
@@ -54,6 +60,8 @@ function inSequence(lastSeq: number, nextSeq: number): boolean {
 
 export class ProducerStateManager {
   private readonly producers = new Map<bigint, ProducerEntry>();
+  /** The partition's ongoing transactions (LSO, aborted-transaction index). */
+  readonly txns = new OngoingTransactions();
 
   get size(): number {
     return this.producers.size;
@@ -75,6 +83,16 @@ export class ProducerStateManager {
   check(batch: BatchIdentity): CheckResult {
     if (batch.producerId < 0n) return { kind: 'append' };
     const entry = this.producers.get(batch.producerId);
+    // Kafka's ProducerAppendInfo: a producer in a transaction here writes only transactional batches.
+    if (
+      !batch.transactional &&
+      this.txns.ongoingFirstOffset(batch.producerId) !== undefined &&
+      (entry === undefined || batch.producerEpoch <= entry.producerEpoch)
+    )
+      throw new KafkaError(
+        ErrorCode.INVALID_TXN_STATE,
+        `expected a transactional write from producer ${batch.producerId}: its transaction is ongoing`,
+      );
     if (entry === undefined) return { kind: 'append' }; // unknown producers may start at any sequence (KIP-360)
     if (batch.producerEpoch < entry.producerEpoch) {
       throw new KafkaError(
@@ -107,14 +125,21 @@ export class ProducerStateManager {
     return { kind: 'append' };
   }
 
+  /** Only the epoch check of `check` (a coordinator's write carries no client sequence). */
+  checkEpoch(producerId: bigint, producerEpoch: number): CheckResult {
+    const entry = this.producers.get(producerId);
+    if (entry !== undefined && producerEpoch < entry.producerEpoch)
+      throw new KafkaError(
+        ErrorCode.INVALID_PRODUCER_EPOCH,
+        `epoch ${producerEpoch} of producer ${producerId} is older than the current epoch ${entry.producerEpoch}`,
+      );
+    return { kind: 'append' };
+  }
+
   /** Records an appended batch (also used to replay the log after a restart). */
   record(batch: BatchIdentity, firstOffset: bigint, lastOffset: bigint, nowMs: number): void {
     if (batch.producerId < 0n) return;
-    let entry = this.producers.get(batch.producerId);
-    if (entry === undefined || batch.producerEpoch > entry.producerEpoch) {
-      entry = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, batches: [], lastTimestampMs: nowMs };
-      this.producers.set(batch.producerId, entry);
-    }
+    const entry = this.#entryAtEpoch(batch.producerId, batch.producerEpoch, nowMs);
     if (batch.baseSequence !== NO_SEQUENCE) {
       entry.batches.push({
         firstSeq: batch.baseSequence,
@@ -126,12 +151,69 @@ export class ProducerStateManager {
       if (entry.batches.length > NUM_BATCHES_TO_RETAIN) entry.batches.shift();
     }
     entry.lastTimestampMs = nowMs;
+    if (batch.transactional) this.txns.begin(batch.producerId, firstOffset);
+  }
+
+  /** The producer's entry at `epoch`: a newer epoch starts afresh (sequences restart at 0). */
+  #entryAtEpoch(producerId: bigint, epoch: number, nowMs: number): ProducerEntry {
+    let entry = this.producers.get(producerId);
+    if (entry === undefined || epoch > entry.producerEpoch) {
+      entry = {
+        producerId,
+        producerEpoch: epoch,
+        batches: [],
+        lastTimestampMs: nowMs,
+        coordinatorEpoch: entry?.coordinatorEpoch ?? -1,
+      };
+      this.producers.set(producerId, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Validates a transaction marker from the coordinator (Kafka's checkProducerEpoch and
+   * coordinator-epoch check for an EndTransactionMarker): an older producer epoch is
+   * INVALID_PRODUCER_EPOCH, an older coordinator epoch TRANSACTION_COORDINATOR_FENCED.
+   */
+  checkMarker(producerId: bigint, producerEpoch: number, coordinatorEpoch: number): void {
+    const entry = this.producers.get(producerId);
+    if (entry === undefined) return;
+    if (producerEpoch < entry.producerEpoch)
+      throw new KafkaError(
+        ErrorCode.INVALID_PRODUCER_EPOCH,
+        `marker epoch ${producerEpoch} of producer ${producerId} is older than its current epoch ${entry.producerEpoch}`,
+      );
+    if (coordinatorEpoch < entry.coordinatorEpoch)
+      throw new KafkaError(
+        ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+        `marker of producer ${producerId} from coordinator epoch ${coordinatorEpoch}, older than ${entry.coordinatorEpoch}`,
+      );
+  }
+
+  /**
+   * Records a marker appended at `offset` (also in replay): completes the producer's transaction.
+   * Returns the entry for the segment's aborted-transaction index when it aborts, else null.
+   */
+  recordMarker(
+    producerId: bigint,
+    producerEpoch: number,
+    coordinatorEpoch: number,
+    marker: TxnMarker,
+    offset: bigint,
+    nowMs: number,
+  ): AbortedTxn | null {
+    const entry = this.#entryAtEpoch(producerId, producerEpoch, nowMs);
+    entry.coordinatorEpoch = coordinatorEpoch;
+    entry.lastTimestampMs = nowMs;
+    return this.txns.complete(producerId, marker, offset);
   }
 
   /** Drops producers idle for longer than producer.id.expiration.ms. */
   expire(nowMs: number, expirationMs: number): number {
     let removed = 0;
     for (const [id, entry] of this.producers) {
+      // A producer in a transaction is kept until its transaction ends (Kafka's isProducerExpired).
+      if (this.txns.ongoingFirstOffset(id) !== undefined) continue;
       if (nowMs - entry.lastTimestampMs >= expirationMs) {
         this.producers.delete(id);
         removed++;
@@ -150,6 +232,7 @@ export class ProducerStateManager {
 
   clear(): void {
     this.producers.clear();
+    this.txns.clear();
   }
 
   toSnapshot(): Buffer {
@@ -157,6 +240,8 @@ export class ProducerStateManager {
       producerId: e.producerId.toString(),
       producerEpoch: e.producerEpoch,
       lastTimestampMs: e.lastTimestampMs,
+      coordinatorEpoch: e.coordinatorEpoch,
+      currentTxnFirstOffset: this.txns.ongoingFirstOffset(e.producerId)?.toString() ?? null,
       batches: e.batches.map((b) => [
         b.firstSeq,
         b.lastSeq,
@@ -165,7 +250,7 @@ export class ProducerStateManager {
         b.timestamp.toString(),
       ]),
     }));
-    return Buffer.from(JSON.stringify({ version: 1, producers: data }));
+    return Buffer.from(JSON.stringify({ version: 2, producers: data }));
   }
 
   static fromSnapshot(bytes: Buffer): ProducerStateManager {
@@ -175,16 +260,22 @@ export class ProducerStateManager {
         producerId: string;
         producerEpoch: number;
         lastTimestampMs: number;
+        /** v2 */
+        coordinatorEpoch?: number;
+        currentTxnFirstOffset?: string | null;
         batches: [number, number, string, string, string][];
       }[];
     };
-    if (parsed.version !== 1) throw new Error(`unknown producer snapshot version ${parsed.version}`);
+    // v1 (before transactions) has no transaction fields.
+    if (parsed.version !== 1 && parsed.version !== 2)
+      throw new Error(`unknown producer snapshot version ${parsed.version}`);
     const m = new ProducerStateManager();
     for (const p of parsed.producers) {
       m.producers.set(BigInt(p.producerId), {
         producerId: BigInt(p.producerId),
         producerEpoch: p.producerEpoch,
         lastTimestampMs: p.lastTimestampMs,
+        coordinatorEpoch: p.coordinatorEpoch ?? -1,
         batches: p.batches.map(([firstSeq, lastSeq, firstOffset, lastOffset, timestamp]) => ({
           firstSeq,
           lastSeq,
@@ -193,6 +284,7 @@ export class ProducerStateManager {
           timestamp: BigInt(timestamp),
         })),
       });
+      if (p.currentTxnFirstOffset != null) m.txns.begin(BigInt(p.producerId), BigInt(p.currentTxnFirstOffset));
     }
     return m;
   }

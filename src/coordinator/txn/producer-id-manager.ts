@@ -33,6 +33,11 @@ export class ProducerIdManager {
     return this.next++;
   }
 
+  /** A fresh producer id (the transaction coordinator's new ids and id rotations). */
+  allocateProducerId(): Promise<bigint> {
+    return this.queue.run(() => this.nextId());
+  }
+
   initProducerId(
     transactionalId: string | null,
     producerId: bigint,
