@@ -25,6 +25,13 @@
  * timestamp and CRC). Records are decoded only where Kafka must: keyless-record checks on
  * compacted topics and timestamp lookups. `append` takes ownership of the buffer it is given.
  *
+ * Aborted transactions: each segment's `.txnindex` lists the transactions aborted by a marker in
+ * it. The transaction layer adds entries (`appendAbortedTxn`, written through to the file) and
+ * rebuilds them by replaying the log (`truncateAbortedTxnsFrom`, then appends); reads for
+ * read_committed consumers ask `collectAbortedTxns`. The indexes follow the segments through
+ * truncation, recovery, retention and compaction; a damaged one is reported
+ * (`corruptTxnIndexFrom`) and left on disk until rebuilt.
+ *
  * Crash behaviour: see src/storage/README.md. In short, an append acknowledged after fsync
  * (flush.messages=1) survives a power loss; otherwise it survives a process crash (it is in the
  * page cache) but not a power loss. Recovery truncates at the first invalid byte.
@@ -1727,20 +1734,28 @@ export class PartitionLog {
 
   /**
    * Removes the aborted-transaction entries whose marker is at or after `offset` from every
-   * segment (the caller replays the log from `offset` and appends them again).
+   * segment (the caller replays the log from `offset` and appends them again). From at most
+   * `corruptTxnIndexFrom` (or the log start), damaged index files are replaced and the flag clears.
    */
   async truncateAbortedTxnsFrom(offset: bigint): Promise<void> {
     this.#checkOnline();
     await this.#queue.run(async () => {
       const segments = this.#segments;
       const from = Math.max(0, this.#floorSegmentIndex(segments, offset));
+      // Entries of markers below the log start matter to nobody: a replay from there rebuilds all.
+      const fromLogStart = offset <= this.#logStartOffset;
       this.#txnIndexGeneration++;
       try {
-        for (let i = from; i < segments.length; i++) await segments[i]!.truncateAbortedTxnsFrom(offset);
+        for (let i = from; i < segments.length; i++) {
+          const seg = segments[i]!;
+          await seg.truncateAbortedTxnsFrom(offset, fromLogStart || offset <= seg.baseOffset);
+        }
       } catch (err) {
         throw this.#ioError(err, 'transaction index truncation');
       }
-      if (this.corruptTxnIndexFrom !== null && offset <= this.corruptTxnIndexFrom) this.corruptTxnIndexFrom = null;
+      if (this.corruptTxnIndexFrom !== null && (fromLogStart || offset <= this.corruptTxnIndexFrom)) {
+        this.corruptTxnIndexFrom = null;
+      }
     });
   }
 

@@ -316,14 +316,14 @@ export class LogSegment {
   }
 
   /**
-   * Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync). From
-   * the segment's base on, a damaged file is then replaced: every entry of the segment is gone
-   * (and the owner re-adds what it rebuilds).
+   * Removes the entries whose marker is at or after `offset`, cutting the file (no fdatasync).
+   * With `rebuilt` (default: from the segment's base on) a damaged file is then replaced: every
+   * entry that matters is gone and the owner re-adds what it rebuilds.
    */
-  async truncateAbortedTxnsFrom(offset: bigint): Promise<void> {
+  async truncateAbortedTxnsFrom(offset: bigint, rebuilt = offset <= this.baseOffset): Promise<void> {
     const index = await this.loadTxnIndex();
     index.truncateTo(offset);
-    if (offset <= this.baseOffset) index.thaw();
+    if (rebuilt) index.thaw();
     await index.write(this.#files);
   }
 

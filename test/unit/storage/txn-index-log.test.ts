@@ -260,3 +260,29 @@ test('a full disk fails appendAbortedTxn without taking the log offline; a retry
   assert.deepEqual(await log.collectAbortedTxns(0n, 2n), [txn]);
   assert.deepEqual(await readFile(txnPath(dir, 0n)), encodeAbortedTxn(txn));
 });
+
+test('a replay from the log start rebuilds a damaged index even when the start is inside its segment', async (t) => {
+  const dir = await tempDir(t);
+  let log = await openLog(dir);
+  await log.append(valuesBatch('x', 3)); // 0..2
+  const a = await abortedTxn(log, 1n, 1); // 3, marker 4
+  await log.append(valuesBatch('y', 1)); // 5
+  await log.deleteRecordsBefore(2n);
+  const start = log.logStartOffset;
+  await log.close();
+  await appendFile(txnPath(dir, 0n), Buffer.alloc(3));
+  log = await openLog(dir, {}, { hadCleanShutdown: true, logStartOffset: start });
+  onCleanup(t, () => log.close());
+  assert.equal(log.logStartOffset, 2n);
+  assert.equal(log.corruptTxnIndexFrom, 0n);
+  await log.truncateAbortedTxnsFrom(log.logStartOffset);
+  assert.equal(log.corruptTxnIndexFrom, null);
+  await log.appendAbortedTxn(a);
+  assert.deepEqual(await readFile(txnPath(dir, 0n)), encodeAbortedTxn(a));
+  // A replay from later in the segment does not count as a rebuild.
+  await appendFile(txnPath(dir, 0n), Buffer.alloc(3));
+  await log.close();
+  log = await openLog(dir, {}, { hadCleanShutdown: true, logStartOffset: start });
+  await log.truncateAbortedTxnsFrom(3n);
+  assert.equal(log.corruptTxnIndexFrom, 0n);
+});
