@@ -353,18 +353,48 @@ export class PartitionLog {
     if (opts.topicId !== undefined) await this.#recordTopicId(opts.topicId);
     // 1. Leftovers: deleted segments and unfinished cleaner output go; swap files complete the swap.
     const swaps: bigint[] = [];
+    const indexSwaps: string[] = [];
     let removed = false;
+    const listed = new Set(names);
+    const prefixOf = (name: string, suffix: string) => name.slice(0, name.length - suffix.length);
+    const cleanedTxnIndex = `${TXN_INDEX_FILE_SUFFIX}${CLEANED_FILE_SUFFIX}`;
     for (const name of names) {
       const path = join(this.dir, name);
-      if (name.endsWith(DELETED_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith('.tmp')) {
+      if (
+        name.endsWith(cleanedTxnIndex) &&
+        listed.has(`${prefixOf(name, cleanedTxnIndex)}${LOG_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`)
+      ) {
+        // Stopped while the complete cleaned segment was being renamed to .swap: the transaction
+        // index goes with it (the offset and time indexes are rebuilt from the log, its entries not).
+        await this.#files.rename(
+          path,
+          join(this.dir, `${prefixOf(name, cleanedTxnIndex)}${TXN_INDEX_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`),
+        );
+        removed = true;
+      } else if (name.endsWith(DELETED_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith('.tmp')) {
         await this.#unlinkIfExists(path);
         removed = true;
       } else if (name.endsWith(`${LOG_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`)) {
         const base = offsetFromFileName(name);
         if (base !== null) swaps.push(base);
+      } else if (name.endsWith(SWAP_FILE_SUFFIX)) {
+        indexSwaps.push(name);
       }
     }
     for (const base of swaps) await this.#completeSwap(base);
+    // Index files still named .swap whose .log already took its live name: the swap stopped
+    // half way through renaming the segment live; finish it (without a live .log they are stale).
+    for (const name of indexSwaps) {
+      const stem = prefixOf(name, SWAP_FILE_SUFFIX);
+      const suffix = [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX].find((x) => stem.endsWith(x));
+      if (suffix === undefined) continue;
+      const prefix = prefixOf(stem, suffix);
+      if (listed.has(`${prefix}${LOG_FILE_SUFFIX}${SWAP_FILE_SUFFIX}`)) continue; // completed above
+      if (listed.has(`${prefix}${LOG_FILE_SUFFIX}`))
+        await this.#files.rename(join(this.dir, name), join(this.dir, stem));
+      else await this.#unlinkIfExists(join(this.dir, name));
+      removed = true;
+    }
 
     // 2. Segments by base offset; index files without a log are orphans.
     const current = removed || swaps.length > 0 ? await files.readdir(this.dir) : names;

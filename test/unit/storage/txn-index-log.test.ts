@@ -1,6 +1,6 @@
 /** The aborted-transaction index wired into segments and the partition log. */
 import assert from 'node:assert/strict';
-import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildRecordBatchSync } from '../../../src/protocol/records/builder.ts';
@@ -285,4 +285,36 @@ test('a replay from the log start rebuilds a damaged index even when the start i
   log = await openLog(dir, {}, { hadCleanShutdown: true, logStartOffset: start });
   await log.truncateAbortedTxnsFrom(3n);
   assert.equal(log.corruptTxnIndexFrom, 0n);
+});
+
+test('a compaction swap stopped half way keeps the cleaned segment transaction index', async (t) => {
+  const dir = await tempDir(t);
+  const seg = (suffix: string) => join(dir, 'topic-0', `00000000000000000000${suffix}`);
+  const setUp = async () => {
+    const log = await openLog(dir);
+    const a = await abortedTxn(log, 1n, 1); // marker 1
+    await log.roll();
+    await log.append(valuesBatch('z', 1));
+    await log.close();
+    return a;
+  };
+  // Stopped while the cleaned segment was renamed to .swap (after its .log).
+  const a = await setUp();
+  await rename(seg('.log'), seg('.log.swap'));
+  for (const s of ['.index', '.timeindex', '.txnindex']) await rename(seg(s), seg(`${s}.cleaned`));
+  let log = await openLog(dir, {}, { hadCleanShutdown: false, recoveryPoint: 0n });
+  assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), [a]);
+  assert.equal(log.logEndOffset, 3n);
+  await log.close();
+  // Stopped while the swapped segment took its live names (after its .log and .index).
+  for (const s of ['.timeindex', '.txnindex']) await rename(seg(s), seg(`${s}.swap`));
+  log = await openLog(dir, {}, { hadCleanShutdown: true });
+  onCleanup(t, () => log.close());
+  assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), [a]);
+  const names = await readdir(join(dir, 'topic-0'));
+  assert.deepEqual(
+    names.filter((n) => n.endsWith('.swap') || n.endsWith('.cleaned')),
+    [],
+  );
+  assert.ok(names.includes('00000000000000000000.txnindex'));
 });
