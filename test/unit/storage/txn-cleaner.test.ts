@@ -77,6 +77,7 @@ interface Seen {
   header: RecordBatchHeader;
   marker: 'abort' | 'commit' | 'unknown' | null;
   values: Array<[string | null, string | null]>;
+  timestamps: bigint[];
 }
 
 /** Every batch in the log, with its records. */
@@ -93,6 +94,7 @@ async function batches(log: PartitionLog): Promise<Seen[]> {
         header,
         marker: isControl(header.attributes) ? readControlRecord(recs[0]!).type : null,
         values: recs.map((x) => [str(x.key), str(x.value)]),
+        timestamps: recs.map((x) => x.timestamp),
       });
       offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
     }
@@ -164,6 +166,7 @@ test('aborted data is removed (and shadows nothing), committed data kept, marker
   assert.ok(hasDeleteHorizon(abortMarker.header.attributes));
   assert.equal(abortMarker.header.baseTimestamp, BigInt(clock.now() + 1000));
   assert.equal(abortMarker.header.maxTimestamp, BigInt(now), 'record timestamps are unchanged');
+  assert.deepEqual(abortMarker.timestamps, [BigInt(now)]);
   assert.ok(!hasDeleteHorizon(seen.find((b) => b.marker === 'commit')!.header.attributes));
   assert.deepEqual(await log.collectAbortedTxns(0n, log.logEndOffset), []);
 
