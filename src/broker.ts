@@ -675,6 +675,7 @@ async function startLockedBroker(
     topics,
     logs,
     groups,
+    transactions,
     server,
     ...(controller === undefined ? {} : { cluster: { store, controller } }),
   };
@@ -835,6 +836,7 @@ interface BrokerStage {
     topics: TopicManager;
     logs: ReplicaManager;
     groups: GroupCoordinatorService;
+    transactions: TransactionCoordinator;
     server: SocketServer;
     /** A cluster member's metadata store and controller. */
     cluster?: { store: MetadataStore; controller: Controller };
@@ -862,6 +864,8 @@ function metricsView(nodeId: number, stage: BrokerStage, topicStats: BrokerTopic
         };
       if (!running.groups.loaded)
         return { ready: false, reason: 'the group coordinator is loading __consumer_offsets' };
+      if (!running.transactions.loaded)
+        return { ready: false, reason: 'the transaction coordinator is loading __transaction_state' };
       return { ready: true };
     },
     topicStats() {

@@ -208,6 +208,7 @@ function known(key: string, type: SettingType, defaultText: string | null, doc: 
 const GROUP = 'Read by the group coordinator (src/coordinator/group/group-config.ts).';
 const STORAGE = 'Read by the storage engine (src/storage/log-config.ts, LogManagerSettings).';
 const REPLICATION = 'Read by a cluster member (src/replication/, src/broker.ts).';
+const TXN = 'Read by the transaction coordinator (src/coordinator/txn/transaction-coordinator.ts).';
 const ACCEPTED = 'Accepted for server.properties compatibility; no effect in a single Samsa broker.';
 
 /**
@@ -246,7 +247,11 @@ export const OTHER_SETTINGS: readonly SettingDef[] = [
   known('offsets.retention.check.interval.ms', 'long', '600000', GROUP),
   known('offset.metadata.max.bytes', 'int', '4096', GROUP),
   known('producer.id.expiration.ms', 'int', '86400000', 'Producer state of an idle producer id is dropped after this.'),
-  known('transactional.id.expiration.ms', 'int', '604800000', ACCEPTED),
+  known('transactional.id.expiration.ms', 'int', '604800000', TXN),
+  known('transaction.state.log.num.partitions', 'int', '50', TXN),
+  known('transaction.state.log.segment.bytes', 'int', '104857600', TXN),
+  known('transaction.abort.timed.out.transaction.cleanup.interval.ms', 'int', '10000', TXN),
+  known('transaction.remove.expired.transaction.cleanup.interval.ms', 'int', '3600000', TXN),
   known('num.io.threads', 'int', '8', ACCEPTED),
   known('num.network.threads', 'int', '3', ACCEPTED),
   known('num.recovery.threads.per.data.dir', 'int', '1', ACCEPTED),
@@ -257,8 +262,8 @@ export const OTHER_SETTINGS: readonly SettingDef[] = [
   known('replica.fetch.response.max.bytes', 'int', '10485760', REPLICATION),
   known('replica.fetch.backoff.ms', 'int', '1000', REPLICATION),
   known('replica.selector.class', 'string', null, REPLICATION),
-  known('transaction.state.log.replication.factor', 'int', '3', ACCEPTED),
-  known('transaction.state.log.min.isr', 'int', '2', ACCEPTED),
+  known('transaction.state.log.replication.factor', 'int', '3', TXN),
+  known('transaction.state.log.min.isr', 'int', '2', TXN),
   known('process.roles', 'list', null, ACCEPTED),
   known('controller.quorum.voters', 'list', null, ACCEPTED),
   known('controller.listener.names', 'list', null, ACCEPTED),

@@ -46,6 +46,8 @@ const S = TransactionState;
 const LOAD_CHUNK_BYTES = 4 * 1024 * 1024;
 const MARKER_RETRY_MIN_MS = 50;
 const MARKER_RETRY_MAX_MS = 1000;
+/** How long a request waits for the previous transaction's markers before CONCURRENT_TRANSACTIONS. */
+const COMPLETION_WAIT_MS = 2000;
 
 export interface TxnCoordinatorConfig {
   /** transaction.state.log.num.partitions */
@@ -173,6 +175,10 @@ export class TransactionCoordinator {
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   readonly #background = new Set<Promise<void>>();
+  /** Transactions whose markers are being written, until CompleteCommit/CompleteAbort (or give-up). */
+  readonly #completing = new Map<TransactionMetadata, Promise<void>>();
+  /** Per transactional id, the tail of its client requests: they run one at a time. */
+  readonly #queues = new Map<string, Promise<void>>();
 
   constructor(options: TransactionCoordinatorOptions) {
     this.config = options.config;
@@ -288,7 +294,7 @@ export class TransactionCoordinator {
         this.#log.info({ partition, leaderEpoch, transactionalIds: shard.txns.size }, 'transaction coordinator loaded');
         for (const md of shard.txns.values()) {
           if (md.state === S.PrepareCommit || md.state === S.PrepareAbort)
-            this.#track(this.#sendMarkers(shard, md, md.state === S.PrepareCommit));
+            this.#startMarkers(shard, md, md.state === S.PrepareCommit);
         }
       },
       (err: unknown) => {
@@ -426,13 +432,44 @@ export class TransactionCoordinator {
   // ------------------------------------------------------------------------------------------
   // Requests
 
+  /**
+   * Runs a client request of `transactionalId` after the ones before it: a client sending several
+   * AddPartitionsToTxn at once (kafkajs, one per broker) waits instead of failing with
+   * CONCURRENT_TRANSACTIONS and backing off.
+   */
+  #serial<T>(transactionalId: string, op: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(transactionalId) ?? Promise.resolve();
+    const run = previous.then(op, op);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(transactionalId, tail);
+    void tail.then(() => {
+      if (this.#queues.get(transactionalId) === tail) this.#queues.delete(transactionalId);
+    });
+    return run;
+  }
+
   /** InitProducerId of a transactional id (Kafka's handleInitProducerId). */
-  async initProducerId(
+  initProducerId(
     transactionalId: string,
     txnTimeoutMs: number,
     expectedProducerId: bigint,
     expectedProducerEpoch: number,
   ): Promise<{ producerId: bigint; producerEpoch: number }> {
+    return this.#serial(transactionalId, () =>
+      this.#initProducerId(transactionalId, txnTimeoutMs, expectedProducerId, expectedProducerEpoch),
+    );
+  }
+
+  async #initProducerId(
+    transactionalId: string,
+    txnTimeoutMs: number,
+    expectedProducerId: bigint,
+    expectedProducerEpoch: number,
+  ): Promise<{ producerId: bigint; producerEpoch: number }> {
+    await this.#awaitCompletion(this.#shardFor(transactionalId).txns.get(transactionalId));
     let shard = this.#shardFor(transactionalId);
     let md = shard.txns.get(transactionalId);
     if (md === undefined) {
@@ -500,12 +537,24 @@ export class TransactionCoordinator {
   }
 
   /** AddPartitionsToTxn (and AddOffsetsToTxn's partition of `__consumer_offsets`). */
-  async addPartitions(
+  addPartitions(
     transactionalId: string,
     producerId: bigint,
     producerEpoch: number,
     partitions: readonly TopicPartition[],
   ): Promise<void> {
+    return this.#serial(transactionalId, () =>
+      this.#addPartitions(transactionalId, producerId, producerEpoch, partitions),
+    );
+  }
+
+  async #addPartitions(
+    transactionalId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    partitions: readonly TopicPartition[],
+  ): Promise<void> {
+    await this.#awaitCompletion(this.#shardFor(transactionalId).txns.get(transactionalId));
     const shard = this.#shardFor(transactionalId);
     const md = this.#validateProducer(shard.txns.get(transactionalId), producerId, transactionalId);
     md.verifyCanAddPartitions(producerId, producerEpoch);
@@ -536,10 +585,12 @@ export class TransactionCoordinator {
   }
 
   /** EndTxn from a client. */
-  async endTxn(transactionalId: string, producerId: bigint, producerEpoch: number, commit: boolean): Promise<void> {
-    const shard = this.#shardFor(transactionalId);
-    const md = this.#validateProducer(shard.txns.get(transactionalId), producerId, transactionalId);
-    await this.#endTransaction(shard, md, producerId, producerEpoch, commit, true);
+  endTxn(transactionalId: string, producerId: bigint, producerEpoch: number, commit: boolean): Promise<void> {
+    return this.#serial(transactionalId, async () => {
+      const shard = this.#shardFor(transactionalId);
+      const md = this.#validateProducer(shard.txns.get(transactionalId), producerId, transactionalId);
+      await this.#endTransaction(shard, md, producerId, producerEpoch, commit, true);
+    });
   }
 
   /** Kafka's endTransaction: writes PrepareCommit/PrepareAbort, then sends the markers in the background. */
@@ -564,7 +615,7 @@ export class TransactionCoordinator {
       case S.Ongoing: {
         const t = md.prepareAbortOrCommit(commit ? S.PrepareCommit : S.PrepareAbort, BigInt(this.#now()));
         await this.#write(shard, md, t);
-        this.#track(this.#sendMarkers(shard, md, commit));
+        this.#startMarkers(shard, md, commit);
         return;
       }
       case S.CompleteCommit:
@@ -582,6 +633,32 @@ export class TransactionCoordinator {
       default:
         throw invalid();
     }
+  }
+
+  #startMarkers(shard: TxnShard, md: TransactionMetadata, commit: boolean): void {
+    const done = this.#sendMarkers(shard, md, commit).finally(() => {
+      if (this.#completing.get(md) === done) this.#completing.delete(md);
+    });
+    this.#completing.set(md, done);
+    this.#track(done);
+  }
+
+  /**
+   * A request arriving while the previous transaction's markers are being written waits for them
+   * (a bounded time) rather than answering CONCURRENT_TRANSACTIONS at once: the client would back
+   * off for far longer than the markers take.
+   */
+  async #awaitCompletion(md: TransactionMetadata | undefined): Promise<void> {
+    const completing = md === undefined ? undefined : this.#completing.get(md);
+    if (completing === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      completing,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, COMPLETION_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   #track(p: Promise<void>): void {
