@@ -719,22 +719,31 @@ export class Partition {
    * producer state is rebuilt from what is left.
    */
   truncate(offset: bigint, startAt = false): Promise<void> {
-    return this.#idempotentQueue.run(async () => {
-      if (startAt) await this.log.truncateFullyAndStartAt(offset);
-      else if (!(await this.log.truncateTo(offset))) return;
-      const end = this.log.logEndOffset;
-      // Snapshots past the new end describe removed batches.
-      const snapshots = await this.#listSnapshots();
-      for (const o of snapshots.filter((x) => x > end)) await rm(join(this.log.dir, snapshotName(o)), { force: true });
-      this.#snapshots = snapshots.filter((x) => x <= end);
-      this.#producers = null;
-      this.#loading = null;
-      this.#current = null;
-      this.#changed = false;
-      this.#verificationGuards.clear();
-      // Until the state is replayed, nothing beyond the log start is known to be stable.
-      this.log.setFirstUnstableOffset(this.log.logStartOffset);
-    });
+    return this.#idempotentQueue
+      .run(async () => {
+        if (startAt) await this.log.truncateFullyAndStartAt(offset);
+        else if (!(await this.log.truncateTo(offset))) return;
+        const end = this.log.logEndOffset;
+        // Snapshots past the new end describe removed batches.
+        const snapshots = await this.#listSnapshots();
+        for (const o of snapshots.filter((x) => x > end))
+          await rm(join(this.log.dir, snapshotName(o)), { force: true });
+        this.#snapshots = snapshots.filter((x) => x <= end);
+        this.#producers = null;
+        this.#loading = null;
+        this.#current = null;
+        this.#changed = false;
+        this.#verificationGuards.clear();
+        // Until the state is replayed, nothing beyond the log start is known to be stable.
+        this.log.setFirstUnstableOffset(this.log.logStartOffset);
+      })
+      .then(() => {
+        // Replayed in the background (after the queue is free), so the last stable offset returns.
+        if (this.#producers === null)
+          this.#producerState().catch((err: unknown) =>
+            this.#logger.warn({ err, dir: this.log.dir }, 'could not reload the producer state after a truncation'),
+          );
+      });
   }
 
   /** A client's read; `currentLeaderEpoch` (-1: none) is fenced first, as Kafka's localLogWithEpochOrThrow does. */
