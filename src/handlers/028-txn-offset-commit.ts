@@ -14,8 +14,10 @@
  * Not implemented: KIP-890 transaction verification (that the partition was added to the
  * transaction); ACLs (none in the broker).
  */
+
 import type { TopicPartitionErrors, TxnOffsetCommitInput } from '../coordinator/group/group-coordinator.ts';
-import { ErrorCode } from '../protocol/error-codes.ts';
+import { CONSUMER_OFFSETS_TOPIC } from '../coordinator/group/group-coordinator-service.ts';
+import { ErrorCode, KafkaError } from '../protocol/error-codes.ts';
 import {
   readTxnOffsetCommitRequest,
   type TxnOffsetCommitRequest,
@@ -92,6 +94,22 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
     if (topics.length === 0) return { throttleTimeMs: 0, topics: response.topics(v) };
     return orErrorResponse<TxnOffsetCommitResponseInput>(
       async () => {
+        // KIP-890 part 1: the offsets partition must be in the producer's ongoing transaction
+        // (AddOffsetsToTxn), or its pending offsets would hold that partition's transaction open.
+        await ctx.services.transactions.channel
+          .verifyPartition(
+            request.transactionalId,
+            request.producerId,
+            request.producerEpoch,
+            CONSUMER_OFFSETS_TOPIC,
+            ctx.services.groups.partitionFor(request.groupId),
+          )
+          .catch((err: unknown) => {
+            // The coordinator could not answer now: a code the producer retries TxnOffsetCommit on.
+            if (err instanceof KafkaError && err.errorCode === ErrorCode.NOT_ENOUGH_REPLICAS)
+              throw new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, err.message);
+            throw err;
+          });
         const committed = await ctx.services.groups.txnOffsetCommit(requestInfo(ctx), {
           transactionalId: request.transactionalId,
           groupId: request.groupId,
