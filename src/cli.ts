@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   perf: async () => (await import('./admin/perf-command.ts')).perfCommand,
   group: async () => (await import('./admin/group-command.ts')).groupCommand,
   cluster: async () => (await import('./admin/cluster-command.ts')).clusterCommand,
+  transactions: async () => (await import('./admin/transactions-command.ts')).transactionsCommand,
   completion: async () => (await import('./admin/completion-command.ts')).completionCommand,
 };
 
@@ -30,6 +31,7 @@ Commands:
   consume      print a topic's records, alone or as a consumer group member
   perf         produce|consume load tests (like kafka-*-perf-test)
   group        list|describe|delete|delete-offsets|reset-offsets consumer groups
+  transactions list|describe|describe-producers|find-hanging|abort transactions
   completion   bash|zsh: print a shell completion script
 
 Client commands take -b/--bootstrap HOST:PORT (alias --bootstrap-server), else $SAMSA_BROKERS.

@@ -162,6 +162,23 @@ export const COMPLETION_TABLE: Record<string, { actions: string[]; options: stri
       '--execute',
     ],
   },
+  transactions: {
+    actions: ['list', 'describe', 'describe-producers', 'find-hanging', 'abort'],
+    options: [
+      ...CLIENT,
+      '--format',
+      '--timeout-ms',
+      '--state',
+      '--producer-id',
+      '--duration-filter',
+      '--transactional-id',
+      '--topic',
+      '--partition',
+      '--broker-id',
+      '--max-transaction-timeout-ms',
+      '--start-offset',
+    ],
+  },
   completion: { actions: ['bash', 'zsh'], options: [] },
 };
 
