@@ -23,13 +23,14 @@ export const endTxnHandler = defineHandler<EndTxnRequest, EndTxnResponseInput>({
   minVersion: 0,
   maxVersion: 5,
   async handle(ctx, request) {
-    const ids = { producerId: request.producerId, producerEpoch: request.producerEpoch };
     try {
-      await ctx.services.transactions.coordinator.endTxn(
+      const ids = await ctx.services.transactions.coordinator.endTxn(
         request.transactionalId,
         request.producerId,
         request.producerEpoch,
         request.committed,
+        // As Kafka: EndTxn v5+ is transaction version 2 (the epoch is bumped per transaction).
+        ctx.apiVersion >= 5 ? 2 : 0,
       );
       return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, ...ids };
     } catch (err) {

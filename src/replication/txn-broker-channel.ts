@@ -205,6 +205,13 @@ export class TxnBrokerChannel implements TxnMarkerWriter {
       }
     }
     if (code === ErrorCode.NONE) return;
+    // As Kafka's AddPartitionsToTxnManager: producers expect INVALID_PRODUCER_EPOCH from a
+    // Produce whose epoch was fenced (kafkajs does not even know PRODUCER_FENCED).
+    if (code === ErrorCode.PRODUCER_FENCED)
+      throw new KafkaError(
+        ErrorCode.INVALID_PRODUCER_EPOCH,
+        `producer ${producerId} epoch ${producerEpoch} of ${transactionalId} was fenced by a newer one`,
+      );
     if (RETRIABLE_VERIFICATION.has(code))
       throw new KafkaError(
         ErrorCode.NOT_ENOUGH_REPLICAS,

@@ -366,6 +366,8 @@ export class TransactionCoordinator {
         topicPartitions: v.topicPartitions,
         txnStartTimestamp: v.txnStartTimestamp,
         txnLastUpdateTimestamp: v.txnLastUpdateTimestamp,
+        nextProducerId: v.nextProducerId,
+        clientTransactionVersion: v.clientTransactionVersion,
       }),
     );
   }
@@ -392,23 +394,27 @@ export class TransactionCoordinator {
     const dead = t.txnState === S.Dead;
     try {
       if (topic === undefined) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-      const encoded = encodeTxnRecord({
-        transactionalId: md.transactionalId,
-        value: dead
-          ? null
-          : {
-              producerId: t.producerId,
-              previousProducerId: NO_PRODUCER_ID,
-              nextProducerId: NO_PRODUCER_ID,
-              producerEpoch: t.producerEpoch,
-              txnTimeoutMs: t.txnTimeoutMs,
-              state: t.txnState,
-              topicPartitions: [...t.topicPartitions],
-              txnStartTimestamp: t.txnStartTimestamp,
-              txnLastUpdateTimestamp: t.txnLastUpdateTimestamp,
-              clientTransactionVersion: 0,
-            },
-      });
+      const encoded = encodeTxnRecord(
+        {
+          transactionalId: md.transactionalId,
+          value: dead
+            ? null
+            : {
+                producerId: t.producerId,
+                previousProducerId: t.clientTransactionVersion >= 2 ? t.lastProducerId : NO_PRODUCER_ID,
+                nextProducerId: t.clientTransactionVersion >= 2 ? t.nextProducerId : NO_PRODUCER_ID,
+                producerEpoch: t.producerEpoch,
+                txnTimeoutMs: t.txnTimeoutMs,
+                state: t.txnState,
+                topicPartitions: [...t.topicPartitions],
+                txnStartTimestamp: t.txnStartTimestamp,
+                txnLastUpdateTimestamp: t.txnLastUpdateTimestamp,
+                clientTransactionVersion: t.clientTransactionVersion,
+              },
+        },
+        // Version 1 (flexible, with the tagged producer ids) only for transaction version 2, as Kafka.
+        t.clientTransactionVersion >= 2 ? 1 : 0,
+      );
       const batch = buildRecordBatchSync({
         records: [{ key: encoded.key, value: encoded.value, timestamp: BigInt(this.#now()) }],
       });
@@ -579,17 +585,34 @@ export class TransactionCoordinator {
     }
     if (md === undefined || md.producerId !== producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
     if (md.producerEpoch !== producerEpoch) return ErrorCode.PRODUCER_FENCED;
+    if (md.state === S.PrepareCommit || md.state === S.PrepareAbort) return ErrorCode.CONCURRENT_TRANSACTIONS;
     if (md.state !== S.Ongoing || !md.topicPartitions.some((p) => p.topic === tp.topic && p.partition === tp.partition))
       return ErrorCode.INVALID_TXN_STATE;
     return ErrorCode.NONE;
   }
 
   /** EndTxn from a client. */
-  endTxn(transactionalId: string, producerId: bigint, producerEpoch: number, commit: boolean): Promise<void> {
+  /**
+   * EndTxn from a client; `clientTransactionVersion` 2 (EndTxn v5+, KIP-890 part 2) bumps the epoch.
+   * Answers the producer id and epoch the producer continues with.
+   */
+  endTxn(
+    transactionalId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    commit: boolean,
+    clientTransactionVersion = 0,
+  ): Promise<{ producerId: bigint; producerEpoch: number }> {
     return this.#serial(transactionalId, async () => {
       const shard = this.#shardFor(transactionalId);
-      const md = this.#validateProducer(shard.txns.get(transactionalId), producerId, transactionalId);
-      await this.#endTransaction(shard, md, producerId, producerEpoch, commit, true);
+      const md = shard.txns.get(transactionalId);
+      if (md === undefined)
+        throw new KafkaError(
+          ErrorCode.INVALID_PRODUCER_ID_MAPPING,
+          `producer ${producerId} does not own transactional id ${transactionalId}`,
+        );
+      await this.#endTransaction(shard, md, producerId, producerEpoch, commit, true, clientTransactionVersion);
+      return { producerId: md.producerId, producerEpoch: md.producerEpoch };
     });
   }
 
@@ -601,9 +624,21 @@ export class TransactionCoordinator {
     producerEpoch: number,
     commit: boolean,
     fromClient: boolean,
+    clientTransactionVersion = 0,
   ): Promise<void> {
-    if (md.producerId !== producerId) throw new KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
-    if ((fromClient && producerEpoch !== md.producerEpoch) || producerEpoch < md.producerEpoch)
+    // Kafka's endTransaction checks. With transaction version 2 the epoch moved at the last EndTxn,
+    // so a retry of it carries the epoch before (or, after an overflow, the previous producer id).
+    const v2 = md.supportsEpochBump;
+    const retryOnOverflow = v2 && md.lastProducerId === producerId && producerEpoch === 32766 && md.producerEpoch === 0;
+    const retryOnEpochBump = v2 && md.producerEpoch === producerEpoch + 1;
+    let validEpoch: boolean;
+    if (!v2) validEpoch = (!fromClient || producerEpoch === md.producerEpoch) && producerEpoch >= md.producerEpoch;
+    else if (md.state === S.PrepareCommit || md.state === S.PrepareAbort) validEpoch = retryOnEpochBump;
+    else if (md.state === S.CompleteCommit || md.state === S.CompleteAbort)
+      validEpoch = retryOnEpochBump || retryOnOverflow;
+    else validEpoch = producerEpoch === md.producerEpoch;
+    if (md.producerId !== producerId && !retryOnOverflow) throw new KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
+    if (!validEpoch)
       throw new KafkaError(ErrorCode.PRODUCER_FENCED, `epoch ${producerEpoch} is not the current ${md.producerEpoch}`);
     if (md.pendingTransitionInProgress) throw new KafkaError(ErrorCode.CONCURRENT_TRANSACTIONS);
     const invalid = () =>
@@ -613,7 +648,19 @@ export class TransactionCoordinator {
       );
     switch (md.state) {
       case S.Ongoing: {
-        const t = md.prepareAbortOrCommit(commit ? S.PrepareCommit : S.PrepareAbort, BigInt(this.#now()));
+        // Transaction version 2 at the last epoch: the id moves to a new producer id once complete.
+        const nextProducerId =
+          clientTransactionVersion >= 2 && md.isProducerEpochExhausted
+            ? await this.#allocateProducerId()
+            : NO_PRODUCER_ID;
+        if (md.pendingTransitionInProgress || md.state !== S.Ongoing)
+          throw new KafkaError(ErrorCode.CONCURRENT_TRANSACTIONS);
+        const t = md.prepareAbortOrCommit(
+          commit ? S.PrepareCommit : S.PrepareAbort,
+          BigInt(this.#now()),
+          clientTransactionVersion,
+          nextProducerId,
+        );
         await this.#write(shard, md, t);
         this.#startMarkers(shard, md, commit);
         return;
@@ -737,7 +784,8 @@ export class TransactionCoordinator {
       if (shard.status !== 'active') continue;
       for (const md of shard.txns.values()) {
         if (md.state !== S.Ongoing || md.pendingTransitionInProgress) continue;
-        if (Number(md.txnStartTimestamp) + md.txnTimeoutMs > now) continue;
+        // Kafka: timed out once txnStartTimestamp + txnTimeoutMs < now.
+        if (Number(md.txnStartTimestamp) + md.txnTimeoutMs >= now) continue;
         this.#log.info(
           { transactionalId: md.transactionalId, producerId: String(md.producerId), timeoutMs: md.txnTimeoutMs },
           'aborting a transaction that timed out',

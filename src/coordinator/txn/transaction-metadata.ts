@@ -94,6 +94,10 @@ export interface TxnTransitMetadata {
   readonly topicPartitions: readonly TopicPartition[];
   readonly txnStartTimestamp: bigint;
   readonly txnLastUpdateTimestamp: bigint;
+  /** Transaction version 2 (KIP-890 part 2): the producer id the transaction moves to when its epoch is exhausted (-1: none). */
+  readonly nextProducerId: bigint;
+  /** 2 when the transaction was ended with EndTxn v5+ (an epoch bump per transaction), else 0. */
+  readonly clientTransactionVersion: number;
 }
 
 /** An invariant broken by the caller (Kafka's IllegalStateException): a bug, never a client error. */
@@ -115,6 +119,8 @@ export interface TransactionMetadataInit {
   topicPartitions?: readonly TopicPartition[];
   txnStartTimestamp?: bigint;
   txnLastUpdateTimestamp: bigint;
+  nextProducerId?: bigint;
+  clientTransactionVersion?: number;
 }
 
 export class TransactionMetadata {
@@ -128,6 +134,9 @@ export class TransactionMetadata {
   private readonly partitions = new Map<string, TopicPartition>();
   txnStartTimestamp: bigint;
   txnLastUpdateTimestamp: bigint;
+  /** See TxnTransitMetadata. */
+  nextProducerId: bigint;
+  clientTransactionVersion: number;
   /** The state a transition in flight (its record not yet written) will enter. */
   pendingState: TransactionState | null = null;
   /**
@@ -147,6 +156,13 @@ export class TransactionMetadata {
     for (const tp of init.topicPartitions ?? []) this.partitions.set(tpKey(tp), tp);
     this.txnStartTimestamp = init.txnStartTimestamp ?? -1n;
     this.txnLastUpdateTimestamp = init.txnLastUpdateTimestamp;
+    this.nextProducerId = init.nextProducerId ?? NO_PRODUCER_ID;
+    this.clientTransactionVersion = init.clientTransactionVersion ?? 0;
+  }
+
+  /** Transaction version 2 bumps the epoch at every EndTxn. */
+  get supportsEpochBump(): boolean {
+    return this.clientTransactionVersion >= 2;
   }
 
   get topicPartitions(): TopicPartition[] {
@@ -307,19 +323,28 @@ export class TransactionMetadata {
     );
   }
 
+  /**
+   * EndTxn. With transaction version 2 (`clientTransactionVersion` 2: EndTxn v5+, KIP-890 part 2)
+   * the epoch is bumped here, so the markers fence the transaction's late writes; when it would
+   * pass 32767, `nextProducerId` is where the id moves once the transaction completes.
+   */
   prepareAbortOrCommit(
     newState: typeof S.PrepareCommit | typeof S.PrepareAbort,
     updateTimestamp: bigint,
+    clientTransactionVersion = 0,
+    nextProducerId: bigint = NO_PRODUCER_ID,
   ): TxnTransitMetadata {
+    const bump = clientTransactionVersion >= 2;
     return this.prepareTransitionTo(
       newState,
       this.producerId,
-      this.producerEpoch,
-      this.lastProducerEpoch,
+      bump ? this.producerEpoch + 1 : this.producerEpoch,
+      bump ? this.producerEpoch : this.lastProducerEpoch,
       this.txnTimeoutMs,
       this.topicPartitions,
       this.txnStartTimestamp,
       updateTimestamp,
+      { nextProducerId, clientTransactionVersion },
     );
   }
 
@@ -328,15 +353,18 @@ export class TransactionMetadata {
     const newState = this.state === S.PrepareCommit ? S.CompleteCommit : S.CompleteAbort;
     // Reaching completion means the fenced epoch was written, so a later fence bumps again.
     this.hasFailedEpochFence = false;
+    // Transaction version 2 whose epoch overflowed: the id moves on now that the markers are written.
+    const rotate = this.supportsEpochBump && this.nextProducerId !== NO_PRODUCER_ID;
     return this.prepareTransitionTo(
       newState,
-      this.producerId,
-      this.producerEpoch,
-      this.lastProducerEpoch,
+      rotate ? this.nextProducerId : this.producerId,
+      rotate ? 0 : this.producerEpoch,
+      this.supportsEpochBump ? this.producerEpoch : this.lastProducerEpoch,
       this.txnTimeoutMs,
       [],
       this.txnStartTimestamp,
       updateTimestamp,
+      { nextProducerId: NO_PRODUCER_ID, clientTransactionVersion: this.clientTransactionVersion },
     );
   }
 
@@ -381,6 +409,7 @@ export class TransactionMetadata {
     topicPartitions: readonly TopicPartition[],
     txnStartTimestamp: bigint,
     txnLastUpdateTimestamp: bigint,
+    extra: { nextProducerId?: bigint; clientTransactionVersion?: number } = {},
   ): TxnTransitMetadata {
     return {
       producerId,
@@ -392,6 +421,8 @@ export class TransactionMetadata {
       topicPartitions,
       txnStartTimestamp,
       txnLastUpdateTimestamp,
+      nextProducerId: extra.nextProducerId ?? this.nextProducerId,
+      clientTransactionVersion: extra.clientTransactionVersion ?? this.clientTransactionVersion,
     };
   }
 
@@ -404,6 +435,7 @@ export class TransactionMetadata {
     newTopicPartitions: readonly TopicPartition[],
     newTxnStartTimestamp: bigint,
     updateTimestamp: bigint,
+    extra: { nextProducerId?: bigint; clientTransactionVersion?: number } = {},
   ): TxnTransitMetadata {
     // Kafka's coordinator answers CONCURRENT_TRANSACTIONS (retriable) while a write is in flight.
     if (this.pendingState !== null)
@@ -429,7 +461,18 @@ export class TransactionMetadata {
       newTopicPartitions,
       newTxnStartTimestamp,
       updateTimestamp,
+      extra,
     );
+  }
+
+  /** Kafka's validProducerEpoch: transaction version 2 moves the epoch at EndTxn and completion. */
+  private validProducerEpoch(t: TxnTransitMetadata): boolean {
+    const v2 = t.clientTransactionVersion >= 2;
+    if (v2 && (t.txnState === S.CompleteCommit || t.txnState === S.CompleteAbort) && t.producerEpoch === 0)
+      return t.lastProducerEpoch === this.producerEpoch && t.lastProducerId === this.producerId;
+    if (v2 && (t.txnState === S.PrepareCommit || t.txnState === S.PrepareAbort))
+      return t.lastProducerEpoch === this.producerEpoch && t.producerId === this.producerId;
+    return t.producerEpoch === this.producerEpoch && t.producerId === this.producerId;
   }
 
   /**
@@ -477,19 +520,33 @@ export class TransactionMetadata {
         const samePartitions =
           target.size === this.partitions.size && [...this.partitions.keys()].every((k) => target.has(k));
         if (
-          !sameEpoch ||
+          !this.validProducerEpoch(t) ||
           !samePartitions ||
           this.txnTimeoutMs !== t.txnTimeoutMs ||
           this.txnStartTimestamp !== t.txnStartTimestamp
         )
           this.fail(t);
+        if (t.clientTransactionVersion >= 2) {
+          this.producerEpoch = t.producerEpoch;
+          this.lastProducerEpoch = t.lastProducerEpoch;
+          this.nextProducerId = t.nextProducerId;
+        }
+        this.clientTransactionVersion = t.clientTransactionVersion;
         break;
       }
       case S.CompleteAbort:
       case S.CompleteCommit:
-        if (!sameEpoch || this.txnTimeoutMs !== t.txnTimeoutMs || t.txnStartTimestamp === -1n) this.fail(t);
+        if (!this.validProducerEpoch(t) || this.txnTimeoutMs !== t.txnTimeoutMs || t.txnStartTimestamp === -1n)
+          this.fail(t);
         this.txnStartTimestamp = t.txnStartTimestamp;
         this.partitions.clear();
+        if (t.clientTransactionVersion >= 2) {
+          this.producerEpoch = t.producerEpoch;
+          this.lastProducerEpoch = t.lastProducerEpoch;
+          this.lastProducerId = t.lastProducerId;
+          this.producerId = t.producerId;
+          this.nextProducerId = t.nextProducerId;
+        }
         break;
       case S.PrepareEpochFence:
         // Never completed: the coordinator turns a fence into PrepareAbort before writing it.
