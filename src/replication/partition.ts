@@ -373,6 +373,16 @@ export class Partition {
     }
     return this.#idempotentQueue.run(async () => {
       const producers = await this.#producerState();
+      const pid = first.producerId;
+      // Verification first, as in Kafka (its append waits for it before the log checks sequences).
+      if (transactional && options.origin !== 'coordinator' && producers.txns.ongoingFirstOffset(pid) === undefined) {
+        const guard = this.#verificationGuards.get(pid);
+        if (guard === undefined || guard !== options.verificationGuard)
+          throw new KafkaError(
+            ErrorCode.INVALID_TXN_STATE,
+            `producer ${pid} has no verified ongoing transaction on ${this.topic}-${this.partition}`,
+          );
+      }
       // Kafka checks every batch of the request; a produce request carries one batch per
       // partition from idempotent producers, so the first decides for the request.
       // A coordinator's own transactional write (TxnOffsetCommit) has no client sequence to check
@@ -388,15 +398,6 @@ export class Partition {
           logAppendTimeMs: -1n,
           logStartOffset: this.log.logStartOffset,
         };
-      }
-      const pid = first.producerId;
-      if (transactional && options.origin !== 'coordinator' && producers.txns.ongoingFirstOffset(pid) === undefined) {
-        const guard = this.#verificationGuards.get(pid);
-        if (guard === undefined || guard !== options.verificationGuard)
-          throw new KafkaError(
-            ErrorCode.INVALID_TXN_STATE,
-            `producer ${pid} has no verified ongoing transaction on ${this.topic}-${this.partition}`,
-          );
       }
       const info = await this.log.append(records, { leaderEpoch: this.#leaderEpoch });
       const now = Date.now();

@@ -48,6 +48,8 @@ const MARKER_RETRY_MIN_MS = 50;
 const MARKER_RETRY_MAX_MS = 1000;
 /** How long a request waits for the previous transaction's markers before CONCURRENT_TRANSACTIONS. */
 const COMPLETION_WAIT_MS = 2000;
+/** How long close waits for marker sends in flight. */
+const CLOSE_WAIT_MS = 2000;
 
 export interface TxnCoordinatorConfig {
   /** transaction.state.log.num.partitions */
@@ -209,7 +211,16 @@ export class TransactionCoordinator {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#shards.clear();
-    await Promise.allSettled([...this.#background]);
+    // Marker sends stop at their next step (the shards are gone); one waiting on a slow broker is
+    // not waited for long: the next coordinator completes its transaction.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#background]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Nothing is loading (/ready). */

@@ -487,3 +487,13 @@ test('a guard handed out before a truncation is void after it', async (t) => {
     code(ErrorCode.INVALID_TXN_STATE),
   );
 });
+
+test("an unverified transactional batch that is also out of sequence is INVALID_TXN_STATE (Kafka's analyzeAndValidateProducerState checks verification before sequences)", async (t) => {
+  const { partition } = await leader(t);
+  await appendTxn(partition, PID1, 0, 0, 2);
+  await partition.appendTxnMarker(marker(PID1, 0, true));
+  await assert.rejects(
+    partition.appendRecordsToLeader(producerBatch(PID1, 0, 5, 1), 1),
+    code(ErrorCode.INVALID_TXN_STATE),
+  );
+});

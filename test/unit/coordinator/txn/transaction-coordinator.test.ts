@@ -574,6 +574,17 @@ test('abortTimedOutTransactions fences and aborts an ongoing transaction past it
   assert.deepEqual(await s.coord.initProducerId('slow', 1000, -1n, -1), { producerId: p.producerId, producerEpoch: 2 });
 });
 
+test("a transaction exactly at its timeout is not aborted yet (Kafka's txnStartTimestamp + txnTimeoutMs < now)", async (t) => {
+  const s = await setup(t);
+  const p = await s.coord.initProducerId('edge', 1000, -1n, -1);
+  s.clock.now = 5000;
+  await s.coord.addPartitions('edge', p.producerId, 0, [TP0]);
+  s.clock.now = 6000;
+  s.coord.abortTimedOutTransactions();
+  await tick();
+  assert.equal(describe(s.coord, 'edge').transactionState, 'Ongoing');
+});
+
 test('removeExpiredTransactionalIds writes a tombstone for an idle id and forgets it; ongoing ones stay', async (t) => {
   const s = await setup(t, { config: { transactionalIdExpirationMs: 10_000 } });
   const idle = await s.coord.initProducerId('idle', TIMEOUT, -1n, -1); // last update 1000
@@ -616,6 +627,14 @@ test('verifyPartition (KIP-890 part 1) codes', async (t) => {
   await s.coord.endTxn('tx', p.producerId, 0, true);
   await waitForState(s.coord, 'tx', 'CompleteCommit');
   assert.equal(s.coord.verifyPartition('tx', p.producerId, 0, TP0), ErrorCode.INVALID_TXN_STATE, 'completed');
+});
+
+test("verifyPartition during PrepareCommit answers CONCURRENT_TRANSACTIONS (Kafka's handleVerifyPartitionsInTransaction)", async (t) => {
+  const s = await setup(t);
+  s.markers.hangForever();
+  const p = await ongoing(s, 'tx');
+  await s.coord.endTxn('tx', p.producerId, 0, true);
+  assert.equal(s.coord.verifyPartition('tx', p.producerId, 0, TP0), ErrorCode.CONCURRENT_TRANSACTIONS);
 });
 
 test('describeTransactions', async (t) => {
