@@ -267,6 +267,21 @@ async function scenario(
       `the last run committed ${finalRun.commits} transactions`,
   );
   for (const r of errorRuns) t.diagnostic(`run ${r.pid}: ${r.errors.join(' | ')}`);
+  // The restarted broker catches up on OUT (its replicas back in every ISR).
+  const caughtUp = await cluster.waitFor(
+    `broker ${coordinatorId} back in the ISR of every ${output} partition`,
+    async () => ((await fullIsr(all, output)) ? Date.now() - restartedAt : undefined),
+    30_000,
+  );
+  const replicationErrors = victim
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('replicating from broker'))
+    .map((l) => /"msg":"([^"]*)"/.exec(l)?.[1] ?? l);
+  t.diagnostic(
+    `broker ${coordinatorId} back in the ISR of every ${output} partition ${caughtUp} ms after its restart` +
+      (replicationErrors.length === 0 ? '' : `; its replication errors meanwhile: ${replicationErrors.join(' | ')}`),
+  );
 
   // No transaction left hanging: LSO = high watermark on every OUT partition, within the timeout.
   const lso = await cluster.waitFor(
