@@ -223,6 +223,7 @@ export function meteredLogService(inner: LogService, stats: BrokerTopicStats): L
       inner.appendTxnMarker(topic, partition, marker, requiredAcks, timeoutMs),
     startTxnVerification: (topic, partition, producerId) => inner.startTxnVerification(topic, partition, producerId),
     loadTransactionState: (topic, partition) => inner.loadTransactionState(topic, partition),
+    isLeader: (topic, partition) => inner.isLeader(topic, partition),
     partitionSize: (topic, partition) => inner.partitionSize(topic, partition),
     logDirs: () => inner.logDirs(),
   };

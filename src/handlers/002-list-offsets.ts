@@ -23,6 +23,8 @@ const EARLIEST = -2n;
 const MAX_TIMESTAMP = -3n;
 const EARLIEST_LOCAL = -4n;
 const EARLIEST_PENDING_UPLOAD = -5n;
+/** Kafka's ListOffsetsRequest.DEBUGGING_REPLICA_ID. */
+const DEBUGGING_REPLICA_ID = -2;
 const LATEST_TIERED = -6n;
 
 async function lookup(
@@ -33,7 +35,14 @@ async function lookup(
   readCommitted: boolean,
   currentLeaderEpoch: number,
   fromFollower: boolean,
+  debugging: boolean,
 ): Promise<{ offset: bigint; timestamp: bigint; leaderEpoch: number }> {
+  // Kafka answers only from the leader (fetchOnlyFromLeader), except Kafka's debugging replica id
+  // (-2): a follower's offsets (a restarted one's high watermark may still be 0) would mislead.
+  if (!debugging && !logs.isLeader(topic, partition)) {
+    logs.offsets(topic, partition); // UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER for a partition without a log
+    throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `this broker does not lead ${topic.name}-${partition}`);
+  }
   // The last stable offset is exact once the partition's transactions are loaded.
   if (readCommitted && !fromFollower) await logs.loadTransactionState(topic, partition);
   const o = logs.offsets(topic, partition, currentLeaderEpoch);
@@ -92,6 +101,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
                 readCommitted,
                 currentLeaderEpoch,
                 request.replicaId >= 0,
+                request.replicaId === DEBUGGING_REPLICA_ID,
               );
               if (ctx.apiVersion === 0) {
                 return {

@@ -81,6 +81,8 @@ export interface LogService {
    * else a guard to pass to `append` once the transaction coordinator verified the partition.
    */
   startTxnVerification(topic: TopicMetadata, partition: number, producerId: bigint): Promise<object | null>;
+  /** Whether this broker holds and leads the partition now. */
+  isLeader(topic: TopicMetadata, partition: number): boolean;
   /** Loads the partition's transactions, so its last stable offset is exact. */
   loadTransactionState(topic: TopicMetadata, partition: number): Promise<void>;
   read(

@@ -187,6 +187,13 @@ export class Partition {
   /** null until loaded (`#producerState`): a clean start reads no snapshot. */
   #producers: ProducerStateManager | null;
   #loading: Promise<ProducerStateManager> | null = null;
+  /**
+   * Loads (replays) and truncations of the producer state run one at a time here, so a replay never
+   * reads a log being truncated nor writes the aborted-transaction index of a truncated range.
+   */
+  readonly #stateQueue = new SerialQueue();
+  /** Bumped by each truncation: a load begun before one is stale and is not installed. */
+  #stateGeneration = 0;
   readonly #idempotentQueue = new SerialQueue();
   /** The log end offset when this partition adopted the log: snapshots past it are stale. */
   readonly #openedAt: bigint;
@@ -694,9 +701,11 @@ export class Partition {
           `${this.topic}-${this.partition} is not a follower here`,
         );
       if (records.length > 0) {
+        // The state is loaded before the append: a replay running meanwhile would read these
+        // batches too, and record them twice.
+        const producers = hasProducerBatches(records) ? await this.#producerState() : null;
         const info = await this.log.append(records, { origin: 'replication' });
-        if (info.batches.some((h) => h.producerId >= 0n)) {
-          const producers = await this.#producerState();
+        if (producers !== null) {
           this.#changed = true;
           // The appended batches are exactly `records` (a follower keeps the leader's offsets).
           const { aborted } = recordProducerBatches(producers, records, info.firstOffset, Date.now());
@@ -721,23 +730,7 @@ export class Partition {
    */
   truncate(offset: bigint, startAt = false): Promise<void> {
     return this.#idempotentQueue
-      .run(async () => {
-        if (startAt) await this.log.truncateFullyAndStartAt(offset);
-        else if (!(await this.log.truncateTo(offset))) return;
-        const end = this.log.logEndOffset;
-        // Snapshots past the new end describe removed batches.
-        const snapshots = await this.#listSnapshots();
-        for (const o of snapshots.filter((x) => x > end))
-          await rm(join(this.log.dir, snapshotName(o)), { force: true });
-        this.#snapshots = snapshots.filter((x) => x <= end);
-        this.#producers = null;
-        this.#loading = null;
-        this.#current = null;
-        this.#changed = false;
-        this.#verificationGuards.clear();
-        // Until the state is replayed, nothing beyond the log start is known to be stable.
-        this.log.setFirstUnstableOffset(this.log.logStartOffset);
-      })
+      .run(() => this.#stateQueue.run(() => this.#truncate(offset, startAt)))
       .then(() => {
         // Replayed in the background (after the queue is free), so the last stable offset returns.
         if (this.#producers === null)
@@ -745,6 +738,24 @@ export class Partition {
             this.#logger.warn({ err, dir: this.log.dir }, 'could not reload the producer state after a truncation'),
           );
       });
+  }
+
+  async #truncate(offset: bigint, startAt: boolean): Promise<void> {
+    if (startAt) await this.log.truncateFullyAndStartAt(offset);
+    else if (!(await this.log.truncateTo(offset))) return;
+    const end = this.log.logEndOffset;
+    // Snapshots past the new end describe removed batches.
+    const snapshots = await this.#listSnapshots();
+    for (const o of snapshots.filter((x) => x > end)) await rm(join(this.log.dir, snapshotName(o)), { force: true });
+    this.#snapshots = snapshots.filter((x) => x <= end);
+    this.#producers = null;
+    this.#loading = null;
+    this.#stateGeneration++;
+    this.#current = null;
+    this.#changed = false;
+    this.#verificationGuards.clear();
+    // Until the state is replayed, nothing beyond the log start is known to be stable.
+    this.log.setFirstUnstableOffset(this.log.logStartOffset);
   }
 
   /** A client's read; `currentLeaderEpoch` (-1: none) is fenced first, as Kafka's localLogWithEpochOrThrow does. */
@@ -832,17 +843,29 @@ export class Partition {
   /** The partition's producer state, loaded on first use. */
   #producerState(): Promise<ProducerStateManager> {
     if (this.#producers !== null) return Promise.resolve(this.#producers);
-    this.#loading ??= this.#loadProducerState().then(
-      (producers) => {
-        this.#producers = producers;
-        return producers;
-      },
-      (err: unknown) => {
-        this.#loading = null;
-        throw err;
-      },
-    );
-    return this.#loading;
+    if (this.#loading !== null) return this.#loading;
+    const generation = this.#stateGeneration;
+    const loading: Promise<ProducerStateManager> = this.#stateQueue
+      .run(async () => {
+        // A truncation ran first: this load was asked for the log before it; the caller's retry
+        // (below) loads the log after it.
+        if (this.#stateGeneration !== generation) return null;
+        return this.#loadProducerState();
+      })
+      .then(
+        (producers) => {
+          if (this.#loading === loading) this.#loading = null;
+          if (producers === null || this.#stateGeneration !== generation) return this.#producerState();
+          this.#producers = producers;
+          return producers;
+        },
+        (err: unknown) => {
+          if (this.#loading === loading) this.#loading = null;
+          throw err;
+        },
+      );
+    this.#loading = loading;
+    return loading;
   }
 
   /** Snapshot files of the partition, listed once; those past the log end at start are stale and go. */
@@ -1077,4 +1100,11 @@ function nextOffsetAfter(records: Buffer): bigint | null {
   for (const { header } of iterateBatches(records, { partialTail: 'stop', verifyCrc: false }))
     next = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
   return next;
+}
+
+/** Whether `records` hold a batch of an idempotent or transactional producer (or a marker). */
+function hasProducerBatches(records: Buffer): boolean {
+  for (const { header } of iterateBatches(records, { partialTail: 'stop', verifyCrc: false }))
+    if (header.producerId >= 0n) return true;
+  return false;
 }

@@ -497,3 +497,52 @@ test("an unverified transactional batch that is also out of sequence is INVALID_
     code(ErrorCode.INVALID_TXN_STATE),
   );
 });
+
+// Races of a (lazy) producer-state load found by the coordinator-kill test (issue 15): a restarted
+// follower's load ran while it appended and truncated, so it recorded batches twice and kept the
+// transactions of a truncated range.
+test('a follower append during a producer-state load records its batches once', async (t) => {
+  const l = await leader(t);
+  await appendTxn(l.partition, PID1, 0, 0, 2); // 0-1
+  await l.partition.appendTxnMarker(marker(PID1, 0, false, 1)); // 2
+  const fdir = join(await tempDir(t), 't-0');
+  const flog = await openLog(fdir, false);
+  const first = await l.log.read(0n, 1 << 20, { isolation: 'logEnd' });
+  const bootstrap = partitionOver(flog, true);
+  bootstrap.makeFollower(1);
+  await bootstrap.appendAsFollower(first.records, 3n);
+  // A restart: the state is not loaded until first needed.
+  const follower = partitionOver(flog, false);
+  follower.makeFollower(1);
+  await appendTxn(l.partition, PID2, 0, 0, 1); // 3
+  await l.partition.appendTxnMarker(marker(PID2, 0, false, 1)); // 4
+  const next = await l.log.read(3n, 1 << 20, { isolation: 'logEnd' });
+  // A reader's load and the replica fetcher's append at once.
+  await Promise.all([follower.loadTransactionState(), follower.appendAsFollower(next.records, 5n)]);
+  assert.deepEqual(await flog.collectAbortedTxns(0n, 5n), [
+    { producerId: PID1, firstOffset: 0n, lastOffset: 2n, lastStableOffset: 3n },
+    { producerId: PID2, firstOffset: 3n, lastOffset: 4n, lastStableOffset: 5n },
+  ]);
+  assert.equal(flog.lastStableOffset, 5n);
+});
+
+test('a producer-state load racing a truncation installs the state of the truncated log', async (t) => {
+  const { partition, log, dir } = await leader(t);
+  await appendTxn(partition, PID1, 0, 0, 2); // 0-1
+  await partition.appendTxnMarker(marker(PID1, 0, true, 1)); // 2
+  await appendTxn(partition, PID2, 0, 0, 2); // 3-4: open
+  await log.close();
+  const reopened = await openLog(dir);
+  const p = partitionOver(reopened, false);
+  p.makeFollower(1);
+  // Load and truncate below PID2's transaction at once: PID2 must not stay open.
+  await Promise.all([p.loadTransactionState(), p.truncate(3n)]);
+  await p.loadTransactionState();
+  assert.deepEqual(
+    (await p.producers()).filter((x) => x.currentTxnStartOffset >= 0n).map((x) => x.producerId),
+    [],
+  );
+  assert.equal(reopened.logEndOffset, 3n);
+  reopened.updateHighWatermark(3n);
+  assert.equal(reopened.lastStableOffset, 3n);
+});
