@@ -267,25 +267,24 @@ test('failed appends are counted as Kafka counts them, and a deleted topic leave
   t.after(() => client.close());
   const topic = `failures-${Date.now()}`;
   await client.request(19, 4, { topics: [{ name: topic, numPartitions: 1, replicationFactor: 1 }], timeoutMs: 5000 });
-  const produce = async (transactional: boolean) => {
+  const produce = async (baseSequence: number) => {
     const records = await buildRecordBatch({
       records: [{ key: null, value: Buffer.from('v') }],
       producerId: 5n,
       producerEpoch: 0,
-      baseSequence: 0,
-      transactional,
+      baseSequence,
     });
     const r = await client.request<ProduceResponse>(0, 9, {
-      transactionalId: transactional ? 'tx' : null,
+      transactionalId: null,
       acks: -1,
       timeoutMs: 5000,
       topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
     });
     return r.responses[0]!.partitionResponses[0]!.errorCode;
   };
-  // Refused by the broker (no transaction coordinator yet): a failed produce request.
-  assert.equal(await produce(true), 48);
-  assert.equal(await produce(false), 0);
+  assert.equal(await produce(0), 0);
+  // Refused by the log (a gap in the idempotent producer's sequence): a failed produce request.
+  assert.equal(await produce(5), 45); // OUT_OF_ORDER_SEQUENCE_NUMBER
   // A fetch past the log end is the client's to reset (OFFSET_OUT_OF_RANGE): not a failure, as in Kafka.
   const fetched = await client.request<FetchResponse>(1, 4, {
     replicaId: -1,

@@ -181,7 +181,10 @@ test('reassignment: an RF 2 partition moves off its leader onto the third broker
   const c = Math.max(...cluster.brokers.map((x) => x.nodeId).filter((id) => id !== controllerId));
   const [a, b] = cluster.brokers.map((x) => x.nodeId).filter((id) => id !== c) as [number, number];
 
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  // Idempotent: a send retried across the leader change (its first attempt appended, the answer
+  // lost with the old leader) must not be written twice, or the replicas' records differ from
+  // what was sent.
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const admin = kafka.admin();
   await admin.connect();
