@@ -34,8 +34,15 @@ test('a restarted follower answers ListOffsets with NOT_LEADER_OR_FOLLOWER, neve
     );
   const victim = cluster.brokers[1]!;
   await victim.kill('SIGKILL');
-  // Past the session timeout: the other brokers lead its partitions now.
-  await new Promise((r) => setTimeout(r, 4500));
+  // Restarted once the controller has moved its leaderships away and dropped it from the ISRs
+  // (a broker back within its lease would keep them: no broker epochs yet).
+  const other = cluster.brokers.find((b) => b.nodeId !== victim.nodeId)!.nodeId;
+  await cluster.waitFor('its partitions led elsewhere, itself out of the ISRs', async () => {
+    const now = await metadataFrom(clientOf(clients, other), [topic]);
+    return now.topics
+      .get(topic)
+      ?.partitions.every((p) => p.leaderId > 0 && p.leaderId !== victim.nodeId && !p.isr.includes(victim.nodeId));
+  });
   await victim.start();
   const wrong: string[] = [];
   let answered = 0;
