@@ -108,7 +108,8 @@ function parseField(raw: RawField): FieldSpec {
     name: raw.name,
     prop: propName(raw.name),
     type: raw.type,
-    versions: parseVersions(raw.versions),
+    // A tagged-only field (no "versions", as in TransactionLogValue) exists in its tagged versions (Kafka's FieldSpec).
+    versions: parseVersions(raw.versions ?? raw.taggedVersions),
     nullableVersions: parseVersions(raw.nullableVersions),
     taggedVersions: parseVersions(raw.taggedVersions),
     flexibleVersions: raw.flexibleVersions === undefined ? undefined : parseVersions(raw.flexibleVersions),

@@ -18,7 +18,7 @@ import {
   type TransactionLogValuePartitionsSchemaInput,
   writeTransactionLogValue,
 } from '../../protocol/messages/coordinator/transaction-log-value.ts';
-import { Reader, type UnknownTaggedField } from '../../protocol/reader.ts';
+import { Reader } from '../../protocol/reader.ts';
 import { Writer } from '../../protocol/writer.ts';
 import { javaStringHashCode } from '../group/coordinator-records.ts';
 import {
@@ -58,18 +58,6 @@ export interface EncodedTxnRecord {
   value: Buffer | null;
 }
 
-// The generated codec does not carry these tagged-only fields itself, so they travel as raw
-// tagged fields (tag numbers from TransactionLogValue.json).
-const TAG_PREVIOUS_PRODUCER_ID = 0;
-const TAG_NEXT_PRODUCER_ID = 1;
-const TAG_CLIENT_TRANSACTION_VERSION = 2;
-
-function int64Tag(tag: number, n: bigint): UnknownTaggedField {
-  const w = new Writer(8);
-  w.int64(n);
-  return { tag, data: w.toBuffer() };
-}
-
 export function encodeTxnRecord(record: TxnLogRecord, valueVersion: number = TXN_LOG_VALUE_VERSION): EncodedTxnRecord {
   const k = new Writer(64);
   k.int16(TXN_LOG_KEY_VERSION);
@@ -89,20 +77,10 @@ export function encodeTxnRecord(record: TxnLogRecord, valueVersion: number = TXN
     }
     partitions = [...byTopic].map(([topic, partitionIds]) => ({ topic, partitionIds }));
   }
-  const tagged: UnknownTaggedField[] = [];
-  if (valueVersion >= 1) {
-    // Ascending tags, defaults omitted, as Kafka's writers do.
-    if (v.previousProducerId !== NO_PRODUCER_ID) tagged.push(int64Tag(TAG_PREVIOUS_PRODUCER_ID, v.previousProducerId));
-    if (v.nextProducerId !== NO_PRODUCER_ID) tagged.push(int64Tag(TAG_NEXT_PRODUCER_ID, v.nextProducerId));
-    if (v.clientTransactionVersion !== 0) {
-      const w = new Writer(2);
-      w.int16(v.clientTransactionVersion);
-      tagged.push({ tag: TAG_CLIENT_TRANSACTION_VERSION, data: w.toBuffer() });
-    }
-  } else if (
-    v.previousProducerId !== NO_PRODUCER_ID ||
-    v.nextProducerId !== NO_PRODUCER_ID ||
-    v.clientTransactionVersion !== 0
+  // The tagged fields (version 1+) are written by the codec, ascending, defaults omitted.
+  if (
+    valueVersion < 1 &&
+    (v.previousProducerId !== NO_PRODUCER_ID || v.nextProducerId !== NO_PRODUCER_ID || v.clientTransactionVersion !== 0)
   ) {
     throw new Error(
       `${record.transactionalId}: value version 0 cannot carry previous/next producer ids or a client transaction version`,
@@ -118,7 +96,9 @@ export function encodeTxnRecord(record: TxnLogRecord, valueVersion: number = TXN
     transactionPartitions: partitions,
     transactionLastUpdateTimestampMs: v.txnLastUpdateTimestamp,
     transactionStartTimestampMs: v.txnStartTimestamp,
-    _unknownTaggedFields: tagged,
+    previousProducerId: v.previousProducerId,
+    nextProducerId: v.nextProducerId,
+    clientTransactionVersion: v.clientTransactionVersion,
   });
   return { key: k.toBuffer(), value: w.toBuffer() };
 }
@@ -135,15 +115,7 @@ export function decodeTxnRecord(key: Buffer, value: Buffer | null): TxnLogRecord
   const vr = new Reader(value);
   const version = vr.int16();
   const m = readTransactionLogValue(vr, version);
-  let previousProducerId = m.previousProducerId;
-  let nextProducerId = m.nextProducerId;
-  let clientTransactionVersion = m.clientTransactionVersion;
-  for (const f of m._unknownTaggedFields ?? []) {
-    const t = new Reader(f.data);
-    if (f.tag === TAG_PREVIOUS_PRODUCER_ID) previousProducerId = t.int64();
-    else if (f.tag === TAG_NEXT_PRODUCER_ID) nextProducerId = t.int64();
-    else if (f.tag === TAG_CLIENT_TRANSACTION_VERSION) clientTransactionVersion = t.int16();
-  }
+  const { previousProducerId, nextProducerId, clientTransactionVersion } = m;
   const state = transactionStateFromId(m.transactionStatus);
   const topicPartitions: TopicPartition[] = [];
   // Like Kafka, partitions of an Empty transaction are ignored (they are written as null).

@@ -123,15 +123,15 @@ export function readTransactionLogValue(r: Reader, v: number): TransactionLogVal
     unknownTagged = r.taggedFields((tag, t) => {
       switch (tag) {
         case 0:
-          if (!(false)) return false;
+          if (!(v >= 1)) return false;
           previousProducerId = t.int64();
           return true;
         case 1:
-          if (!(false)) return false;
+          if (!(v >= 1)) return false;
           nextProducerId = t.int64();
           return true;
         case 2:
-          if (!(false)) return false;
+          if (!(v >= 1)) return false;
           clientTransactionVersion = t.int16();
           return true;
       }
@@ -147,8 +147,8 @@ export function writeTransactionLogValue(w: Writer, v: number, m: TransactionLog
   if (v < 0 || v > 1) throw unsupportedVersion('TransactionLogValue', v);
   const flex = v >= 1;
   w.int64((m.producerId ?? 0n));
-  if (!(false) && !(m.previousProducerId === undefined || m.previousProducerId === -1n)) throw unencodable('TransactionLogValue.PreviousProducerId', v, 'has a non-default value but the version cannot carry it');
-  if (!(false) && !(m.nextProducerId === undefined || m.nextProducerId === -1n)) throw unencodable('TransactionLogValue.NextProducerId', v, 'has a non-default value but the version cannot carry it');
+  if (!(v >= 1) && !(m.previousProducerId === undefined || m.previousProducerId === -1n)) throw unencodable('TransactionLogValue.PreviousProducerId', v, 'has a non-default value but the version cannot carry it');
+  if (!(v >= 1) && !(m.nextProducerId === undefined || m.nextProducerId === -1n)) throw unencodable('TransactionLogValue.NextProducerId', v, 'has a non-default value but the version cannot carry it');
   w.int16((m.producerEpoch ?? 0));
   w.int32((m.transactionTimeoutMs ?? 0));
   w.int8((m.transactionStatus ?? 0));
@@ -159,20 +159,20 @@ export function writeTransactionLogValue(w: Writer, v: number, m: TransactionLog
   }
   w.int64((m.transactionLastUpdateTimestampMs ?? 0n));
   w.int64((m.transactionStartTimestampMs ?? 0n));
-  if (!(false) && !(m.clientTransactionVersion === undefined || m.clientTransactionVersion === 0)) throw unencodable('TransactionLogValue.ClientTransactionVersion', v, 'has a non-default value but the version cannot carry it');
+  if (!(v >= 1) && !(m.clientTransactionVersion === undefined || m.clientTransactionVersion === 0)) throw unencodable('TransactionLogValue.ClientTransactionVersion', v, 'has a non-default value but the version cannot carry it');
   if (flex) {
     let known: UnknownTaggedField[] | null = null;
-    if ((false) && !(m.previousProducerId === undefined || m.previousProducerId === -1n)) {
+    if ((v >= 1) && !(m.previousProducerId === undefined || m.previousProducerId === -1n)) {
       const t = new Writer(64);
       t.int64((m.previousProducerId ?? -1n));
       (known ??= []).push({ tag: 0, data: t.toBuffer() });
     }
-    if ((false) && !(m.nextProducerId === undefined || m.nextProducerId === -1n)) {
+    if ((v >= 1) && !(m.nextProducerId === undefined || m.nextProducerId === -1n)) {
       const t = new Writer(64);
       t.int64((m.nextProducerId ?? -1n));
       (known ??= []).push({ tag: 1, data: t.toBuffer() });
     }
-    if ((false) && !(m.clientTransactionVersion === undefined || m.clientTransactionVersion === 0)) {
+    if ((v >= 1) && !(m.clientTransactionVersion === undefined || m.clientTransactionVersion === 0)) {
       const t = new Writer(64);
       t.int16((m.clientTransactionVersion ?? 0));
       (known ??= []).push({ tag: 2, data: t.toBuffer() });
