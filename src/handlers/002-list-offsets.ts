@@ -36,6 +36,7 @@ async function lookup(
   currentLeaderEpoch: number,
   fromFollower: boolean,
   debugging: boolean,
+  isolationDefined: boolean,
 ): Promise<{ offset: bigint; timestamp: bigint; leaderEpoch: number }> {
   // Kafka answers only from the leader (fetchOnlyFromLeader), except Kafka's debugging replica id
   // (-2): a follower's offsets (a restarted one's high watermark may still be 0) would mislead.
@@ -46,6 +47,14 @@ async function lookup(
   // The last stable offset is exact once the partition's transactions are loaded.
   if (readCommitted && !fromFollower) await logs.loadTransactionState(topic, partition);
   const o = logs.offsets(topic, partition, currentLeaderEpoch);
+  // KIP-207 (Kafka's fetchOffsetForTimestamp): a new leader whose high watermark has not reached
+  // where its epoch began may still hold its stale follower high watermark: retriable
+  // OFFSET_NOT_AVAILABLE (v2+, where the isolation level is defined) rather than an offset from the past.
+  if (isolationDefined && !fromFollower && !debugging && (o.leaderEpochStartOffset ?? -1n) > o.highWatermark)
+    throw new KafkaError(
+      ErrorCode.OFFSET_NOT_AVAILABLE,
+      `the new leader of ${topic.name}-${partition} has not caught its high watermark up yet (${o.highWatermark} < ${o.leaderEpochStartOffset})`,
+    );
   const at = (offset: bigint, ts = -1n) => ({ offset, timestamp: ts, leaderEpoch: o.leaderEpoch });
   switch (timestamp) {
     case LATEST:
@@ -102,6 +111,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
                 currentLeaderEpoch,
                 request.replicaId >= 0,
                 request.replicaId === DEBUGGING_REPLICA_ID,
+                ctx.apiVersion >= 2,
               );
               if (ctx.apiVersion === 0) {
                 return {

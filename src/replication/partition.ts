@@ -63,6 +63,12 @@ export interface PartitionOffsets {
   lastStableOffset: bigint;
   logEndOffset: bigint;
   leaderEpoch: number;
+  /**
+   * A cluster leader's log end offset when it took its leader epoch (-1: not a cluster leader).
+   * Until its high watermark reaches it, the new leader's high watermark may still be the stale
+   * one it had as a follower (KIP-207).
+   */
+  leaderEpochStartOffset?: bigint;
 }
 
 export interface AppendResult {
@@ -210,6 +216,8 @@ export class Partition {
   readonly #replication: PartitionReplication | undefined;
   #replicaSet: ReplicaSet;
   readonly #followers = new Map<number, FollowerState>();
+  /** See PartitionOffsets.leaderEpochStartOffset. */
+  #leaderEpochStartOffset = -1n;
   /** An ISR change was proposed and has not come back through the metadata feed (or failed). */
   #isrChangePending = false;
   /** Called when the high watermark may have moved or the role changed (acks=all waiters). */
@@ -283,6 +291,9 @@ export class Partition {
    */
   makeLeader(leaderEpoch: number, replicaSet?: ReplicaSet): void {
     const newEpoch = this.#role !== PartitionRole.leader || leaderEpoch !== this.#leaderEpoch;
+    // (A partition is created leading; its first makeLeader is where its leadership starts.)
+    if (this.#replication !== undefined && (newEpoch || this.#leaderEpochStartOffset < 0n))
+      this.#leaderEpochStartOffset = this.log.logEndOffset;
     this.#role = PartitionRole.leader;
     this.#leaderEpoch = leaderEpoch;
     if (replicaSet !== undefined) this.#replicaSet = replicaSet;
@@ -314,6 +325,7 @@ export class Partition {
    */
   makeFollower(leaderEpoch: number, replicaSet?: ReplicaSet): void {
     this.#role = PartitionRole.follower;
+    this.#leaderEpochStartOffset = -1n;
     this.#leaderEpoch = leaderEpoch;
     if (replicaSet !== undefined) this.#replicaSet = replicaSet;
     this.#followers.clear();
@@ -809,6 +821,7 @@ export class Partition {
       lastStableOffset: log.lastStableOffset,
       logEndOffset: log.logEndOffset,
       leaderEpoch: this.#leaderEpoch,
+      leaderEpochStartOffset: this.#role === PartitionRole.leader ? this.#leaderEpochStartOffset : -1n,
     };
   }
 
